@@ -1,0 +1,42 @@
+"""ddp-widgets: the SVD of convolutional weights, explored cell by cell in JupyterLab.
+
+Kernel-side entry points are imported lazily, so `import ddp_widgets` stays cheap and
+`ddp_widgets.core` can be used without any UI package.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY = {
+    "SpectralAnalysis": "ddp_widgets.analysis",
+    "Profiler": "ddp_widgets.profiling",
+    "Profile": "ddp_widgets.profiling",
+    "Selection": "ddp_widgets.selection",
+    "explore": "ddp_widgets.widgets",
+    "Explorer": "ddp_widgets.widgets",
+    "list_layers": "ddp_widgets.core",
+    "decompose": "ddp_widgets.core",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ddp_widgets' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "ddp-widgets"}]
