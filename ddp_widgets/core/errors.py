@@ -1,0 +1,74 @@
+"""Exceptions raised by ddp_widgets. Every message says what to do next."""
+
+from __future__ import annotations
+
+from difflib import get_close_matches
+from typing import Iterable
+
+
+class DDPWidgetsError(Exception):
+    """Base class of every error ddp_widgets raises on purpose."""
+
+
+class NotAModuleError(DDPWidgetsError, TypeError):
+    """The object handed in is not a torch.nn.Module."""
+
+
+class NoWeightedLayersError(DDPWidgetsError, ValueError):
+    """The model has no Conv or Linear layer to decompose."""
+
+
+class UnknownLayerError(DDPWidgetsError, KeyError):
+    """A layer name that is not one of the model's weighted layers."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class LayerNotDecomposableError(DDPWidgetsError, ValueError):
+    """The layer exists but cannot be decomposed (or profiled)."""
+
+
+class NonFiniteWeightsError(DDPWidgetsError, ValueError):
+    """A layer's weights contain NaN or Inf."""
+
+
+class MetaDeviceError(DDPWidgetsError, ValueError):
+    """Parameters live on the meta device and hold no values."""
+
+
+class InputShapeError(DDPWidgetsError, ValueError):
+    """An input tensor does not fit the model."""
+
+
+class DataError(DDPWidgetsError, ValueError):
+    """Data or labels handed to a profiler are unusable."""
+
+
+def require_module(model: object, what: str = "model") -> None:
+    """Raise NotAModuleError unless `model` is an nn.Module, with a hint for common mistakes."""
+    import torch.nn as nn
+
+    if isinstance(model, nn.Module):
+        return
+    hint = "build the network first, e.g. torchvision.models.resnet18(weights=None)"
+    if isinstance(model, dict):
+        hint = (
+            "this looks like a state_dict: build the architecture and call "
+            "model.load_state_dict(torch.load(path, weights_only=True))"
+        )
+    elif isinstance(model, str):
+        hint = "pass the model object, not its name (e.g. torchvision.models.get_model(name, weights=None))"
+    raise NotAModuleError(f"expected a torch.nn.Module as {what}, got {type(model).__name__}: {hint}")
+
+
+def unknown_layer(name: object, valid: Iterable[str]) -> UnknownLayerError:
+    """Build the error for a bad layer name, suggesting close matches and how to list them all."""
+    valid = list(valid)
+    close = get_close_matches(str(name), valid, n=3, cutoff=0.5)
+    suggestion = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return UnknownLayerError(
+        f"no weighted layer named {name!r}.{suggestion} "
+        f"List the valid names with ddp_widgets.core.list_layers(model) "
+        f"(this model has {len(valid)}: {', '.join(valid[:6])}{', ...' if len(valid) > 6 else ''})."
+    )
