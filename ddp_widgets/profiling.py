@@ -36,7 +36,11 @@ class Profiler:
     """
 
     def __init__(self, model: nn.Module | SpectralAnalysis, layers: Sequence[str] | None = None, *, example_input: Any = None) -> None:
-        self.analysis = model if isinstance(model, SpectralAnalysis) else SpectralAnalysis(model, example_input, progress=False)
+        if isinstance(model, SpectralAnalysis):
+            self.analysis = model
+        else:  # decompose in the model's own precision, so that float64 models get float64 signals
+            dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32) if isinstance(model, nn.Module) else torch.float32
+            self.analysis = SpectralAnalysis(model, example_input, progress=False, dtype=dtype)
         self.model = self.analysis.model
         profilable = [n for n in self.analysis.names if not self.analysis.info(n).transposed]
         if layers is None:

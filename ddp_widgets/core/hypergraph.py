@@ -139,7 +139,7 @@ def build_hypergraph(
 
 def s_components(edges: dict[str, dict[str, float] | set[str]], s: int = 1) -> list[set[str]]:
     """Connected components of edges, two edges adjacent when they share at least s nodes (union-find)."""
-    names = [e for e, m in edges.items() if len(m) >= s]
+    names = list(edges)  # every edge, isolated ones as their own component (as hypernetx counts them)
     parent = {e: e for e in names}
 
     def find(e: str) -> str:
