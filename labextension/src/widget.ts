@@ -1,0 +1,349 @@
+/**
+ * The ImageGrid widget: model (state synced with ddp_widgets.widgets.image_grid.ImageGrid) and view.
+ *
+ * The view draws one small canvas per tile at the image's own resolution and lets CSS scale it to the
+ * tile size (pixelated), so 512 tiles cost 512 putImageData calls and no per-pixel work on resize.
+ * Mouse events are delegated to the grid container: one listener each, not one per tile.
+ */
+
+import { DOMWidgetModel, DOMWidgetView, ISerializers } from '@jupyter-widgets/base';
+
+import {
+  Colormap,
+  decodeTile,
+  Dtype,
+  expectedByteLength,
+  fitTile,
+  gridLayout,
+  IGridLayout,
+  IGridShape,
+  isDtype,
+  parseShape,
+  RGBA,
+  resolveScale,
+  tilePosition,
+  typedView
+} from './grid';
+import { MODULE_NAME, MODULE_VERSION } from './version';
+
+const GAP = 4;
+const LABEL_HEIGHT = 18;
+
+/** The binary `data` trait arrives as a DataView on a buffer; keep it as bytes, without copying. */
+function deserializeBytes(value: unknown): Uint8Array {
+  if (value instanceof DataView) {
+    return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  }
+  if (value instanceof ArrayBuffer) {
+    return new Uint8Array(value);
+  }
+  if (value instanceof Uint8Array) {
+    return value;
+  }
+  return new Uint8Array(0);
+}
+
+export class ImageGridModel extends DOMWidgetModel {
+  defaults(): any {
+    return {
+      ...super.defaults(),
+      _model_name: 'ImageGridModel',
+      _model_module: MODULE_NAME,
+      _model_module_version: MODULE_VERSION,
+      _view_name: 'ImageGridView',
+      _view_module: MODULE_NAME,
+      _view_module_version: MODULE_VERSION,
+      data: new Uint8Array(0),
+      shape: [0, 0, 0, 1],
+      dtype: 'uint8',
+      labels: [],
+      tooltips: [],
+      selected_index: null,
+      colormap: 'auto',
+      tile_size: 64,
+      columns: 0,
+      title: ''
+    };
+  }
+
+  static serializers: ISerializers = {
+    ...DOMWidgetModel.serializers,
+    data: { deserialize: deserializeBytes }
+  };
+}
+
+export class ImageGridView extends DOMWidgetView {
+  private titleNode!: HTMLDivElement;
+  private messageNode!: HTMLDivElement;
+  private scrollNode!: HTMLDivElement;
+  private tilesNode!: HTMLDivElement;
+  private tooltipNode!: HTMLDivElement;
+  private tiles: HTMLDivElement[] = [];
+  private shape: IGridShape | null = null;
+  private layout: IGridLayout | null = null;
+  private selected: number | null = null;
+  private resizeObserver: ResizeObserver | null = null;
+
+  render(): void {
+    super.render();
+    this.el.classList.add('ddp-ImageGrid');
+    this.titleNode = this.addDiv(this.el, 'ddp-ImageGrid-title');
+    this.messageNode = this.addDiv(this.el, 'ddp-ImageGrid-message');
+    this.scrollNode = this.addDiv(this.el, 'ddp-ImageGrid-scroll');
+    this.scrollNode.tabIndex = 0;
+    this.scrollNode.setAttribute('role', 'listbox');
+    this.tilesNode = this.addDiv(this.scrollNode, 'ddp-ImageGrid-tiles');
+    this.tooltipNode = this.addDiv(this.el, 'ddp-ImageGrid-tooltip');
+    this.tooltipNode.setAttribute('role', 'tooltip');
+
+    this.tilesNode.addEventListener('click', this.onClick);
+    this.tilesNode.addEventListener('mousemove', this.onMouseMove);
+    this.tilesNode.addEventListener('mouseleave', this.hideTooltip);
+    this.scrollNode.addEventListener('keydown', this.onKeyDown);
+    this.scrollNode.addEventListener('scroll', this.hideTooltip);
+
+    this.listenTo(this.model, 'change', this.onModelChange);
+    if (typeof ResizeObserver !== 'undefined') {
+      this.resizeObserver = new ResizeObserver(() => this.onResize());
+      this.resizeObserver.observe(this.scrollNode);
+    }
+    this.updateTitle();
+    this.renderTiles();
+  }
+
+  remove(): any {
+    this.resizeObserver?.disconnect();
+    this.resizeObserver = null;
+    return super.remove();
+  }
+
+  private addDiv(parent: HTMLElement, className: string): HTMLDivElement {
+    const div = document.createElement('div');
+    div.className = className;
+    parent.appendChild(div);
+    return div;
+  }
+
+  private onModelChange(): void {
+    const changed = this.model.changedAttributes() || {};
+    if (
+      'data' in changed ||
+      'shape' in changed ||
+      'dtype' in changed ||
+      'colormap' in changed ||
+      'labels' in changed
+    ) {
+      this.renderTiles();
+    } else if ('tile_size' in changed || 'columns' in changed) {
+      this.layoutTiles();
+    } else if ('selected_index' in changed) {
+      this.updateSelection();
+    }
+    if ('title' in changed) {
+      this.updateTitle();
+    }
+  }
+
+  private updateTitle(): void {
+    const title = String(this.model.get('title') || '');
+    this.titleNode.textContent = title;
+    this.titleNode.style.display = title ? '' : 'none';
+  }
+
+  private showMessage(text: string): void {
+    this.messageNode.textContent = text;
+    this.messageNode.style.display = text ? '' : 'none';
+  }
+
+  /** Decode every tile and rebuild the DOM of the grid. */
+  private renderTiles(): void {
+    this.tiles = [];
+    this.selected = null;
+    this.tilesNode.replaceChildren();
+    this.hideTooltip();
+    let shape: IGridShape;
+    let values: Uint8Array | Float32Array;
+    const dtype = this.model.get('dtype') as Dtype;
+    try {
+      shape = parseShape(this.model.get('shape'));
+      if (!isDtype(dtype)) {
+        throw new Error(`dtype must be "uint8" or "float32", got ${JSON.stringify(dtype)}`);
+      }
+      const bytes = this.model.get('data') as Uint8Array;
+      const expected = expectedByteLength(shape, dtype);
+      if (bytes.byteLength !== expected) {
+        throw new Error(
+          `data has ${bytes.byteLength} bytes but shape ${JSON.stringify(this.model.get('shape'))} ` +
+            `of ${dtype} needs ${expected}`
+        );
+      }
+      values = typedView(bytes, dtype);
+    } catch (error) {
+      this.shape = null;
+      this.layout = null;
+      this.showMessage(`ImageGrid cannot draw its images: ${(error as Error).message}`);
+      return;
+    }
+    this.shape = shape;
+    this.showMessage(shape.count === 0 ? 'No images.' : '');
+    const scale = resolveScale(this.model.get('colormap') as Colormap, dtype, values);
+    const labels = (this.model.get('labels') as string[]) || [];
+    const fragment = document.createDocumentFragment();
+    let rgba: RGBA | undefined;
+    for (let i = 0; i < shape.count; i++) {
+      const tile = document.createElement('div');
+      tile.className = 'ddp-ImageGrid-tile';
+      tile.dataset.index = String(i);
+      tile.setAttribute('role', 'option');
+      const canvas = document.createElement('canvas');
+      canvas.width = shape.width;
+      canvas.height = shape.height;
+      const context = canvas.getContext('2d');
+      if (context && shape.width > 0 && shape.height > 0) {
+        rgba = decodeTile(values, shape, i, scale, rgba);
+        const image = new ImageData(rgba, shape.width, shape.height);
+        context.putImageData(image, 0, 0);
+      }
+      tile.appendChild(canvas);
+      if (labels.length > 0) {
+        const label = document.createElement('div');
+        label.className = 'ddp-ImageGrid-label';
+        label.textContent = labels[i] ?? '';
+        tile.appendChild(label);
+      }
+      fragment.appendChild(tile);
+      this.tiles.push(tile);
+    }
+    this.tilesNode.appendChild(fragment);
+    this.layoutTiles();
+    this.updateSelection();
+  }
+
+  private computeLayout(): IGridLayout | null {
+    if (!this.shape) {
+      return null;
+    }
+    const labels = (this.model.get('labels') as string[]) || [];
+    return gridLayout({
+      count: this.shape.count,
+      availableWidth: this.scrollNode.clientWidth,
+      tileSize: Number(this.model.get('tile_size')) || 64,
+      columns: Number(this.model.get('columns')) || 0,
+      gap: GAP,
+      labelHeight: labels.length > 0 ? LABEL_HEIGHT : 0
+    });
+  }
+
+  /** Position the tiles (no redraw: canvases keep their pixels, CSS scales them). */
+  private layoutTiles(): void {
+    const layout = this.computeLayout();
+    this.layout = layout;
+    if (!layout || !this.shape) {
+      return;
+    }
+    this.tilesNode.style.width = `${layout.width}px`;
+    this.tilesNode.style.height = `${layout.height}px`;
+    const fitted = fitTile(this.shape.height, this.shape.width, layout.tileSize);
+    this.tiles.forEach((tile, i) => {
+      const { x, y } = tilePosition(layout, i);
+      tile.style.left = `${x}px`;
+      tile.style.top = `${y}px`;
+      tile.style.width = `${layout.tileSize}px`;
+      const canvas = tile.firstElementChild as HTMLCanvasElement;
+      canvas.style.width = `${fitted.width}px`;
+      canvas.style.height = `${fitted.height}px`;
+      canvas.style.marginTop = `${Math.floor((layout.tileSize - fitted.height) / 2)}px`;
+      canvas.style.marginBottom = `${Math.ceil((layout.tileSize - fitted.height) / 2)}px`;
+    });
+  }
+
+  private onResize(): void {
+    if (Number(this.model.get('columns')) > 0 || !this.layout) {
+      return;
+    }
+    const next = this.computeLayout();
+    if (next && next.columns !== this.layout.columns) {
+      this.layoutTiles();
+    }
+  }
+
+  /** Highlight the tile of `selected_index`, whether Python or a click set it. */
+  private updateSelection(): void {
+    const value = this.model.get('selected_index');
+    const index = typeof value === 'number' && value >= 0 && value < this.tiles.length ? value : null;
+    if (this.selected !== null && this.tiles[this.selected]) {
+      this.tiles[this.selected].classList.remove('ddp-mod-selected');
+      this.tiles[this.selected].setAttribute('aria-selected', 'false');
+    }
+    this.selected = index;
+    if (index !== null) {
+      this.tiles[index].classList.add('ddp-mod-selected');
+      this.tiles[index].setAttribute('aria-selected', 'true');
+    }
+  }
+
+  private select(index: number): void {
+    this.model.set('selected_index', index);
+    this.model.save_changes();
+  }
+
+  private tileIndex(target: EventTarget | null): number | null {
+    const tile = (target as HTMLElement | null)?.closest?.('.ddp-ImageGrid-tile') as HTMLElement | null;
+    if (!tile || !this.tilesNode.contains(tile)) {
+      return null;
+    }
+    const index = Number(tile.dataset.index);
+    return Number.isInteger(index) ? index : null;
+  }
+
+  private onClick = (event: MouseEvent): void => {
+    const index = this.tileIndex(event.target);
+    if (index !== null) {
+      this.select(index);
+      this.scrollNode.focus({ preventScroll: true });
+    }
+  };
+
+  private onKeyDown = (event: KeyboardEvent): void => {
+    if (!this.layout || this.tiles.length === 0) {
+      return;
+    }
+    const steps: Record<string, number> = {
+      ArrowLeft: -1,
+      ArrowRight: 1,
+      ArrowUp: -this.layout.columns,
+      ArrowDown: this.layout.columns
+    };
+    const step = steps[event.key];
+    if (step === undefined) {
+      return;
+    }
+    event.preventDefault();
+    const current = this.selected ?? (step > 0 ? -step : this.tiles.length - step);
+    const next = Math.max(0, Math.min(this.tiles.length - 1, current + step));
+    this.select(next);
+    this.tiles[next].scrollIntoView({ block: 'nearest' });
+  };
+
+  private onMouseMove = (event: MouseEvent): void => {
+    const index = this.tileIndex(event.target);
+    if (index === null) {
+      this.hideTooltip();
+      return;
+    }
+    const tooltips = (this.model.get('tooltips') as string[]) || [];
+    const labels = (this.model.get('labels') as string[]) || [];
+    const text = tooltips[index] || labels[index] || `image ${index}`;
+    if (this.tooltipNode.textContent !== text) {
+      this.tooltipNode.textContent = text;
+    }
+    const box = this.el.getBoundingClientRect();
+    this.tooltipNode.style.left = `${event.clientX - box.left + 12}px`;
+    this.tooltipNode.style.top = `${event.clientY - box.top + 14}px`;
+    this.tooltipNode.classList.add('ddp-mod-visible');
+  };
+
+  private hideTooltip = (): void => {
+    this.tooltipNode?.classList.remove('ddp-mod-visible');
+  };
+}
