@@ -370,21 +370,31 @@ class Profile:
         return pd.DataFrame(rows)
 
     # -- hypergraphs --------------------------------------------------------------------------------
-    def _sets(self, layer: str, top_k: int | None, threshold: float | None, rank_by: str, top_n: int | None) -> list[set[int]]:
+    def _sets(self, layer: str, top_k: int | None, threshold: float | None, rank_by: str, top_n: int | None,
+              center: bool = False) -> list[set[int]]:
         t = self.meta["threshold"] if threshold is None else threshold
         present = self.class_counts > 0
         means = np.nan_to_num(self.class_mean(layer))
+        if center:  # what sets each class apart: its mean minus the mean over all images
+            means = means - self.overall_mean(layer)[None, :]
         sets = class_neuron_sets(means, self._sv[layer], top_k=top_k, threshold=t, rank_by=rank_by, top_n=top_n)
         return [s if present[c] else set() for c, s in enumerate(sets)]
 
     def hypergraph(self, layers: Sequence[str] | str | None = None, top_k: int | None = 16, threshold: float | None = None,
-                   dual: bool = False, *, rank_by: str = "sigma", top_n: int | None = None) -> ClassHypergraph:
-        """Classes ↔ SVD neurons of the chosen layers (union across layers; edges named "layer:α")."""
+                   dual: bool = False, *, rank_by: str = "sigma", top_n: int | None = None,
+                   center: bool = False) -> ClassHypergraph:
+        """Classes ↔ SVD neurons of the chosen layers (union across layers; edges named "layer:α").
+
+        top_k: candidate neurons per layer (by σ, or by mean |signal| with rank_by="signal"; None = all);
+        threshold: the influence rule's t (default: the profile's); top_n: instead of the rule, each class's
+        n strongest candidates; center: use class means minus the overall mean (what sets a class apart)
+        instead of the plain class means of PAPER §4.
+        """
         names = self.layers if layers is None else ([layers] if isinstance(layers, str) else list(layers))
-        sets = {n: self._sets(self._check_layer(n), top_k, threshold, rank_by, top_n) for n in names}
+        sets = {n: self._sets(self._check_layer(n), top_k, threshold, rank_by, top_n, center) for n in names}
         weights = {n: np.nan_to_num(np.abs(self.class_mean(n))) for n in names}
         meta = {"layers": names, "top_k": top_k, "threshold": self.meta["threshold"] if threshold is None else threshold,
-                "rank_by": rank_by}
+                "rank_by": rank_by, "center": center}
         return build_hypergraph(sets, [c for c in self.class_names], weights, dual=dual, meta=meta)
 
     def _check_layer(self, layer: str) -> str:
@@ -392,12 +402,15 @@ class Profile:
         return layer
 
     def separation(self, top_k: int | None = 16, threshold: float | None = None, *, rank_by: str = "sigma",
-                   top_n: int | None = None) -> pd.DataFrame:
-        """Per-layer class separation: mean hyperedge purity, mean pairwise Jaccard, s-components (s=1..3)."""
+                   top_n: int | None = None, center: bool = False) -> pd.DataFrame:
+        """Per-layer class separation: mean hyperedge purity, mean pairwise Jaccard, s-components (s=1..3).
+
+        Takes the same choices as `hypergraph`; classes without images are left out.
+        """
         rows = []
         for i, layer in enumerate(self.layers):
             present = self.class_counts > 0
-            sets = [s for s, p in zip(self._sets(layer, top_k, threshold, rank_by, top_n), present) if p]
+            sets = [s for s, p in zip(self._sets(layer, top_k, threshold, rank_by, top_n, center), present) if p]
             rows.append({"layer": layer, "depth": i, **separation_figures(sets)})
         return pd.DataFrame(rows)
 

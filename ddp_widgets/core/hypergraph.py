@@ -106,6 +106,23 @@ class ClassHypergraph:
         kind = "dual " if self.dual else ""
         return f"ClassHypergraph({kind}{len(self.edges)} edges, {len(self.node_info)} nodes)"
 
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        what = ("class", "SVD neurons") if self.dual else ("SVD neuron", "classes")
+        rows = "".join(
+            f"<tr><td><code>{escape(e)}</code></td><td>{len(m)}</td><td>{escape(', '.join(sorted(m))[:120])}</td></tr>"
+            for e, m in list(self.edges.items())[:15]
+        )
+        more = f"<tr><td colspan=3>… {len(self.edges) - 15} more</td></tr>" if len(self.edges) > 15 else ""
+        comps = len(self.s_components(1))
+        return (
+            f"<div><b>ClassHypergraph</b>{' (dual)' if self.dual else ''}: {len(self.edges)} hyperedges, "
+            f"{len(self.node_info)} nodes, {comps} connected component(s)"
+            f"<table><thead><tr><th>hyperedge ({what[0]})</th><th>size</th><th>{what[1]}</th></tr></thead>"
+            f"<tbody>{rows}{more}</tbody></table></div>"
+        )
+
 
 def _jsonable(v: Any) -> bool:
     return isinstance(v, (str, int, float, bool, list, dict, type(None)))

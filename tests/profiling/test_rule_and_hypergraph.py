@@ -79,3 +79,24 @@ def test_s_components_match_hypernetx():
     for s in (1, 2, 3):
         theirs = sorted(sorted(c) for c in H.s_components(s=s, edges=True))
         assert ours[s] == theirs, s
+
+
+def test_hypergraph_html_repr_names_edges():
+    hg = build_hypergraph({"conv": [{0}, {0, 1}]}, ["cat", "dog"])
+    html = hg._repr_html_()
+    assert "conv:1" in html and "2 hyperedges" in html and "cat, dog" in html
+
+
+def test_centered_class_signals_drop_the_shared_direction():
+    from ddp_widgets import Profiler
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.diag(torch.tensor([3.0, 2.0, 1.0])))
+    # signals = diag(3, 2, 1) x: class 0 -> [5, 3, 0], class 1 -> [5, 0, 1]
+    x = torch.tensor([[5 / 3, 3 / 2, 0.0], [5 / 3, 0.0, 1.0]])
+    profile = Profiler(model, example_input=x[:1]).profile(x, torch.tensor([0, 1]), progress=False)
+    assert profile.hypergraph(threshold=0.1).edges == {"0:0": {"0": 5.0, "1": 5.0}}
+    centered = profile.hypergraph(threshold=0.1, center=True)
+    assert set(centered.edges) == {"0:1"} and set(centered.edges["0:1"]) == {"0", "1"}
+    assert profile.separation(center=True).loc[0, "purity"] == 0.5
