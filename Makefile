@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ddp-widgets-installed
 PORT ?= 8888
 
-.PHONY: demo test install browser-deps bench clean
+.PHONY: demo test install browser-deps bench clean labextension labextension-test
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,13 +15,34 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The JupyterLab extension (labextension/ -> ddp_widgets/labextension, copied into the venv by pip).
+# `pip install -e` builds it once; when its sources change, rebuild it and reinstall the copy.
+JLPM := $(abspath $(BIN))/jlpm
+LABEXT_BUILT := ddp_widgets/labextension/package.json
+LABEXT_SRC := $(wildcard labextension/src/*.ts labextension/style/*) \
+	labextension/package.json labextension/tsconfig.json labextension/yarn.lock labextension/install.json
+LABEXT_STAMP := $(VENV)/.ddp-widgets-labextension
+
+$(LABEXT_STAMP): $(STAMP) $(LABEXT_SRC)
+	@if [ ! -f $(LABEXT_BUILT) ] || [ -n "$$(find $(LABEXT_SRC) -newer $(LABEXT_BUILT))" ]; then \
+	  echo "rebuilding the JupyterLab extension"; rm -rf ddp_widgets/labextension; \
+	  $(BIN)/python -m pip install -q --no-deps -e . ; fi
+	touch $(LABEXT_STAMP)
+
+labextension: $(LABEXT_STAMP)
+
+# TypeScript unit tests of the extension (vitest).
+labextension-test: $(LABEXT_STAMP)
+	test -d labextension/node_modules || (cd labextension && $(JLPM) install)
+	cd labextension && $(JLPM) test
+
 # Real-browser tests drive Debian's chromium (never a browser that a tool downloads).
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is missing: sudo apt-get install chromium (browser tests will be skipped)"; fi; }
 
-test: install browser-deps
+test: install labextension-test browser-deps
 	$(BIN)/python -m pytest
 
 demo: install

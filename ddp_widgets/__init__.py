@@ -7,9 +7,13 @@ Kernel-side entry points are imported lazily, so `import ddp_widgets` stays chea
 from __future__ import annotations
 
 from importlib import import_module
+from importlib import metadata as _metadata
 from typing import Any
 
-__version__ = "0.1.0"
+try:  # one version number: labextension/package.json, read by hatch when the package is built
+    __version__ = _metadata.version("ddp-widgets")
+except _metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0.0.0+unknown"
 
 # public name -> module that defines it
 _LAZY = {
