@@ -1,0 +1,218 @@
+"""ImageGrid, Python side: array conversion, validation messages, binary transport, selection round trip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import comm
+import numpy as np
+import pytest
+import torch
+from traitlets import TraitError
+
+import ddp_widgets
+from ddp_widgets.widgets.image_grid import ImageGrid
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class RecordingComm:
+    """Stands in for the kernel's comm: records what the widget would send to the front end."""
+
+    comm_id = "recording-comm"
+    kernel = "recording"
+
+    def __init__(self, **kwargs):
+        self.opened = kwargs
+        self.sent: list[dict] = []
+
+    def send(self, data=None, metadata=None, buffers=None):
+        self.sent.append({"data": data, "buffers": list(buffers or [])})
+
+    def on_msg(self, callback):
+        self.callback = callback
+
+    def close(self, *args, **kwargs):
+        pass
+
+
+@pytest.fixture
+def recording_comm(monkeypatch):
+    monkeypatch.setattr(comm, "create_comm", lambda **kwargs: RecordingComm(**kwargs))
+
+
+def pixels(grid: ImageGrid) -> np.ndarray:
+    dtype = np.uint8 if grid.dtype == "uint8" else np.dtype("<f4")
+    return np.frombuffer(grid.data, dtype=dtype).reshape(grid.shape)
+
+
+class TestFromArray:
+    def test_greyscale_stack_gets_one_channel(self):
+        images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+        grid = ImageGrid.from_array(images, labels=["a", "b"], tooltips=["first", "second"], title="t")
+        assert grid.shape == [2, 3, 4, 1]
+        assert grid.dtype == "uint8"
+        assert grid.labels == ["a", "b"] and grid.tooltips == ["first", "second"] and grid.title == "t"
+        np.testing.assert_array_equal(pixels(grid)[..., 0], images)
+
+    def test_channels_last_rgb_is_kept(self):
+        images = np.random.default_rng(0).random((5, 6, 7, 3))
+        grid = ImageGrid.from_array(images)
+        assert grid.shape == [5, 6, 7, 3]
+        assert grid.dtype == "float32"
+        np.testing.assert_allclose(pixels(grid), images.astype(np.float32))
+
+    def test_torch_channels_first_is_moved_last(self):
+        images = torch.randn(4, 3, 5, 6, requires_grad=True)
+        grid = ImageGrid.from_array(images)
+        assert grid.shape == [4, 5, 6, 3]
+        np.testing.assert_allclose(pixels(grid), images.detach().permute(0, 2, 3, 1).numpy())
+
+    def test_ambiguous_shape_reads_channels_first_unless_told(self):
+        filters = np.arange(2 * 3 * 3 * 3, dtype=np.float32).reshape(2, 3, 3, 3)  # (n, c, k, k) RGB filters
+        first = ImageGrid.from_array(filters)
+        np.testing.assert_array_equal(pixels(first), np.moveaxis(filters, 1, 3))
+        last = ImageGrid.from_array(filters, channels_last=True)
+        np.testing.assert_array_equal(pixels(last), filters)
+
+    def test_single_channel_first_and_bfloat16(self):
+        images = torch.ones(3, 1, 4, 4, dtype=torch.bfloat16) * -2
+        grid = ImageGrid.from_array(images)
+        assert grid.shape == [3, 4, 4, 1]
+        assert np.all(pixels(grid) == -2)
+
+    def test_dtypes(self):
+        assert ImageGrid.from_array(np.ones((1, 2, 2), dtype=np.int64)).dtype == "float32"
+        assert ImageGrid.from_array(np.ones((1, 2, 2), dtype=np.float64)).dtype == "float32"
+        boolean = ImageGrid.from_array(np.array([[[True, False]]]))
+        assert boolean.dtype == "uint8"
+        assert list(pixels(boolean).ravel()) == [255, 0]
+
+    def test_data_is_little_endian_float32_in_c_order(self):
+        images = np.array([[[1.5, -2.0]]], dtype=">f8")  # big-endian, float64, in
+        grid = ImageGrid.from_array(images)
+        assert grid.data == np.array([1.5, -2.0], dtype="<f4").tobytes()
+
+    def test_no_images(self):
+        grid = ImageGrid.from_array(np.zeros((0, 8, 8)))
+        assert grid.shape == [0, 8, 8, 1] and grid.data == b"" and grid.count == 0
+
+    def test_other_traits_through_kwargs(self):
+        grid = ImageGrid.from_array(np.zeros((2, 4, 4)), tile_size=32, columns=2, colormap="diverging")
+        assert (grid.tile_size, grid.columns, grid.colormap) == (32, 2, "diverging")
+
+
+class TestValidation:
+    @pytest.mark.parametrize(
+        "shape", [(4, 4), (2, 4, 4, 2), (2, 5, 4, 4), (1, 2, 3, 4, 5)], ids=["2d", "c2", "c5", "5d"]
+    )
+    def test_bad_shapes_say_what_is_expected(self, shape):
+        with pytest.raises(ValueError, match=r"expects images of shape \(n, h, w\), \(n, h, w, c\) or"):
+            ImageGrid.from_array(np.zeros(shape))
+
+    def test_many_channels_hint(self):
+        with pytest.raises(ValueError, match=r"got shape \(2, 5, 4, 4\); for more channels pass one channel"):
+            ImageGrid.from_array(np.zeros((2, 5, 4, 4)))
+
+    def test_channels_last_that_does_not_fit(self):
+        with pytest.raises(ValueError, match=r"channels_last=True was given"):
+            ImageGrid.from_array(np.zeros((2, 3, 4, 4)), channels_last=True)
+
+    def test_not_an_array(self):
+        with pytest.raises(TypeError, match=r"numpy array or a torch tensor .* got list; wrap lists"):
+            ImageGrid.from_array([[[0, 1]]])
+
+    def test_complex_data(self):
+        with pytest.raises(TypeError, match=r"real-valued images .* got dtype complex64"):
+            ImageGrid.from_array(np.zeros((1, 2, 2), dtype=np.complex64))
+
+    def test_empty_images(self):
+        with pytest.raises(ValueError, match=r"at least one pixel"):
+            ImageGrid.from_array(np.zeros((3, 0, 4)))
+
+    def test_label_count(self):
+        with pytest.raises(ValueError, match=r"labels must have one entry per image: expected 2, got 3"):
+            ImageGrid.from_array(np.zeros((2, 4, 4)), labels=["a", "b", "c"])
+        with pytest.raises(TypeError, match=r"tooltips must be a sequence of 2 strings"):
+            ImageGrid.from_array(np.zeros((2, 4, 4)), tooltips="ab")
+
+    def test_labels_are_stringified(self):
+        grid = ImageGrid.from_array(np.zeros((2, 4, 4)), labels=[0, 1.5])
+        assert grid.labels == ["0", "1.5"]
+
+    def test_traits(self):
+        grid = ImageGrid.from_array(np.zeros((3, 4, 4)))
+        with pytest.raises(TraitError, match=r"selected_index.*0 <= index < 3, not 3"):
+            grid.selected_index = 3
+        with pytest.raises(TraitError, match=r"'labels' trait .* one entry per image \(3\), not 1"):
+            grid.labels = ["x"]
+        with pytest.raises(TraitError, match=r"'shape' trait .* \[n, h, w, c\] with c = 1 or 3"):
+            grid.shape = [3, 4, 4, 2]
+        with pytest.raises(TraitError):
+            grid.colormap = "viridis"
+        with pytest.raises(TraitError):
+            grid.tile_size = 2
+        with pytest.raises(TraitError):
+            grid.columns = -1
+
+    def test_failed_set_images_leaves_the_grid_unchanged(self):
+        grid = ImageGrid.from_array(np.zeros((2, 4, 4)), labels=["a", "b"])
+        with pytest.raises(ValueError):
+            grid.set_images(np.zeros((3, 4, 4)), labels=["only one"])
+        assert grid.shape == [2, 4, 4, 1] and grid.labels == ["a", "b"]
+
+
+class TestSelection:
+    def test_set_images_clears_the_selection(self):
+        grid = ImageGrid.from_array(np.zeros((4, 2, 2)))
+        grid.selected_index = 3
+        grid.set_images(np.zeros((5, 2, 2)))
+        assert grid.selected_index is None
+
+    def test_shrinking_shape_drops_a_selection_past_the_end(self):
+        grid = ImageGrid.from_array(np.zeros((4, 2, 2)))
+        grid.selected_index = 3
+        grid.shape = [2, 2, 2, 1]
+        assert grid.selected_index is None
+
+    def test_click_from_the_front_end_reaches_python_observers(self, recording_comm):
+        grid = ImageGrid.from_array(np.zeros((6, 2, 2)))
+        seen = []
+        grid.observe(lambda change: seen.append(change["new"]), names="selected_index")
+        grid.comm.callback(
+            {"content": {"data": {"method": "update", "state": {"selected_index": 4}, "buffer_paths": []}}, "buffers": []}
+        )
+        assert grid.selected_index == 4
+        assert seen == [4]
+
+
+class TestTransport:
+    def test_pixels_travel_as_one_binary_buffer_not_json(self, recording_comm):
+        images = np.random.default_rng(1).random((512, 8, 8)).astype(np.float32)
+        grid = ImageGrid.from_array(images, labels=[str(i) for i in range(512)])
+        opened = grid.comm.opened
+        assert opened["data"]["buffer_paths"] == [["data"]]
+        assert "data" not in opened["data"]["state"]
+        (buffer,) = opened["buffers"]
+        assert bytes(buffer) == images.tobytes()
+        json.dumps(opened["data"]["state"])  # the rest is plain JSON
+        assert opened["data"]["state"]["shape"] == [512, 8, 8, 1]
+
+    def test_set_images_is_one_update_message(self, recording_comm):
+        grid = ImageGrid.from_array(np.zeros((2, 4, 4), dtype=np.uint8))
+        grid.comm.sent.clear()
+        grid.set_images(np.ones((3, 5, 5, 3), dtype=np.uint8), labels=["a", "b", "c"])
+        (message,) = grid.comm.sent
+        state = message["data"]["state"]
+        assert message["data"]["method"] == "update"
+        assert message["data"]["buffer_paths"] == [["data"]]
+        assert set(state) >= {"shape", "labels"} and state["shape"] == [3, 5, 5, 3]
+        assert bytes(message["buffers"][0]) == np.ones((3, 5, 5, 3), dtype=np.uint8).tobytes()
+
+    def test_module_name_and_version_match_the_labextension(self):
+        package = json.loads((ROOT / "labextension" / "package.json").read_text())
+        grid = ImageGrid()
+        assert grid._model_module == grid._view_module == package["name"] == "ddp-widgets"
+        assert grid._model_module_version == grid._view_module_version == f"^{package['version']}"
+        assert ddp_widgets.__version__ == package["version"]
