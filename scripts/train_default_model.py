@@ -41,23 +41,10 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # import ddp_widgets.zoo.model from this checkout, installed or not
 
-from ddp_widgets.zoo.model import MEAN, STD, MiniVGG  # noqa: E402
+from ddp_widgets.zoo.model import CLASS_NAMES, MEAN, STD, MiniVGG  # noqa: E402
 
 DEFAULT_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
 DEFAULT_OUT_DIR = REPO / "ddp_widgets" / "zoo" / "data"
-
-CLASS_NAMES = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
 
 CHECKPOINT_NAME = "minivgg_fashion_mnist.pt"
 SAMPLES_NAME = "fashion_mnist_samples.npz"

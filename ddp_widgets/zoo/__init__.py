@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from .model import INPUT_SHAPE, MEAN, NUM_CLASSES, STD, MiniVGG
+from .model import CLASS_NAMES, INPUT_SHAPE, MEAN, NUM_CLASSES, STD, MiniVGG
 
 __all__ = [
     "CLASS_NAMES",
@@ -42,20 +42,6 @@ __all__ = [
     "CHECKPOINT_FILE",
     "SAMPLES_FILE",
 ]
-
-#: The ten Fashion-MNIST classes, indexed by label.
-CLASS_NAMES: tuple[str, ...] = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
 
 #: Accuracy of the shipped checkpoint on the full Fashion-MNIST test set (10,000 images),
 #: as measured by scripts/train_default_model.py (also recorded in data/minivgg_fashion_mnist.json).

@@ -34,6 +34,20 @@ INPUT_SHAPE: tuple[int, int, int] = (1, 28, 28)
 
 NUM_CLASSES: int = 10
 
+#: The ten Fashion-MNIST classes, indexed by label.
+CLASS_NAMES: tuple[str, ...] = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+
 
 class MiniVGG(nn.Module):
     """Four 3x3 conv layers in two VGG blocks, then two linear layers.
