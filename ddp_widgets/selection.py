@@ -1,0 +1,196 @@
+"""Selection: the one shared, view-less state of what the user is looking at.
+
+Every view takes the same `Selection`, observes only the traits it needs, writes to it on user
+interaction, and never keeps a private copy of what is selected. It is a plain traitlets object, so it
+is readable and writable from Python::
+
+    sel = Selection.for_analysis(analysis)
+    sel.layer = "features.7"          # moves every view
+    sel.singular_index = 3            # the SVD neuron (0 = largest singular value)
+
+When a list of valid layers (``valid_layers``), per-layer ranks (``ranks``), class names
+(``class_names``) or a number of images (``n_images``) is attached, values are validated against
+them and a bad value raises `traitlets.TraitError` with a message that names the valid choices.
+"""
+
+from __future__ import annotations
+
+from difflib import get_close_matches
+from typing import Any, Iterable
+
+from traitlets import Dict, HasTraits, Int, List, TraitError, Unicode, observe, validate
+
+__all__ = ["Selection"]
+
+_SELECTED = ("layer", "singular_index", "singular_indices", "class_label", "class_labels", "image_index")
+
+
+def _names(values: Iterable[Any], n: int = 6) -> str:
+    values = list(values)
+    shown = ", ".join(repr(v) for v in values[:n])
+    return shown + (f", ... ({len(values)} in all)" if len(values) > n else "")
+
+
+class Selection(HasTraits):
+    """What is selected, shared by all views.
+
+    layer: the selected layer's name (None: nothing selected).
+    singular_index: the focused SVD neuron of that layer (0 = largest σ); singular_indices: several.
+    class_label / class_labels: the focused class index and a set of classes.
+    image_index: the focused dataset image.
+    valid_layers, ranks, class_names, n_images: what values are allowed (empty: not checked).
+    """
+
+    layer = Unicode(None, allow_none=True, help="selected layer name")
+    singular_index = Int(None, allow_none=True, help="focused SVD neuron: index of its singular value")
+    singular_indices = List(Int(), help="several SVD neurons of the selected layer")
+    class_label = Int(None, allow_none=True, help="focused class index")
+    class_labels = List(Int(), help="several class indices")
+    image_index = Int(None, allow_none=True, help="focused dataset image")
+
+    valid_layers = List(Unicode(), help="names a layer may take (empty: any)")
+    ranks = Dict(value_trait=Int(), key_trait=Unicode(), help="number of singular values per layer")
+    class_names = List(Unicode(), help="class names; class labels index into it")
+    n_images = Int(None, allow_none=True, help="number of dataset images")
+
+    def __init__(self, **kwargs: Any) -> None:
+        # constraints first, so the selected values are validated against them
+        constraints = {k: kwargs.pop(k) for k in ("valid_layers", "ranks", "class_names", "n_images") if k in kwargs}
+        super().__init__(**constraints)
+        for k, v in kwargs.items():
+            if k not in _SELECTED:
+                raise TypeError(f"Selection got an unexpected keyword {k!r}: use one of {', '.join(_SELECTED)}")
+            setattr(self, k, v)
+
+    # -- construction helpers ------------------------------------------------------------------------
+    @classmethod
+    def for_analysis(cls, analysis: Any, profile: Any = None, **kwargs: Any) -> "Selection":
+        """A Selection whose valid layers and ranks are those of a SpectralAnalysis (and profile)."""
+        sel = cls()
+        sel.attach(analysis, profile)
+        for k, v in kwargs.items():
+            setattr(sel, k, v)
+        return sel
+
+    def attach(self, analysis: Any = None, profile: Any = None) -> "Selection":
+        """Take the valid layers and ranks from an analysis, and the classes and images from a profile."""
+        with self.hold_trait_notifications():
+            if analysis is not None:
+                self.ranks = {n: int(analysis.info(n).rank_bound) for n in analysis.names}
+                self.valid_layers = list(analysis.names)
+            if profile is not None:
+                self.class_names = [str(c) for c in profile.class_names]
+                n = getattr(profile, "n_images", None)
+                self.n_images = int(n) if n is not None else None
+        return self
+
+    def select(self, **values: Any) -> "Selection":
+        """Set several traits at once, validated together, e.g. ``sel.select(layer="fc", singular_index=0)``.
+
+        The layer is set first so that an index is checked against the new layer's rank.
+        """
+        unknown = set(values) - set(_SELECTED)
+        if unknown:
+            raise TypeError(f"Selection.select got unexpected keywords {sorted(unknown)}: use {', '.join(_SELECTED)}")
+        for k in _SELECTED:
+            if k in values:
+                setattr(self, k, values[k])
+        return self
+
+    def clear(self) -> None:
+        """Select nothing."""
+        self.select(layer=None, singular_index=None, singular_indices=[], class_label=None, class_labels=[], image_index=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in _SELECTED}
+
+    def __repr__(self) -> str:
+        parts = [f"{k}={v!r}" for k, v in self.to_dict().items() if v not in (None, [])]
+        return f"Selection({', '.join(parts)})"
+
+    # -- validation ----------------------------------------------------------------------------------
+    @validate("layer")
+    def _valid_layer(self, proposal: Any) -> Any:
+        name = proposal["value"]
+        if name is None or not self.valid_layers or name in self.valid_layers:
+            return name
+        close = get_close_matches(str(name), self.valid_layers, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise TraitError(
+            f"The 'layer' trait of a Selection expected one of the model's layers "
+            f"({_names(self.valid_layers)}), not {name!r}.{hint} All names: selection.valid_layers."
+        )
+
+    def _check_index(self, i: int, what: str) -> int:
+        if i < 0:
+            raise TraitError(f"The '{what}' trait of a Selection expected an index >= 0 (0 = largest singular value), not {i}.")
+        rank = self.ranks.get(self.layer) if self.layer is not None else None
+        if rank is not None and i >= rank:
+            raise TraitError(
+                f"The '{what}' trait of a Selection expected an index below {rank} "
+                f"(layer {self.layer!r} has {rank} singular values), not {i}."
+            )
+        return i
+
+    @validate("singular_index")
+    def _valid_singular_index(self, proposal: Any) -> Any:
+        i = proposal["value"]
+        return i if i is None else self._check_index(i, "singular_index")
+
+    @validate("singular_indices")
+    def _valid_singular_indices(self, proposal: Any) -> Any:
+        return [self._check_index(i, "singular_indices") for i in proposal["value"]]
+
+    def _check_class(self, c: int, what: str) -> int:
+        n = len(self.class_names)
+        if c < 0 or (n and c >= n):
+            valid = f"0 ... {n - 1} ({_names(self.class_names, 4)})" if n else ">= 0"
+            raise TraitError(f"The '{what}' trait of a Selection expected a class index {valid}, not {c}.")
+        return c
+
+    @validate("class_label")
+    def _valid_class_label(self, proposal: Any) -> Any:
+        c = proposal["value"]
+        return c if c is None else self._check_class(c, "class_label")
+
+    @validate("class_labels")
+    def _valid_class_labels(self, proposal: Any) -> Any:
+        return [self._check_class(c, "class_labels") for c in proposal["value"]]
+
+    @validate("image_index")
+    def _valid_image_index(self, proposal: Any) -> Any:
+        i = proposal["value"]
+        if i is None:
+            return i
+        if i < 0 or (self.n_images is not None and i >= self.n_images):
+            limit = f"0 ... {self.n_images - 1}" if self.n_images is not None else ">= 0"
+            raise TraitError(f"The 'image_index' trait of a Selection expected an image index {limit}, not {i}.")
+        return i
+
+    # -- consistency ---------------------------------------------------------------------------------
+    @observe("layer")
+    def _drop_out_of_range(self, change: Any) -> None:
+        """Keep the singular index when the new layer has it (browse 'the top neuron' across layers)."""
+        rank = self.ranks.get(change["new"]) if change["new"] is not None else None
+        if rank is None:
+            return
+        if self.singular_index is not None and self.singular_index >= rank:
+            self.singular_index = None
+        if any(i >= rank for i in self.singular_indices):
+            self.singular_indices = [i for i in self.singular_indices if i < rank]
+
+    @observe("singular_index")
+    def _leave_indices(self, change: Any) -> None:
+        """A focus outside the multi-selection ends the multi-selection."""
+        if change["new"] is not None and self.singular_indices and change["new"] not in self.singular_indices:
+            self.singular_indices = []
+
+    @observe("class_label")
+    def _leave_labels(self, change: Any) -> None:
+        if change["new"] is not None and self.class_labels and change["new"] not in self.class_labels:
+            self.class_labels = []
+
+    @observe("valid_layers")
+    def _drop_unknown_layer(self, change: Any) -> None:
+        if self.layer is not None and change["new"] and self.layer not in change["new"]:
+            self.layer = None
