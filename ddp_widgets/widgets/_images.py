@@ -1,0 +1,124 @@
+"""Small image helpers for the views: colour maps and tiling of singular filters and dataset images.
+
+Filters are rendered to uint8 RGB arrays here (one colour scale per filter, white gaps between
+channel patterns); the ImageGrid widget only displays pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = ["diverging", "grayscale", "upscale", "pad_to", "render_filter", "render_images"]
+
+# a blue - white - red diverging scale (negative - 0 - positive), colour-blind safe end points
+_DIV_STOPS = np.array(
+    [[33, 102, 172], [103, 169, 207], [209, 229, 240], [247, 247, 247], [253, 219, 199], [239, 138, 98], [178, 24, 43]],
+    dtype=np.float64,
+)
+
+
+def diverging(x: np.ndarray, vmax: float | None = None) -> np.ndarray:
+    """Map values to RGB uint8 on a blue-white-red scale symmetric around 0 (|x| = vmax at the ends)."""
+    x = np.asarray(x, np.float64)
+    vmax = float(np.max(np.abs(x))) if vmax is None else float(vmax)
+    t = np.clip(0.5 + 0.5 * x / vmax, 0.0, 1.0) if vmax > 0 else np.full_like(x, 0.5)
+    pos = t * (len(_DIV_STOPS) - 1)
+    lo = np.floor(pos).astype(int).clip(0, len(_DIV_STOPS) - 2)
+    frac = (pos - lo)[..., None]
+    rgb = _DIV_STOPS[lo] * (1 - frac) + _DIV_STOPS[lo + 1] * frac
+    return np.round(rgb).astype(np.uint8)
+
+
+def grayscale(x: np.ndarray) -> np.ndarray:
+    """Min-max normalise to uint8 grey (constant input -> mid grey)."""
+    x = np.asarray(x, np.float64)
+    lo, hi = float(np.min(x)), float(np.max(x))
+    if hi <= lo:
+        return np.full(x.shape, 128, np.uint8)
+    return np.round(255 * (x - lo) / (hi - lo)).astype(np.uint8)
+
+
+def upscale(img: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour enlargement (keeps filter pixels crisp)."""
+    factor = max(1, int(factor))
+    return np.repeat(np.repeat(img, factor, axis=0), factor, axis=1)
+
+
+def pad_to(img: np.ndarray, h: int, w: int, value: int = 255) -> np.ndarray:
+    """Centre an (h0, w0[, 3]) image on an (h, w[, 3]) canvas."""
+    out = np.full((h, w, *img.shape[2:]), value, np.uint8)
+    top, left = (h - img.shape[0]) // 2, (w - img.shape[1]) // 2
+    out[top : top + img.shape[0], left : left + img.shape[1]] = img
+    return out
+
+
+def _fit(img: np.ndarray, size: int) -> np.ndarray:
+    return upscale(img, max(1, size // max(img.shape[0], img.shape[1])))
+
+
+def _near_square(v: np.ndarray) -> np.ndarray:
+    n = v.size
+    w = int(math.ceil(math.sqrt(n)))
+    h = int(math.ceil(n / w))
+    out = np.zeros(h * w)
+    out[:n] = v
+    return out.reshape(h, w)
+
+
+def render_filter(f: np.ndarray, *, first_layer: bool, channels: int = 4, size: int = 64,
+                  spatial: Sequence[int] | None = None) -> tuple[np.ndarray, str]:
+    """One singular filter as an RGB uint8 image and a caption.
+
+    f: (c, k...) for a conv filter or (n,) for a Linear one. First layers with c = 1 or 3 are shown as
+    grey/RGB images of the filter itself; deeper layers as the k×k patterns of the `channels` input
+    channels with the largest norm, side by side, on a diverging scale (blue < 0 < red). `spatial`:
+    (c, h, w) to read a Linear filter as channel maps (a flattened conv output).
+    """
+    f = np.asarray(f, np.float64)
+    if f.ndim == 1 and spatial is not None and int(np.prod(spatial)) == f.size and len(spatial) == 3:
+        f = f.reshape(tuple(spatial))
+    if f.ndim == 1 or (f.ndim >= 2 and int(np.prod(f.shape[1:])) == 1):  # Linear or 1×1 conv: a vector
+        v = f.ravel()
+        return _fit(diverging(_near_square(v), float(np.max(np.abs(v))) or 1.0), size), f"{v.size}-vector"
+    c = f.shape[0]
+    maps = f.reshape(c, -1, f.shape[-1]) if f.ndim != 3 else f  # conv1d/3d: fold leading kernel dims
+    if first_layer and c in (1, 3):
+        img = grayscale(maps[0]) if c == 1 else grayscale(np.moveaxis(maps, 0, -1))  # one scale for R, G, B
+        if img.ndim == 2:
+            img = np.stack([img] * 3, -1)
+        return _fit(img, size), ("grey" if c == 1 else "RGB")
+    norms = np.sqrt((maps**2).reshape(c, -1).sum(1))
+    top = np.argsort(-norms, kind="stable")[: min(channels, c)]
+    vmax = float(np.max(np.abs(maps[top]))) or 1.0
+    kh, kw = maps.shape[1:]
+    per_row = 2 if len(top) == 4 else len(top)  # 4 patterns as 2×2, fewer in one row
+    n_rows = int(math.ceil(len(top) / per_row))
+    zoom = max(1, (size // per_row) // max(kh, kw))
+    gap = max(1, zoom // 4)
+    ph, pw = kh * zoom, kw * zoom
+    canvas = np.full((n_rows * ph + (n_rows - 1) * gap, per_row * pw + (per_row - 1) * gap, 3), 255, np.uint8)
+    for j, ch in enumerate(top):
+        r, q = divmod(j, per_row)
+        canvas[r * (ph + gap) : r * (ph + gap) + ph, q * (pw + gap) : q * (pw + gap) + pw] = upscale(diverging(maps[ch], vmax), zoom)
+    return canvas, "in ch " + ",".join(str(int(t)) for t in top)
+
+
+def render_images(images: Any, indices: Sequence[int], size: int = 56) -> list[np.ndarray]:
+    """Dataset images (N, H, W) uint8/float or (N, C, H, W) as RGB uint8 tiles, enlarged to ~size px."""
+    out = []
+    arr = images
+    for i in indices:
+        x = np.asarray(arr[int(i)].detach().cpu() if hasattr(arr[int(i)], "detach") else arr[int(i)])
+        if x.ndim == 3 and x.shape[0] in (1, 3) and x.shape[-1] not in (1, 3):
+            x = np.moveaxis(x, 0, -1)
+        if x.ndim == 3 and x.shape[-1] == 1:
+            x = x[..., 0]
+        if x.dtype != np.uint8:
+            x = grayscale(x) if x.ndim == 2 else np.stack([grayscale(x[..., k]) for k in range(3)], -1)
+        if x.ndim == 2:
+            x = np.stack([x] * 3, -1)
+        out.append(_fit(x, size))
+    return out

@@ -1,0 +1,245 @@
+"""HypergraphExplorer: classes and SVD neurons of the chosen layers as a bipartite graph (ipycytoscape).
+
+Each hyperedge (an SVD neuron "layer:α"; a class in the dual) is drawn as a node linked to its members
+(the classes whose mean signal that neuron influences). Hyperedges sit in rows above and below the row
+of members, ordered to limit crossings, and are coloured by s-connected component.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import ipywidgets as widgets
+
+from ..selection import Selection
+from ._base import View, callback, esc, interaction, note_html
+from .graph_adapter import CytoscapeAdapter
+
+__all__ = ["HypergraphExplorer", "graph_elements"]
+
+PALETTE = ["#4e79a7", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7", "#9c755f", "#f28e2b", "#bab0ac"]
+CLASS_COLOR, NEURON_COLOR, LONE_COLOR = "#f4a261", "#4e79a7", "#c8c8c8"
+MEMBER_GAP, ROW_GAP, MIN_HYPER_GAP = 110.0, 150.0, 95.0
+
+
+def _node_id(info: dict[str, Any], name: str) -> str:
+    if "class_index" in info:
+        return f"c|{info['class_index']}"
+    if "layer" in info and "alpha" in info:
+        return f"n|{info['layer']}:{info['alpha']}"
+    return f"x|{name}"
+
+
+def _kind(info: dict[str, Any]) -> str:
+    return "class" if "class_index" in info else "neuron"
+
+
+def graph_elements(hg: Any, *, s: int = 1, collapse: bool = False, max_elements: int = 300) -> dict[str, Any]:
+    """Nodes and links (plain dicts) drawing a ClassHypergraph as a bipartite graph, with a cap.
+
+    Returns {"nodes", "links", "ids" (hypergraph name -> drawn node id), "members" (drawn id -> names),
+    "n_edges", "n_shown", "n_components", "capped"}.
+    """
+    edges: dict[str, dict[str, float]] = {e: dict(m) for e, m in hg.edges.items() if m}
+    groups: dict[frozenset, list[str]] = {}
+    for e, members in edges.items():
+        groups.setdefault(frozenset(members) if collapse else frozenset([("__", e)]), []).append(e)
+    comps = hg.s_components(s)
+    comp_of = {e: i for i, comp in enumerate(sorted(comps, key=lambda c: (-len(c), sorted(c)))) for e in comp}
+    comp_size = {i: len(c) for i, c in enumerate(sorted(comps, key=lambda c: (-len(c), sorted(c))))}
+    # hyperedges in decreasing total weight; keep as many as fit the cap
+    hyper = sorted(groups.values(), key=lambda g: (-sum(edges[g[0]].values()), g[0]))
+    member_names = list(hg.node_info) if not hg.dual else sorted({n for m in edges.values() for n in m}, key=str)
+    kept, used = [], len(member_names)
+    for g in hyper:
+        cost = 1 + len(edges[g[0]])
+        if used + cost > max_elements and kept:
+            break
+        kept.append(g)
+        used += cost
+    if hg.dual:  # members are neurons: only those linked to a kept class
+        linked = {n for g in kept for n in edges[g[0]]}
+        member_names = [n for n in member_names if n in linked]
+    xs = {n: i * MEMBER_GAP for i, n in enumerate(member_names)}
+    width = max(MEMBER_GAP * (len(member_names) - 1), MEMBER_GAP)
+    per_row = max(1, int(width // MIN_HYPER_GAP) + 1)
+    kept.sort(key=lambda g: sum(xs[n] for n in edges[g[0]]) / len(edges[g[0]]))  # barycentre order
+    n_rows = max(1, math.ceil(len(kept) / per_row))
+    nodes, links, ids, members = [], [], {}, {}
+    for n in member_names:
+        info = hg.node_info.get(n, {})
+        nid = _node_id(info, n)
+        ids[n], members[nid] = nid, [n]
+        nodes.append({"id": nid, "label": str(n), "kind": _kind(info), "classes": _kind(info), "x": xs[n], "y": 0.0,
+                      "color": CLASS_COLOR if _kind(info) == "class" else NEURON_COLOR,
+                      "tooltip": f"{esc(n)} ({_kind(info)})", **{k: v for k, v in info.items() if k in ("layer", "alpha", "class_index")}})
+    for row in range(n_rows):
+        chunk = kept[row::n_rows]  # interleave so each row spans the whole width
+        y = (-1 if row % 2 == 0 else 1) * ROW_GAP * (1 + row // 2)
+        for j, g in enumerate(chunk):
+            first = g[0]
+            info = hg.edge_info.get(first, {})
+            nid = _node_id(info, first) if len(g) == 1 else "m|" + _node_id(info, first)
+            x = (j + 0.5) * width / len(chunk) if len(chunk) > 1 else width / 2
+            comp = comp_of.get(first, -1)
+            color = PALETTE[comp % len(PALETTE)] if comp_size.get(comp, 1) > 1 else LONE_COLOR
+            label = str(first) + (f" (+{len(g) - 1})" if len(g) > 1 else "")
+            tip = f"{esc(first)}" + (f" and {', '.join(esc(e) for e in g[1:])}" if len(g) > 1 else "")
+            tip += "<br>members: " + ", ".join(esc(m) for m in edges[first])
+            cls = f"{_kind(info)} hyperedge" + (" nolabel" if n_rows > 4 else "")
+            nodes.append({"id": nid, "label": label, "kind": _kind(info), "classes": cls, "x": x, "y": y, "color": color,
+                          "tooltip": tip, **{k: v for k, v in info.items() if k in ("layer", "alpha", "class_index")}})
+            members[nid] = list(g)
+            for e in g:
+                ids[e] = nid
+            top = max(edges[first].values()) or 1.0
+            for m, w in edges[first].items():
+                if m in ids:
+                    links.append({"source": nid, "target": ids[m], "width": round(1.0 + 3.0 * abs(w) / abs(top), 2)})
+    return {"nodes": nodes, "links": links, "ids": ids, "members": members, "n_edges": len(edges),
+            "n_groups": len(hyper), "n_shown": len(kept), "n_components": len(comps), "capped": len(kept) < len(hyper)}
+
+
+class HypergraphExplorer(View):
+    """Classes and SVD neurons of the chosen layers as a bipartite graph; click a node to select it.
+
+    Controls: layers (or follow the selected layer), top-k candidate neurons per layer, the influence
+    threshold, s (colours s-connected components), collapse (merge hyperedges with the same members),
+    dual (classes as hyperedges), centred (class means minus the overall mean). At most `max_elements`
+    nodes + links are drawn; larger graphs keep their heaviest hyperedges and say so.
+    Observes ``layer``, ``singular_index``, ``class_label`` and ``class_labels``.
+    """
+
+    def __init__(self, profile: Any, selection: Selection | None = None, *, layers: Sequence[str] | None = None,
+                 top_k: int = 16, threshold: float | None = None, s: int = 1, collapse: bool = False, dual: bool = False,
+                 center: bool = False, max_elements: int = 300, height: str = "380px") -> None:
+        super().__init__(selection)
+        self.profile = profile
+        self.max_elements = max_elements
+        self.graph = CytoscapeAdapter(height=height)
+        self.graph.on_node_click(self._on_node_click)
+        self._elements: dict[str, Any] = {"ids": {}, "members": {}}
+        self.hypergraph: Any = None
+        plist = list(profile.layers)
+        t = float(threshold if threshold is not None else getattr(profile, "meta", {}).get("threshold", 0.1))
+        self.follow = widgets.Checkbox(value=layers is None, description="follow the selected layer", indent=False,
+                                       layout=widgets.Layout(width="auto"))
+        self.layers = widgets.SelectMultiple(options=plist, value=tuple(layers or plist[-1:]), rows=min(4, len(plist)),
+                                             description="layers", layout=widgets.Layout(width="260px"))
+        self.layers.disabled = self.follow.value
+        slider = {"continuous_update": False, "style": {"description_width": "70px"}, "layout": widgets.Layout(width="230px")}
+        self.top_k = widgets.IntSlider(value=top_k, min=1, max=64, description="top-k", **slider)
+        self.threshold = widgets.FloatSlider(value=t, min=0.01, max=0.95, step=0.01, description="threshold", **slider)
+        self.s = widgets.IntSlider(value=s, min=1, max=6, description="s", **slider)
+        box = {"indent": False, "layout": widgets.Layout(width="auto")}
+        self.collapse = widgets.Checkbox(value=collapse, description="collapse", **box)
+        self.dual = widgets.Checkbox(value=dual, description="dual", **box)
+        self.center = widgets.Checkbox(value=center, description="centred", **box)
+        self.note = widgets.HTML("")
+        for w in (self.follow, self.layers, self.top_k, self.threshold, self.s, self.collapse, self.dual, self.center):
+            w.observe(self._on_control, names="value")
+        self._watch(self._on_layer, ["layer"])
+        self._watch(self._on_highlight, ["singular_index", "class_label", "class_labels"])
+        controls = widgets.HBox([
+            widgets.VBox([self.follow, self.layers]),
+            widgets.VBox([self.top_k, self.threshold, self.s]),
+            widgets.VBox([self.collapse, self.dual, self.center]),
+        ], layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))
+        self.children = [widgets.HTML(note_html("<b>Class hypergraph</b>: SVD neurons ▢ and classes ● ; click a node to select it")),
+                         controls, self.note, self.graph.widget, self.errors]
+        self.rebuild()
+
+    # -- graph ---------------------------------------------------------------------------------------
+    def chosen_layers(self) -> list[str]:
+        if self.follow.value:
+            name = self.selection.layer
+            return [name] if name in self.profile.layers else []
+        return list(self.layers.value)
+
+    def rebuild(self) -> None:
+        """Recompute the hypergraph from the controls and redraw it."""
+        layers = self.chosen_layers()
+        if not layers:
+            self.hypergraph = None
+            self._elements = {"ids": {}, "members": {}}
+            self.graph.set_graph([], [])
+            name = self.selection.layer
+            why = f"layer {esc(name)} was not profiled" if name is not None else "no layer selected"
+            self.note.value = note_html(f"Nothing to draw: {why if self.follow.value else 'choose layers'}.")
+            return
+        self.hypergraph = self.profile.hypergraph(layers, top_k=self.top_k.value, threshold=self.threshold.value,
+                                                  dual=self.dual.value, center=self.center.value)
+        el = graph_elements(self.hypergraph, s=self.s.value, collapse=self.collapse.value, max_elements=self.max_elements)
+        self._elements = el
+        with self._sync():
+            self.graph.set_graph(el["nodes"], el["links"])
+            self._highlight()
+        what = ("classes", "SVD neurons") if self.dual.value else ("SVD neurons", "classes")
+        text = (f"{el['n_edges']} hyperedges ({what[0]}) on {len(el['nodes']) - el['n_shown']} {what[1]} · "
+                f"{el['n_components']} s-components (s = {self.s.value}) · layers: {esc(', '.join(layers))}")
+        if self.collapse.value and el["n_groups"] < el["n_edges"]:
+            text += f" · collapsed into {el['n_groups']}"
+        if el["capped"]:
+            text = (f"<b>Showing {el['n_shown']} of {el['n_groups']} hyperedges</b>: the drawing is capped at "
+                    f"{self.max_elements} elements (lower top-k or pick fewer layers). " + text)
+        self.note.value = note_html(text, "warn" if el["capped"] else "note")
+
+    def _selected_ids(self) -> set[str]:
+        sel, ids = self.selection, self._elements["ids"]
+        chosen = set()
+        for c in {sel.class_label, *sel.class_labels} - {None}:
+            chosen.add(f"c|{c}")
+        if sel.layer is not None and sel.singular_index is not None:
+            chosen.add(f"n|{sel.layer}:{sel.singular_index}")
+        drawn = set(self._elements["members"])
+        out = {i for i in chosen if i in drawn}
+        # hyperedges merged by collapse, or nodes named differently: map through the names
+        for name, nid in ids.items():
+            info = (self.hypergraph.edge_info.get(name) or self.hypergraph.node_info.get(name) or {}) if self.hypergraph else {}
+            if _node_id(info, name) in chosen:
+                out.add(nid)
+        return out
+
+    def _highlight(self) -> None:
+        chosen = self._selected_ids()
+        classes = {}
+        for n in self._elements.get("nodes", []):
+            base = n["classes"]
+            classes[n["id"]] = base + (" sel" if n["id"] in chosen else "")
+        self.graph.set_classes(classes)
+
+    @property
+    def highlighted(self) -> list[str]:
+        """Ids of the drawn nodes highlighted as selected."""
+        return [i for i in self.graph.node_ids if "sel" in self.graph.node_classes(i).split()]
+
+    # -- selection -> widgets ------------------------------------------------------------------------
+    @callback
+    def _on_layer(self, change: Any) -> None:
+        if self.follow.value:
+            self.rebuild()
+        else:
+            self._highlight()
+
+    @callback
+    def _on_highlight(self, change: Any) -> None:
+        self._highlight()
+
+    @callback
+    def _on_control(self, change: Any) -> None:
+        self.layers.disabled = self.follow.value
+        self.rebuild()
+
+    # -- user interaction -> selection ---------------------------------------------------------------
+    @interaction
+    def _on_node_click(self, node_id: str) -> None:
+        names = self._elements["members"].get(node_id)
+        if not names or self.hypergraph is None:
+            return
+        name = names[0]
+        info = self.hypergraph.edge_info.get(name) or self.hypergraph.node_info.get(name) or {}
+        if "class_index" in info:
+            self.selection.class_label = int(info["class_index"])
+        elif "layer" in info:
+            self.selection.select(layer=info["layer"], singular_index=int(info["alpha"]))

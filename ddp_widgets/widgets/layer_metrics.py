@@ -1,0 +1,233 @@
+"""LayerMetrics (bqplot): one spectral metric across the layers, trained weights against a baseline."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import bqplot as bq
+import ipywidgets as widgets
+import numpy as np
+
+from ..core import spectrum_metrics
+from ..selection import Selection
+from ._base import View, callback, esc, interaction, note_html
+from .layer_selector import cached_metrics
+
+__all__ = ["LayerMetrics", "METRICS", "estimated_cost"]
+
+# metric column -> label; the first six have a baseline (SpectralAnalysis.compare)
+METRICS = {
+    "alpha": "α (power-law exponent)",
+    "num_spikes": "spikes above the MP bulk",
+    "stable_rank": "stable rank",
+    "spectral_norm": "spectral norm λ_max",
+    "mp_sigma2": "MP σ²",
+    "ks_distance": "KS distance of the α fit",
+    "alpha_weighted": "α-weighted (α · log λ_max)",
+    "log_norm": "log₁₀ Frobenius norm²/N",
+    "rank": "numerical rank",
+}
+BASELINES = {"permuted": "permuted weights", "random-init": "random initialisation", "none": "no baseline"}
+TRAINED, BASE, SEL = "#1f77b4", "#7f7f7f", "#d62728"
+
+
+def estimated_cost(analysis: Any) -> float:
+    """Rough flop count of the singular values of all layers (N·M² per block)."""
+    total = 0.0
+    for info in analysis.layers.decomposable:
+        rows, cols = info.matrix_shape
+        n, m = max(rows, cols), min(rows, cols)
+        total += info.groups * n * m * m
+    return total
+
+
+class LayerMetrics(View):
+    """A metric per layer in forward order, trained (blue) against a baseline (grey); click a point to
+    select the layer. The metric and baseline are chosen from dropdowns.
+
+    compute: "auto" computes every layer when cheap (small models), otherwise on the button's click;
+    "now" computes at once; "lazy" waits for the button. Observes ``layer``.
+    """
+
+    def __init__(self, analysis: Any, selection: Selection | None = None, *, metric: str = "alpha",
+                 baseline: str = "permuted", compute: str = "auto", auto_limit: float = 3e9, height: str = "230px") -> None:
+        super().__init__(selection)
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
+        if baseline not in BASELINES:
+            raise ValueError(f"unknown baseline {baseline!r}: use one of {', '.join(BASELINES)}")
+        if compute not in ("auto", "now", "lazy"):
+            raise ValueError(f"compute must be 'auto', 'now' or 'lazy', not {compute!r}")
+        self.analysis = analysis
+        self.names: list[str] = list(analysis.names)
+        self._baseline_rows: dict[tuple[str, str], dict[str, Any]] = {}
+        self.on_computed: list[Callable[[], None]] = []  # e.g. the layer selector refreshing its badges
+        self.metric = widgets.Dropdown(options=[(v, k) for k, v in METRICS.items()], value=metric, description="metric",
+                                       layout=widgets.Layout(width="auto", min_width="220px"))
+        self.baseline = widgets.Dropdown(options=[(v, k) for k, v in BASELINES.items()], value=baseline,
+                                         description="baseline", layout=widgets.Layout(width="auto", min_width="200px"))
+        self.compute_button = widgets.Button(description="compute all layers", icon="play",
+                                             layout=widgets.Layout(width="auto"))
+        self.progress = widgets.IntProgress(min=0, max=max(1, len(self.names)), layout=widgets.Layout(width="140px", visibility="hidden"))
+        self.note = widgets.HTML("")
+        xs, ys = bq.LinearScale(), bq.LinearScale()
+        tooltip = bq.Tooltip(fields=["name", "y"], labels=["layer", "value"], formats=["", ".4g"])
+        self.trained = bq.Scatter(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[TRAINED],
+                                  default_size=48, interactions={"click": "select"}, tooltip=tooltip,
+                                  selected_style={"fill": SEL, "stroke": "black", "stroke-width": 2}, names=[],
+                                  display_names=False, names_unique=False, labels=["trained"], display_legend=True)
+        self.trained_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[TRAINED], stroke_width=1.5)
+        self.base = bq.Scatter(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[BASE], default_size=32,
+                               marker="diamond", names=[], display_names=False, names_unique=False,
+                               tooltip=bq.Tooltip(fields=["name", "y"], labels=["layer", "baseline"], formats=["", ".4g"]),
+                               labels=["baseline"], display_legend=True)
+        self.base_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[BASE], line_style="dashed")
+        self.cursor = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[SEL], line_style="dotted")
+        many = len(self.names) > 14
+        x_axis = bq.Axis(scale=xs, label="layer (forward order)" if many else "", tick_format="d",
+                         tick_values=None if many else np.arange(len(self.names), dtype=float),
+                         tick_labels={} if many else {i: n for i, n in enumerate(self.names)},
+                         tick_rotate=0 if many else -30, tick_style={"font-size": "10px"} if many else {"font-size": "10px", "text-anchor": "end"})
+        self.y_axis = bq.Axis(scale=ys, side="left", label=METRICS[metric], tick_format=".3g", label_offset="44px")
+        self.figure = bq.Figure(marks=[self.cursor, self.base_line, self.base, self.trained_line, self.trained],
+                                axes=[x_axis, self.y_axis], legend_location="top-right", title="",
+                                fig_margin={"top": 20, "bottom": 44 if many else 80, "left": 60, "right": 12},
+                                layout=widgets.Layout(width="100%", height=height), min_aspect_ratio=0.1, max_aspect_ratio=10,
+                                legend_text={"font-size": "11px"})
+        self.trained.observe(self._on_click, names="selected")
+        self.metric.observe(self._on_choice, names="value")
+        self.baseline.observe(self._on_choice, names="value")
+        self.compute_button.on_click(self._on_compute)
+        self._watch(self._on_layer, ["layer"])
+        controls = widgets.HBox([self.metric, self.baseline, self.compute_button, self.progress],
+                                layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+        self.children = [widgets.HTML(note_html("<b>Metrics across layers</b>: click a point to select the layer")),
+                         controls, self.figure, self.note, self.errors]
+        if compute == "now" or (compute == "auto" and estimated_cost(analysis) <= auto_limit):
+            self.compute_all()
+        else:
+            self.redraw()
+
+    # -- data ----------------------------------------------------------------------------------------
+    def _trained(self, name: str) -> dict[str, Any] | None:
+        return cached_metrics(self.analysis, name)
+
+    def _base(self, name: str, baseline: str) -> dict[str, Any] | None:
+        return self._baseline_rows.get((name, baseline))
+
+    def compute_all(self) -> None:
+        """Compute the trained (and baseline) metrics of every layer, with a progress bar."""
+        baseline = self.baseline.value
+        todo = [n for n in self.names if self._trained(n) is None or (baseline != "none" and self._base(n, baseline) is None)]
+        if todo:
+            self.progress.max, self.progress.value = len(todo), 0
+            self.progress.layout.visibility = "visible"
+            self.note.value = note_html(f"computing {len(todo)} layers …")
+            try:
+                for n in todo:
+                    self.analysis.layer_metrics(n)
+                    if baseline != "none" and self._base(n, baseline) is None:
+                        self._baseline_rows[(n, baseline)] = spectrum_metrics(self.analysis.spectrum(n, baseline=baseline))
+                    self.progress.value += 1
+            finally:
+                self.progress.layout.visibility = "hidden"
+        self.redraw()
+        for fn in self.on_computed:
+            fn()
+
+    def values(self, metric: str | None = None, baseline: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(trained, baseline) values per layer in forward order; NaN where not computed (yet)."""
+        metric = metric or self.metric.value
+        baseline = baseline or self.baseline.value
+
+        def get(row: dict[str, Any] | None) -> float:
+            v = None if row is None else row.get(metric)
+            return float(v) if isinstance(v, (int, float, np.number)) and v is not None else math.nan
+
+        trained = np.array([get(self._trained(n)) for n in self.names])
+        base = np.array([get(self._base(n, baseline)) if baseline != "none" else math.nan for n in self.names])
+        return trained, base
+
+    # -- drawing -------------------------------------------------------------------------------------
+    def redraw(self) -> None:
+        trained, base = self.values()
+        x = np.arange(len(self.names), dtype=np.float64)
+        ok, okb = np.isfinite(trained), np.isfinite(base)
+        self._shown = np.flatnonzero(ok)  # scatter position -> layer index
+        with self._sync(self.trained, self.trained_line, self.base, self.base_line, self.y_axis, self.figure):
+            self.trained.x, self.trained.y = x[ok], trained[ok]
+            self.trained.names = [self.names[i] for i in self._shown]
+            self.trained_line.x, self.trained_line.y = x[ok], trained[ok]
+            self.base.x, self.base.y = x[okb], base[okb]
+            self.base.names = [self.names[i] for i in np.flatnonzero(okb)]
+            self.base_line.x, self.base_line.y = x[okb], base[okb]
+            self.y_axis.label = METRICS[self.metric.value]
+            self._draw_cursor()
+        missing = sum(self._trained(n) is None for n in self.names)
+        undefined = int((~ok).sum()) - missing
+        has_base = self.metric.value in list(METRICS)[:6]
+        need_base = self.baseline.value != "none" and has_base and not okb.all()
+        notes = []
+        if missing:
+            notes.append(f"{missing} of {len(self.names)} layers not analysed yet: press “compute all layers”")
+        elif need_base and any(self._base(n, self.baseline.value) is None for n in self.names):
+            notes.append("baseline not computed yet: press “compute all layers”")
+        else:
+            need_base = False
+        if undefined:
+            notes.append(f"{undefined} layer(s) without a value (e.g. too few eigenvalues for a fit)")
+        if self.baseline.value != "none" and not has_base:
+            notes.append(f"no baseline for {esc(METRICS[self.metric.value])}")
+        self.compute_button.disabled = not (missing or need_base)
+        self.note.value = note_html(" · ".join(notes)) if notes else ""
+
+    def _draw_cursor(self) -> None:
+        name = self.selection.layer
+        if name in self.names:
+            i = self.names.index(name)
+            pos = np.flatnonzero(self._shown == i)
+            self.trained.selected = pos if pos.size else None
+            y = np.concatenate([self.trained.y, self.base.y]) if self.trained.y.size else np.zeros(0)
+            y = y[np.isfinite(y)]
+            if y.size:
+                lo, hi = float(y.min()), float(y.max())
+                self.cursor.x, self.cursor.y = np.array([i, i], float), np.array([lo, hi])
+                return
+        else:
+            self.trained.selected = None
+        self.cursor.x, self.cursor.y = np.zeros(0), np.zeros(0)
+
+    # -- selection -> widgets ------------------------------------------------------------------------
+    @callback
+    def _on_layer(self, change: Any) -> None:
+        name = change["new"]
+        trained = self._trained(name) if name in self.names else None
+        shown = name in self.names and self.names.index(name) in getattr(self, "_shown", [])
+        if trained is not None and not shown:
+            self.redraw()  # another view analysed it: add its point
+        else:
+            with self._sync(self.trained, self.cursor):
+                self._draw_cursor()
+
+    # -- user interaction -> selection ---------------------------------------------------------------
+    @interaction
+    def _on_click(self, change: Any) -> None:
+        new = change["new"]
+        chosen = [] if new is None else [int(i) for i in np.asarray(new).ravel()]
+        if chosen and chosen[-1] < len(self._shown):
+            self.selection.layer = self.names[int(self._shown[chosen[-1]])]
+        elif not chosen and self.selection.layer in self.names:
+            with self._sync(self.trained):  # a click on the background: keep showing the selected layer
+                self._draw_cursor()
+
+    @callback
+    def _on_choice(self, change: Any) -> None:
+        if change["owner"] is self.baseline and change["new"] != "none" and all(self._trained(n) is not None for n in self.names):
+            self.compute_all()
+        else:
+            self.redraw()
+
+    @callback
+    def _on_compute(self, button: Any) -> None:
+        self.compute_all()

@@ -1,0 +1,241 @@
+"""SingularVectorView: the selected layer's singular filters; with a profile, what the selected SVD neuron
+responds to (its top dataset images and the class distribution of its signal)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import bqplot as bq
+import ipywidgets as widgets
+import numpy as np
+
+from ..selection import Selection
+from ._base import View, callback, esc, interaction, note_html
+from ._images import pad_to, render_filter, render_images
+from .image_grid import ImageGrid
+
+__all__ = ["SingularVectorView"]
+
+BAR_COLOR, SEL_COLOR = "#1f77b4", "#d62728"
+
+
+def _stack(tiles: Sequence[np.ndarray]) -> np.ndarray:
+    if not tiles:
+        return np.zeros((0, 1, 1, 3), np.uint8)
+    h = max(t.shape[0] for t in tiles)
+    w = max(t.shape[1] for t in tiles)
+    return np.stack([pad_to(t, h, w) for t in tiles])
+
+
+class SingularVectorView(View):
+    """The singular filters of the top singular values of the selected layer, as images.
+
+    First layers with 1 or 3 input channels show each filter as a grey or RGB image; deeper layers
+    show, for each filter, the k×k patterns on its strongest input channels (blue < 0 < red, one scale
+    per filter); Linear layers show the weight vector (as channel maps when it reads a flattened conv
+    output). The selected SVD neuron's tile is highlighted; clicking a tile selects it.
+
+    With a `profile` (`Profiler.profile(...)`), also the top dataset images of the selected SVD neuron
+    (`images`: the dataset as (N, H, W) / (N, C, H, W), e.g. DefaultData.raw; `labels`: their classes)
+    and a bar chart of its mean signal per class (click a bar to select the class).
+    Observes ``layer``, ``singular_index``, ``class_label`` and ``image_index``.
+    """
+
+    def __init__(
+        self,
+        analysis: Any,
+        selection: Selection | None = None,
+        *,
+        profile: Any = None,
+        images: Any = None,
+        labels: Any = None,
+        n_filters: int = 16,
+        n_images: int = 8,
+        channels: int = 4,
+        tile_size: int = 60,
+    ) -> None:
+        super().__init__(selection)
+        self.analysis, self.profile = analysis, profile
+        self.images = images
+        self.labels = None if labels is None else np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels)
+        self.n_filters, self.n_images, self.channels = n_filters, n_images, channels
+        self._top: np.ndarray = np.zeros(0, np.int64)  # dataset indices shown in the top-images grid
+        self.header = widgets.HTML(note_html("no layer selected"))
+        self.filters = ImageGrid(tile_size=tile_size, title="")
+        self.filters.observe(self._on_filter_click, names="selected_index")
+        children: list[widgets.Widget] = [self.header, self.filters]
+        if profile is not None:
+            self.neuron_header = widgets.HTML("")
+            self.top_images = ImageGrid(tile_size=52, title="")
+            self.top_images.observe(self._on_image_click, names="selected_index")
+            names = [str(c) for c in profile.class_names]
+            xs, ys = bq.OrdinalScale(domain=names), bq.LinearScale()
+            self.bars = bq.Bars(
+                x=names, y=np.zeros(len(names)), scales={"x": xs, "y": ys}, colors=[BAR_COLOR],
+                interactions={"click": "select"}, selected_style={"fill": SEL_COLOR},
+                tooltip=bq.Tooltip(fields=["x", "y"], labels=["class", "mean signal"], formats=["", ".3g"]),
+            )
+            self.bars.observe(self._on_bar_click, names="selected")
+            self.class_fig = bq.Figure(
+                marks=[self.bars], title="mean signal per class",
+                axes=[bq.Axis(scale=xs, tick_rotate=-35, tick_style={"font-size": "10px", "text-anchor": "end"}),
+                      bq.Axis(scale=ys, side="left", tick_format=".2g", label="mean signal", label_offset="42px")],
+                fig_margin={"top": 30, "bottom": 70, "left": 56, "right": 10}, title_style={"font-size": "13px"},
+                layout=widgets.Layout(width="100%", height="240px"), min_aspect_ratio=0.1, max_aspect_ratio=10,
+            )
+            children += [self.neuron_header, self.top_images, self.class_fig]
+            self._watch(self._on_class, ["class_label"])
+            self._watch(self._on_image, ["image_index"])
+        self.children = [*children, self.errors]
+        self._watch(self._on_layer, ["layer"])
+        self._watch(self._on_index, ["singular_index"])
+        if self.selection.layer is not None:
+            self._on_layer({"new": self.selection.layer})
+
+    # -- filters -------------------------------------------------------------------------------------
+    def _spatial(self, name: str) -> tuple[int, ...] | None:
+        """For a Linear layer reading a flattened conv output: that output's (c, h, w), when it can tell.
+
+        The nearest conv before it gives c; pooling in between may change h and w, so a square h = w with
+        c·h·w = inputs is assumed then (the usual flatten of N×C×H×W).
+        """
+        info = self.analysis.info(name)
+        if info.kind != "Linear" or info.order is None:
+            return None
+        n_in = info.weight_shape[1]
+        before = [i for i in self.analysis.layers if i.order is not None and i.order < info.order and i.output_shape]
+        if not before:
+            return None
+        prev = max(before, key=lambda i: i.order)
+        shape = tuple(prev.output_shape[1:])
+        if len(shape) != 3:
+            return None
+        if math.prod(shape) == n_in:
+            return shape
+        side = math.isqrt(n_in // shape[0]) if n_in % shape[0] == 0 else 0
+        return (shape[0], side, side) if side and shape[0] * side * side == n_in else None
+
+    def _draw_filters(self, name: str) -> None:
+        svd = self.analysis.svd(name)
+        info = self.analysis.info(name)
+        n = min(self.n_filters, svd.rank)
+        filters = svd.singular_filters(n).detach().cpu().numpy()
+        first = info.order == 0 or self.analysis.names.index(name) == 0
+        spatial = self._spatial(name)
+        tiles, captions = [], []
+        for f in filters:
+            img, cap = render_filter(f, first_layer=first, channels=self.channels, spatial=spatial)
+            tiles.append(img)
+            captions.append(cap)
+        sv = svd.values.detach().cpu().numpy()
+        labels = [f"α{a} σ{sv[a]:.3g}" for a in range(n)]
+        tips = [f"{name}:{a} · σ = {sv[a]:.4g} · {captions[a]}" for a in range(n)]
+        index = self.selection.singular_index
+        with self._sync(self.filters):
+            self.filters.set_images(_stack(tiles), labels=labels, tooltips=tips)
+            self.filters.selected_index = index if index is not None and index < n else None
+        c = info.weight_shape[1] if len(info.weight_shape) > 1 else 0
+        if info.kind == "Linear":
+            how = f"weight vectors{' as ' + '×'.join(map(str, spatial)) + ' maps, strongest channels' if spatial else ''}"
+        elif first and c in (1, 3):
+            how = "grey filters" if c == 1 else "RGB filters"
+        else:
+            how = f"k×k patterns on the {min(self.channels, c)} strongest input channels"
+        self.header.value = note_html(
+            f"<b>{esc(name)}</b>: singular filters of the top {n} of {svd.rank} singular values ({how}; "
+            f"blue &lt; 0 &lt; red, one scale per filter). Click one to select it."
+        )
+
+    # -- profile ---------------------------------------------------------------------------------------
+    def _draw_neuron(self) -> None:
+        if self.profile is None:
+            return
+        name, alpha = self.selection.layer, self.selection.singular_index
+        if name is None or name not in self.profile.layers or alpha is None:
+            why = "select an SVD neuron" if name in getattr(self.profile, "layers", []) else f"layer {esc(name)} was not profiled"
+            with self._sync(self.top_images, self.bars):
+                self.top_images.set_images(np.zeros((0, 1, 1, 3), np.uint8))
+                self.bars.y = np.zeros(len(self.profile.class_names))
+            self._top = np.zeros(0, np.int64)
+            self.neuron_header.value = note_html(f"Top images and class signal: {why}.")
+            return
+        mean = np.nan_to_num(np.asarray(self.profile.class_mean(name))[:, alpha])
+        idx, scores = self.profile.top_images(name, alpha, self.n_images)
+        idx, scores = np.asarray(idx, np.int64), np.asarray(scores, np.float64)
+        keep = idx >= 0  # fewer images than slots: unused slots hold -1
+        idx, scores = idx[keep], scores[keep]
+        names = list(self.profile.class_names)
+        with self._sync(self.top_images, self.bars):
+            if self.images is not None and idx.size:
+                tiles = render_images(self.images, idx, size=1)  # native size: the grid scales them
+                labs = [names[int(self.labels[i])] if self.labels is not None else f"#{i}" for i in idx]
+                tips = [f"image {i} · signal {s:.3g}" for i, s in zip(idx, scores, strict=True)]
+                self.top_images.set_images(_stack(tiles), labels=labs, tooltips=tips)
+            else:
+                self.top_images.set_images(np.zeros((0, 1, 1, 3), np.uint8))
+            self._top = idx
+            self._select_image()
+            self.bars.y = mean
+            self._select_bar()
+        what = "" if self.images is not None else " (pass images=... to see them)"
+        self.neuron_header.value = note_html(
+            f"<b>SVD neuron {esc(name)}:{alpha}</b>: the {idx.size} dataset images with the largest signal{what}, "
+            f"and its mean signal per class."
+        )
+
+    def _select_bar(self) -> None:
+        c = self.selection.class_label
+        self.bars.selected = None if c is None else np.array([c])
+
+    def _select_image(self) -> None:
+        i = self.selection.image_index
+        hit = np.flatnonzero(self._top == i) if i is not None else []
+        self.top_images.selected_index = int(hit[0]) if len(hit) else None
+
+    # -- selection -> widgets --------------------------------------------------------------------------
+    @callback
+    def _on_layer(self, change: Any) -> None:
+        if change["new"] is None:
+            self.header.value = note_html("no layer selected")
+            return
+        self._draw_filters(change["new"])
+        self._draw_neuron()
+        self.clear_errors()
+
+    @callback
+    def _on_index(self, change: Any) -> None:
+        i = self.selection.singular_index
+        with self._sync(self.filters):
+            self.filters.selected_index = i if i is not None and i < self.filters.count else None
+        self._draw_neuron()
+
+    @callback
+    def _on_class(self, change: Any) -> None:
+        with self._sync(self.bars):
+            self._select_bar()
+
+    @callback
+    def _on_image(self, change: Any) -> None:
+        with self._sync(self.top_images):
+            self._select_image()
+
+    # -- user interaction -> selection -----------------------------------------------------------------
+    @interaction
+    def _on_filter_click(self, change: Any) -> None:
+        if change["new"] is not None:
+            self.selection.singular_index = int(change["new"])
+
+    @interaction
+    def _on_image_click(self, change: Any) -> None:
+        if change["new"] is not None and change["new"] < self._top.size:
+            i = int(self._top[change["new"]])
+            self.selection.image_index = i
+            if self.labels is not None:
+                self.selection.class_label = int(self.labels[i])
+
+    @interaction
+    def _on_bar_click(self, change: Any) -> None:
+        new = change["new"]
+        chosen = [] if new is None else [int(i) for i in np.asarray(new).ravel()]
+        self.selection.class_label = chosen[-1] if chosen else None

@@ -1,0 +1,299 @@
+"""SpectrumPlot (bqplot): a layer's singular values by index and its ESD with the MP and power-law fits."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import bqplot as bq
+import ipywidgets as widgets
+import numpy as np
+
+from ..core import mp_density
+from ..selection import Selection
+from ._base import View, callback, esc, interaction, note_html
+
+__all__ = ["SpectrumPlot", "esd_histogram"]
+
+VIEWS = ("unfolded", "slices", "operator")
+VIEW_COLORS = {"unfolded": "#1f77b4", "slices": "#2ca02c", "operator": "#9467bd"}
+MP_COLOR, PL_COLOR, SEL_COLOR = "#ff7f0e", "#d62728", "#d62728"
+MARGIN = {"top": 34, "bottom": 42, "left": 58, "right": 12}
+
+
+def esd_histogram(eigenvalues: np.ndarray, log: bool, bins: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Density histogram of the eigenvalues as a step curve (x, y); log-spaced bins when `log`.
+
+    The density is normalised over all eigenvalues, so MP and power-law densities overlay it directly.
+    """
+    ev = np.asarray(eigenvalues, np.float64)
+    ev = ev[np.isfinite(ev)]
+    n_all = ev.size
+    if log:
+        ev = ev[ev > 0]
+    if ev.size == 0:
+        return np.zeros(0), np.zeros(0)
+    nb = bins or int(np.clip(np.sqrt(ev.size) * 1.5, 12, 80))
+    lo, hi = float(ev.min()), float(ev.max())
+    if hi <= lo:
+        lo, hi = (lo * 0.9, hi * 1.1) if lo > 0 else (lo - 0.5, hi + 0.5)
+    edges = np.geomspace(lo, hi * (1 + 1e-9), nb + 1) if log else np.linspace(min(lo, 0.0), hi * (1 + 1e-9), nb + 1)
+    counts, edges = np.histogram(ev, bins=edges)
+    density = counts / (n_all * np.diff(edges))
+    return np.repeat(edges, 2)[1:-1], np.repeat(density, 2)
+
+
+def _fmt(x: float, spec: str = ".3g") -> str:
+    return format(x, spec) if isinstance(x, (int, float)) and math.isfinite(x) else "–"
+
+
+class SpectrumPlot(View):
+    """Singular values σ by index (click one to select that SVD neuron) and the empirical spectral
+    density (ESD) of λ = σ²/N with the fitted Marchenko–Pastur bulk and power-law tail.
+
+    Overlays: the "slices" (WeightWatcher's k×k slices) and "operator" (exact convolution operator)
+    views of a conv layer, computed only while their checkbox is on. Observes ``layer``,
+    ``singular_index`` and ``singular_indices``.
+    """
+
+    def __init__(
+        self,
+        analysis: Any,
+        selection: Selection | None = None,
+        *,
+        overlays: tuple[str, ...] = (),
+        log: bool = True,
+        height: str = "260px",
+    ) -> None:
+        super().__init__(selection)
+        bad = set(overlays) - set(VIEWS[1:])
+        if bad:
+            raise ValueError(f"unknown overlay {sorted(bad)}: use 'slices' and/or 'operator'")
+        self.analysis = analysis
+        self.spectra: dict[str, Any] = {}  # view -> Spectrum of the current layer
+        self.header = widgets.HTML(note_html("no layer selected"))
+        self.note = widgets.HTML("")
+        self.sigma_scale = widgets.ToggleButtons(options=["log", "linear"], value="log" if log else "linear",
+                                                 description="σ axis", style={"button_width": "56px"})
+        self.esd_scale = widgets.ToggleButtons(options=["log", "linear"], value="log" if log else "linear",
+                                               description="ESD axes", style={"button_width": "56px"})
+        self.overlay = {v: widgets.Checkbox(value=v in overlays, description=v, indent=False,
+                                            layout=widgets.Layout(width="auto")) for v in VIEWS[1:]}
+        for w in (self.sigma_scale, self.esd_scale):
+            w.layout = widgets.Layout(width="auto")
+        self._build_marks()
+        fig_layout = {"width": "50%", "height": height, "min_width": "240px"}
+        self.rank_fig = bq.Figure(marks=self._rank_marks, axes=self._rank_axes, fig_margin=MARGIN,
+                                  layout=widgets.Layout(**fig_layout), title="singular values",
+                                  title_style={"font-size": "13px"}, min_aspect_ratio=0.1, max_aspect_ratio=10)
+        self.esd_fig = bq.Figure(marks=self._esd_marks, axes=self._esd_axes, fig_margin=MARGIN,
+                                 layout=widgets.Layout(**fig_layout), title="ESD", legend_location="top-right",
+                                 legend_style={"font-size": "11px"}, legend_text={"font-size": "11px"},
+                                 title_style={"font-size": "13px"}, min_aspect_ratio=0.1, max_aspect_ratio=10)
+        self.points.observe(self._on_points, names="selected")
+        self.sigma_scale.observe(self._on_scale, names="value")
+        self.esd_scale.observe(self._on_scale, names="value")
+        for cb in self.overlay.values():
+            cb.observe(self._on_overlay, names="value")
+        self._watch(self._on_layer, ["layer"])
+        self._watch(self._on_index, ["singular_index", "singular_indices"])
+        controls = widgets.HBox([self.sigma_scale, self.esd_scale, widgets.HTML(note_html("overlay:")),
+                                 *self.overlay.values()], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+        self.children = [self.header, controls, widgets.HBox([self.rank_fig, self.esd_fig]), self.note, self.errors]
+        if self.selection.layer is not None:
+            self._on_layer({"new": self.selection.layer})
+
+    # -- marks ---------------------------------------------------------------------------------------
+    def _scale(self, log: bool) -> bq.Scale:
+        return bq.LogScale() if log else bq.LinearScale()
+
+    def _build_marks(self) -> None:
+        """(Re)create scales, marks and axes for the current log/linear choice."""
+        old = getattr(self, "points", None)
+        sx, sy = bq.LinearScale(), self._scale(self.sigma_scale.value == "log")
+        self.points = bq.Scatter(
+            x=np.zeros(0), y=np.zeros(0), scales={"x": sx, "y": sy}, interactions={"click": "select"},
+            colors=[VIEW_COLORS["unfolded"]], default_size=24, stroke="white", stroke_width=0.5,
+            selected_style={"fill": SEL_COLOR, "stroke": "black", "stroke-width": 1.5, "opacity": 1.0},
+            names=[], display_names=False, names_unique=False,
+            tooltip=bq.Tooltip(fields=["x", "y", "name"], labels=["index α", "σ", "λ"], formats=["", ".4g", ""]),
+        )
+        if old is not None:
+            self.points.selected = old.selected
+            old.unobserve(self._on_points, names="selected")
+            self.points.observe(self._on_points, names="selected")
+        self.edge_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": sx, "y": sy}, colors=[MP_COLOR],
+                                  line_style="dashed", labels=["MP bulk edge"], display_legend=False)
+        self._rank_marks = [self.edge_line, self.points]
+        self._rank_axes = [
+            bq.Axis(scale=sx, label="index α (0 = largest σ)", tick_format="d", num_ticks=6),
+            bq.Axis(scale=sy, side="left", label="σ", tick_format=".2g", label_offset="40px"),
+        ]
+        log = self.esd_scale.value == "log"
+        ex, ey = self._scale(log), self._scale(log)
+        self.hist = {
+            v: bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": ex, "y": ey}, colors=[VIEW_COLORS[v]],
+                        fill="bottom" if v == "unfolded" else "none", fill_opacities=[0.35], stroke_width=1.5,
+                        labels=[f"ESD {v}"], display_legend=True, visible=False)
+            for v in VIEWS
+        }
+        self.mp_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": ex, "y": ey}, colors=[MP_COLOR],
+                                stroke_width=2, labels=["MP fit"], display_legend=True)
+        self.pl_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": ex, "y": ey}, colors=[PL_COLOR],
+                                stroke_width=2, line_style="dashed", labels=["power law"], display_legend=True)
+        self.sel_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": ex, "y": ey}, colors=[SEL_COLOR],
+                                 stroke_width=1.5, line_style="dotted", labels=["selected λ"], display_legend=False)
+        self._esd_marks = [*self.hist.values(), self.mp_line, self.pl_line, self.sel_line]
+        self._esd_axes = [
+            bq.Axis(scale=ex, label="λ = σ² / N", tick_format=".1e" if log else ".2g", num_ticks=5),
+            bq.Axis(scale=ey, side="left", label="density", tick_format=".0e" if log else ".2g",
+                    label_offset="44px", num_ticks=5),
+        ]
+
+    # -- data ----------------------------------------------------------------------------------------
+    def _spectrum(self, name: str, view: str) -> Any:
+        return self.analysis.spectrum(name, view=view)
+
+    def _update(self, name: str) -> None:
+        spec = self._spectrum(name, "unfolded")
+        self.spectra = {"unfolded": spec}
+        notes = []
+        for v, cb in self.overlay.items():
+            if cb.value:
+                try:
+                    self.spectra[v] = self._spectrum(name, v)
+                    if self.spectra[v].note:
+                        notes.append(f"{v}: {esc(self.spectra[v].note)}")
+                except Exception as exc:  # noqa: BLE001 - a view that cannot be computed is a note, not an error
+                    notes.append(f"{v}: not available ({esc(exc)})")
+        self._draw(name, notes)
+
+    def _draw(self, name: str, notes: list[str]) -> None:
+        spec = self.spectra["unfolded"]
+        sv = np.asarray(spec.singular_values, np.float64)
+        ev = np.asarray(spec.eigenvalues, np.float64)
+        info = self.analysis.info(name)
+        log_s, log_e = self.sigma_scale.value == "log", self.esd_scale.value == "log"
+        marks = [self.points, self.edge_line, self.mp_line, self.pl_line, self.sel_line, *self.hist.values()]
+        with self._sync(*marks, self.points.scales["y"], self.hist["unfolded"].scales["x"], self.hist["unfolded"].scales["y"]):
+            y = np.maximum(sv, sv[0] * 1e-7) if log_s and sv.size else sv
+            self.points.x, self.points.y = np.arange(sv.size, dtype=np.float64), y
+            self.points.names = [f"{v:.4g}" for v in ev]
+            self.points.default_size = 32 if sv.size <= 64 else 16
+            self.points.selected = self._highlight(sv.size)
+            mp = spec.mp
+            if math.isfinite(mp.lambda_plus) and sv.size:
+                s_edge = math.sqrt(mp.lambda_plus * spec.norm_by)
+                self.edge_line.x, self.edge_line.y = np.array([0.0, sv.size - 1.0]), np.array([s_edge, s_edge])
+            else:
+                self.edge_line.x, self.edge_line.y = np.zeros(0), np.zeros(0)
+            ymax = 0.0
+            positive: list[float] = []
+            for v, mark in self.hist.items():
+                if v in self.spectra:
+                    hx, hy = esd_histogram(self.spectra[v].eigenvalues, log_e)
+                    mark.x, mark.y, mark.visible = hx, hy, hx.size > 0
+                    ymax = max(ymax, float(hy.max()) if hy.size else 0.0)
+                    if (hy > 0).any():
+                        positive.append(float(hy[hy > 0].min()))
+                else:
+                    mark.x, mark.y, mark.visible = np.zeros(0), np.zeros(0), False
+            floor = (min(positive) / 3.0) if positive else 1e-6
+            self._fits(spec, log_e, floor)
+            ey = self.hist["unfolded"].scales["y"]
+            if log_e:
+                for mark in self.hist.values():  # empty bins sit on the floor, not at log(0)
+                    if mark.y.size:
+                        mark.y = np.maximum(mark.y, floor)
+                ey.min, ey.max = floor, max(ymax, floor * 10) * 2.0
+            else:
+                ey.min, ey.max = 0.0, max(ymax, 1e-12) * 1.15
+            self._draw_selected_lambda()
+            self.rank_fig.title = f"σ of {name}" + (f" · {spec.mp.num_spikes} above MP edge" if spec.mp.num_spikes else "")
+            self.esd_fig.title = f"ESD · α = {_fmt(spec.power_law.alpha, '.2f')} · {spec.mp.num_spikes} spikes"
+        rows, cols = info.matrix_shape
+        grp = f" × {info.groups} groups" if info.groups > 1 else ""
+        self.header.value = note_html(
+            f"<b>{esc(name)}</b> · {esc(info.kind)} {'×'.join(map(str, info.weight_shape))} · unfolded {rows}×{cols}{grp} · "
+            f"α = {_fmt(spec.power_law.alpha, '.2f')} (x<sub>min</sub> {_fmt(spec.power_law.xmin)}, KS {_fmt(spec.power_law.ks_distance, '.2f')}) · "
+            f"MP σ² = {_fmt(spec.mp.sigma2)}, λ₊ = {_fmt(spec.mp.lambda_plus)}, {spec.mp.num_spikes} spikes · Q = {_fmt(spec.Q)}"
+        )
+        self.note.value = note_html(" · ".join(notes)) if notes else ""
+
+    def _fits(self, spec: Any, log: bool, floor: float) -> None:
+        mp, pl = spec.mp, spec.power_law
+        ev = spec.eigenvalues
+        if math.isfinite(mp.sigma2) and mp.lambda_plus > max(mp.lambda_minus, 0):
+            lo = max(mp.lambda_minus, mp.lambda_plus * 1e-4) if log else mp.lambda_minus
+            x = np.geomspace(lo, mp.lambda_plus, 160) if log and lo > 0 else np.linspace(mp.lambda_minus, mp.lambda_plus, 160)
+            y = mp_density(x, spec.Q, mp.sigma2)
+            x, y = (x[y > floor], y[y > floor]) if log else (x, y)
+            self.mp_line.x, self.mp_line.y = x, y
+        else:
+            self.mp_line.x, self.mp_line.y = np.zeros(0), np.zeros(0)
+        if math.isfinite(pl.alpha) and pl.xmin > 0 and pl.n_tail > 0 and ev.size:
+            x = np.geomspace(pl.xmin, max(pl.xmax, pl.xmin * 1.01), 60)
+            y = (pl.n_tail / ev.size) * (pl.alpha - 1.0) / pl.xmin * (x / pl.xmin) ** (-pl.alpha)
+            keep = y > (floor if log else 0)
+            self.pl_line.x, self.pl_line.y = x[keep], y[keep]
+        else:
+            self.pl_line.x, self.pl_line.y = np.zeros(0), np.zeros(0)
+
+    def _highlight(self, n: int) -> np.ndarray | None:
+        sel = self.selection
+        chosen = [i for i in [*sel.singular_indices, sel.singular_index] if i is not None and i < n]
+        return np.array(sorted(set(chosen)), dtype=np.int64) if chosen else None
+
+    def _draw_selected_lambda(self) -> None:
+        spec = self.spectra.get("unfolded")
+        i = self.selection.singular_index
+        ey = self.hist["unfolded"].scales["y"]
+        if spec is None or i is None or i >= spec.eigenvalues.size or ey.max is None:
+            self.sel_line.x, self.sel_line.y = np.zeros(0), np.zeros(0)
+            return
+        lam = float(spec.eigenvalues[i])
+        self.sel_line.x, self.sel_line.y = np.array([lam, lam]), np.array([ey.min or 0.0, ey.max])
+
+    # -- selection -> widgets ------------------------------------------------------------------------
+    @callback
+    def _on_layer(self, change: Any) -> None:
+        name = change["new"]
+        if name is None:
+            self.spectra = {}
+            self.header.value = note_html("no layer selected")
+            return
+        self._update(name)
+        self.clear_errors()
+
+    @callback
+    def _on_index(self, change: Any) -> None:
+        spec = self.spectra.get("unfolded")
+        if spec is None:
+            return
+        with self._sync(self.points, self.sel_line):
+            self.points.selected = self._highlight(spec.singular_values.size)
+            self._draw_selected_lambda()
+
+    # -- user interaction -> selection ---------------------------------------------------------------
+    @interaction
+    def _on_points(self, change: Any) -> None:
+        chosen = [] if change["new"] is None else [int(i) for i in np.asarray(change["new"]).ravel()]
+        # several points (ctrl-click) go to singular_indices; the last clicked one is the focus
+        self.selection.singular_indices = chosen if len(chosen) > 1 else []
+        self.selection.singular_index = chosen[-1] if chosen else None
+
+    @callback
+    def _on_scale(self, change: Any) -> None:
+        self._build_marks()
+        with self._sync(self.rank_fig, self.esd_fig):
+            self.rank_fig.marks, self.rank_fig.axes = self._rank_marks, self._rank_axes
+            self.esd_fig.marks, self.esd_fig.axes = self._esd_marks, self._esd_axes
+        if self.selection.layer is not None and self.spectra:
+            self._draw(self.selection.layer, [])
+
+    @callback
+    def _on_overlay(self, change: Any) -> None:
+        if self.selection.layer is not None:
+            if change["new"]:
+                self.note.value = note_html(f"computing the {esc(change['owner'].description)} spectrum …")
+            self._update(self.selection.layer)
