@@ -22,10 +22,13 @@ LABEXT_BUILT := ddp_widgets/labextension/package.json
 LABEXT_SRC := $(wildcard labextension/src/*.ts labextension/style/*) \
 	labextension/package.json labextension/tsconfig.json labextension/yarn.lock labextension/install.json
 LABEXT_STAMP := $(VENV)/.ddp-widgets-labextension
+# a link left by `jupyter-builder develop`: pip would write the reinstalled copy through it
+LABEXT_LINK := $(VENV)/share/jupyter/labextensions/ddp-widgets
 
 $(LABEXT_STAMP): $(STAMP) $(LABEXT_SRC)
 	@if [ ! -f $(LABEXT_BUILT) ] || [ -n "$$(find $(LABEXT_SRC) -newer $(LABEXT_BUILT))" ]; then \
 	  echo "rebuilding the JupyterLab extension"; rm -rf ddp_widgets/labextension; \
+	  ! [ -L $(LABEXT_LINK) ] || rm $(LABEXT_LINK); \
 	  $(BIN)/python -m pip install -q --no-deps -e . ; fi
 	touch $(LABEXT_STAMP)
 

@@ -13,7 +13,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
 import { Widget } from '@lumino/widgets';
 
-import { candidateNotebookPath, starterNotebook } from './starter';
+import { firstFreeNotebookPath, starterNotebook } from './starter';
 import { MODULE_NAME, MODULE_VERSION } from './version';
 
 export const COMMAND_NEW = 'ddp-widgets:new-svd-exploration';
@@ -55,18 +55,12 @@ const widgetsPlugin: JupyterFrontEndPlugin<void> = {
 /** Save the starter notebook under the first free name in `directory` and return its path. */
 async function createStarterNotebook(app: JupyterFrontEnd, directory: string): Promise<string> {
   const contents = app.serviceManager.contents;
-  for (let attempt = 0; attempt < 1000; attempt++) {
-    const path = candidateNotebookPath(directory, attempt);
-    try {
-      await contents.get(path, { content: false });
-      continue; // taken
-    } catch {
-      // free (404): create it
-    }
-    await contents.save(path, { type: 'notebook', format: 'json', content: starterNotebook() });
-    return path;
-  }
-  throw new Error(`no free name for a new SVD exploration notebook in "${directory || '/'}"`);
+  // List the directory once rather than probing names (a probe of a free name is a 404 in the console).
+  const listing = await contents.get(directory, { content: true });
+  const taken = ((listing.content as { name: string }[] | null) ?? []).map(item => item.name);
+  const path = firstFreeNotebookPath(directory, taken);
+  await contents.save(path, { type: 'notebook', format: 'json', content: starterNotebook() });
+  return path;
 }
 
 const launcherPlugin: JupyterFrontEndPlugin<void> = {

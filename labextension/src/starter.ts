@@ -73,3 +73,14 @@ export function candidateNotebookPath(directory: string, attempt: number, stem =
   const dir = directory.replace(/\/+$/, '');
   return dir ? `${dir}/${name}` : name;
 }
+
+/** The first candidate path whose file name is not among `taken` (the names in `directory`). */
+export function firstFreeNotebookPath(directory: string, taken: Iterable<string>, stem = 'svd-exploration'): string {
+  const names = new Set(taken);
+  for (let attempt = 0; ; attempt++) {
+    const path = candidateNotebookPath(directory, attempt, stem);
+    if (!names.has(path.slice(path.lastIndexOf('/') + 1))) {
+      return path;
+    }
+  }
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { candidateNotebookPath, starterNotebook } from '../src/starter';
+import { candidateNotebookPath, firstFreeNotebookPath, starterNotebook } from '../src/starter';
 
 describe('starterNotebook', () => {
   const notebook = starterNotebook();
@@ -47,5 +47,15 @@ describe('candidateNotebookPath', () => {
     expect(candidateNotebookPath('', 0)).toBe('svd-exploration.ipynb');
     expect(candidateNotebookPath('', 2)).toBe('svd-exploration-2.ipynb');
     expect(candidateNotebookPath('work/nb/', 1)).toBe('work/nb/svd-exploration-1.ipynb');
+  });
+});
+
+describe('firstFreeNotebookPath', () => {
+  it('takes the first name not in the directory', () => {
+    expect(firstFreeNotebookPath('', [])).toBe('svd-exploration.ipynb');
+    expect(firstFreeNotebookPath('nb', ['svd-exploration.ipynb', 'other.ipynb'])).toBe('nb/svd-exploration-1.ipynb');
+    expect(firstFreeNotebookPath('', ['svd-exploration.ipynb', 'svd-exploration-1.ipynb', 'svd-exploration-3.ipynb'])).toBe(
+      'svd-exploration-2.ipynb'
+    );
   });
 });

@@ -1,0 +1,294 @@
+"""Real-browser fixtures: a JupyterLab server, Debian's chromium driven by Playwright, and helpers.
+
+Use in a test:
+
+    def test_something(lab, lab_page):
+        lab.write_notebook("demo.ipynb", ["import ddp_widgets", "w = ...; w"])
+        lab_page.open_notebook("demo.ipynb")
+        lab_page.run_all_cells()
+        lab_page.page.locator(".some-widget").wait_for()
+        assert lab_page.python("w.value") == 3          # read Python state from the notebook's kernel
+        lab_page.screenshot("something")                 # test-artifacts/something.png
+        lab_page.assert_no_console_errors()
+
+Every test gets a fresh page; the server (and its root dir) is shared by the session, so give notebooks
+distinct names. Chromium missing: the tests skip and say how to install it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Console errors that mean a widget could not be built: never acceptable.
+WIDGET_ERRORS = ("not found in module", "Could not create", "Could not instantiate widget", "Error rendering")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LabServer:
+    """A running JupyterLab: `url` (no trailing slash), `root_dir` (the server's files)."""
+
+    url: str
+    root_dir: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def write_notebook(self, name: str, cells: Sequence[str], markdown: Sequence[str] = ()) -> Path:
+        """Write a notebook of code `cells` (after optional markdown cells) into the root dir."""
+        import nbformat
+
+        notebook = nbformat.v4.new_notebook()
+        notebook.cells = [nbformat.v4.new_markdown_cell(text) for text in markdown]
+        notebook.cells += [nbformat.v4.new_code_cell(code) for code in cells]
+        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        path = self.root_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, path)
+        return path
+
+    def copy_notebook(self, source: Path, name: str | None = None) -> Path:
+        target = self.root_dir / (name or source.name)
+        shutil.copy(source, target)
+        return target
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.skip("chromium is missing: apt-get update && apt-get install -y chromium (or `make browser-deps`)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[LabServer]:
+    base = tmp_path_factory.mktemp("lab")
+    root_dir = base / "root"
+    root_dir.mkdir()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(base / "config"),
+        "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(base / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    args = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.token=",
+        "--ServerApp.password=",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.root_dir={root_dir}",
+        f"--LabApp.workspaces_dir={base / 'workspaces'}",
+        "--LabApp.expose_app_in_browser=True",
+    ]
+    if os.geteuid() == 0:
+        args.append("--allow-root")
+    # No "get notified about Jupyter news?" toast over the page, no update check.
+    notification = base / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notification.parent.mkdir(parents=True)
+    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    log = base / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root_dir)
+    server = LabServer(f"http://127.0.0.1:{port}", root_dir, process, log)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited with {process.returncode}:\n{server.log_text()}")
+            try:
+                with urllib.request.urlopen(f"{server.url}/api/status", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"JupyterLab did not start in 60 s:\n{server.log_text()}")
+            time.sleep(0.25)
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def browser_context(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=chromium,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        context.set_default_timeout(30_000)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+# The notebook (or other document) that has the focus, and its kernel.
+_CURRENT = "const w = window.jupyterapp.shell.currentWidget;"
+
+_KERNEL_IDLE = (
+    "() => { if (!window.jupyterapp) return false;" + _CURRENT + " const s = w && w.sessionContext;"
+    " return !!(s && s.isReady && s.session && s.session.kernel &&"
+    " s.session.kernel.status === 'idle' && s.session.kernel.connectionStatus === 'connected'); }"
+)
+
+# Resolves when every cell ran (true) or one raised and the rest were skipped (false).
+_RUN_ALL = """async (ms) => {
+  const run = window.jupyterapp.commands.execute('notebook:run-all-cells');
+  const late = new Promise((_, reject) => setTimeout(() => reject(new Error(`cells still running after ${ms} ms`)), ms));
+  return await Promise.race([run, late]);
+}"""
+
+_EXECUTE = """async (code) => {
+  const w = window.jupyterapp.shell.currentWidget;
+  const future = w.sessionContext.session.kernel.requestExecute({ code, store_history: false });
+  let stdout = '';
+  let error = null;
+  future.onIOPub = msg => {
+    const type = msg.header.msg_type;
+    if (type === 'stream' && msg.content.name === 'stdout') stdout += msg.content.text;
+    if (type === 'error') error = msg.content.ename + ': ' + msg.content.evalue;
+  };
+  await future.done;
+  return { stdout, error };
+}"""
+
+
+@dataclass
+class LabPage:
+    """A chromium page on the JupyterLab server, with its console errors recorded."""
+
+    page: Any
+    server: LabServer
+    console_errors: list[str] = field(default_factory=list)
+
+    def goto_lab(self) -> None:
+        self.page.goto(f"{self.server.url}/lab?reset")
+        self.page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started !== undefined")
+        self.page.locator(".jp-LabShell").wait_for()
+
+    def open_notebook(self, name: str, timeout: float = 60_000) -> None:
+        """Open `name` (relative to the root dir) with a fresh workspace and wait for an idle kernel."""
+        self.page.goto(f"{self.server.url}/lab/tree/{name}?reset")
+        self.wait_for_kernel_idle(timeout)
+
+    def wait_for_kernel_idle(self, timeout: float = 60_000) -> None:
+        self.page.wait_for_function(_KERNEL_IDLE, timeout=timeout)
+
+    def run_all_cells(self, timeout: float = 120_000) -> bool:
+        """Run every cell of the current notebook, wait until done and the kernel idle; False if one raised."""
+        completed = self.page.evaluate(_RUN_ALL, timeout)
+        self.wait_for_kernel_idle(timeout)
+        return bool(completed)
+
+    def cell_errors(self) -> list[str]:
+        """'ename: evalue' of every error output in the current notebook."""
+        return self.page.evaluate(
+            "() => {" + _CURRENT + " return w.content.widgets.flatMap(c => c.model.type !== 'code' ? [] :"
+            " c.model.toJSON().outputs.filter(o => o.output_type === 'error')"
+            ".map(o => o.ename + ': ' + o.evalue)); }"
+        )
+
+    def execute(self, code: str) -> str:
+        """Run `code` in the current notebook's kernel (not as a cell) and return its stdout."""
+        result = self.page.evaluate(_EXECUTE, code)
+        if result["error"]:
+            raise AssertionError(f"{code!r} raised {result['error']}")
+        return result["stdout"]
+
+    def python(self, expression: str) -> Any:
+        """The JSON value of a Python expression evaluated in the notebook's kernel."""
+        out = self.execute(f"import json as _j; print('\\x1e' + _j.dumps({expression}))")
+        return json.loads(out.rsplit("\x1e", 1)[1])
+
+    def wait_for_python(self, expression: str, expected: Any, timeout: float = 15.0) -> Any:
+        """Poll `expression` in the kernel until it equals `expected`; return the last value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.python(expression)
+            if value == expected or time.monotonic() > deadline:
+                return value
+            time.sleep(0.1)
+
+    def screenshot(self, name: str, locator: Any = None) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        (locator or self.page).screenshot(path=str(path))
+        return path
+
+    def assert_no_console_errors(self, allow: Sequence[str] = ()) -> None:
+        """No console error at all, except messages containing one of `allow`."""
+        errors = [e for e in self.console_errors if not any(a in e for a in allow)]
+        assert not errors, "console errors:\n" + "\n".join(errors)
+
+
+@pytest.fixture
+def lab_page(lab: LabServer, browser_context: Any) -> Iterator[LabPage]:
+    page = browser_context.new_page()
+    recorder = LabPage(page, lab)
+    page.on("console", lambda msg: msg.type == "error" and recorder.console_errors.append(msg.text))
+    page.on("pageerror", lambda error: recorder.console_errors.append(f"uncaught: {error}"))
+    try:
+        yield recorder
+    finally:
+        widget_errors = [e for e in recorder.console_errors if any(w in e for w in WIDGET_ERRORS)]
+        page.close()
+    assert not widget_errors, "widget errors in the console:\n" + "\n".join(widget_errors)
