@@ -81,6 +81,8 @@ class View(widgets.VBox):
         self.errors = widgets.Output(layout=widgets.Layout(max_height="120px", overflow="auto"))
         kwargs.setdefault("layout", widgets.Layout(min_width="0"))
         super().__init__(**kwargs)
+        # a DOM class per view, e.g. "ddp-spectrumplot", for styling and browser tests
+        self.add_class(f"ddp-{type(self).__name__.lower()}")
 
     def _watch(self, handler: Callable[..., Any], names: list[str]) -> None:
         """Observe the named selection traits (only those) with `handler`."""

@@ -63,7 +63,8 @@ class Explorer(widgets.GridBox):
                                                    (self.metrics, "metrics"), (self.vectors, "vectors")]
         areas = '"header header" "layers spectrum" "metrics vectors"'
         if profile is not None:
-            self.hypergraph = HypergraphExplorer(profile, self.selection)
+            # centred class means at t = 0.3 show what sets classes apart (the controls switch back)
+            self.hypergraph = HypergraphExplorer(profile, self.selection, threshold=0.3, center=True)
             views.append((self.hypergraph, "graph"))
             areas += ' "graph graph"'
         for view, name in views:

@@ -18,15 +18,16 @@ __all__ = ["CytoscapeAdapter", "GRAPH_STYLE"]
 
 GRAPH_STYLE: list[dict[str, Any]] = [
     {"selector": "node", "style": {
-        "label": "data(label)", "font-size": "11px", "font-family": "sans-serif", "color": "#222",
+        "label": "data(label)", "font-size": "14px", "font-family": "sans-serif", "color": "#222",
+        "min-zoomed-font-size": 7, "background-color": "data(color)",
         "text-valign": "bottom", "text-halign": "center", "text-margin-y": "3px",
-        "width": 18, "height": 18, "border-width": 1, "border-color": "#555",
+        "width": 22, "height": 22, "border-width": 1, "border-color": "#555",
         "text-background-color": "#ffffff", "text-background-opacity": 0.7, "text-background-padding": "1px"}},
-    {"selector": "node.class", "style": {"background-color": "#f4a261", "shape": "ellipse", "width": 22, "height": 22}},
-    {"selector": "node.neuron", "style": {"background-color": "data(color)", "shape": "round-rectangle", "font-size": "10px"}},
+    {"selector": "node.class", "style": {"shape": "ellipse", "width": 26, "height": 26}},
+    {"selector": "node.neuron", "style": {"shape": "round-rectangle", "font-size": "13px"}},
     {"selector": "node.hyperedge", "style": {"text-valign": "top", "text-margin-y": "-3px"}},
     {"selector": "node.nolabel", "style": {"text-opacity": 0}},
-    {"selector": "node.sel", "style": {"border-width": 4, "border-color": "#d62728", "width": 30, "height": 30,
+    {"selector": "node.sel", "style": {"border-width": 5, "border-color": "#d62728", "width": 34, "height": 34,
                                        "text-opacity": 1, "font-weight": "bold", "z-index": 10}},
     {"selector": "edge", "style": {"width": "data(width)", "line-color": "#9aa5b1", "opacity": 0.8, "curve-style": "straight"}},
     {"selector": "edge.sel", "style": {"line-color": "#d62728", "opacity": 1}},
@@ -47,6 +48,7 @@ class CytoscapeAdapter:
             raise ImportError('the hypergraph view needs ipycytoscape: pip install "ddp-widgets"') from exc
         self._cy = ipycytoscape
         self.widget = ipycytoscape.CytoscapeWidget(layout=widgets.Layout(width="100%", height=height))
+        self.widget.add_class("ddp-graph")
         self.widget.set_style(GRAPH_STYLE)
         self.widget.cytoscape_layout = {"name": "preset", "fit": True, "padding": 24, "animate": False}
         self.widget.min_zoom, self.widget.max_zoom = 0.2, 4.0

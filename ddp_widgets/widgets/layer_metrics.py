@@ -11,6 +11,7 @@ import numpy as np
 
 from ..core import spectrum_metrics
 from ..selection import Selection
+from ._axes import nice_ticks
 from ._base import View, callback, esc, interaction, note_html
 from .layer_selector import cached_metrics
 
@@ -51,7 +52,7 @@ class LayerMetrics(View):
     """
 
     def __init__(self, analysis: Any, selection: Selection | None = None, *, metric: str = "alpha",
-                 baseline: str = "permuted", compute: str = "auto", auto_limit: float = 3e9, height: str = "230px") -> None:
+                 baseline: str = "permuted", compute: str = "auto", auto_limit: float = 3e9, height: str = "280px") -> None:
         super().__init__(selection)
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
@@ -71,17 +72,17 @@ class LayerMetrics(View):
                                              layout=widgets.Layout(width="auto"))
         self.progress = widgets.IntProgress(min=0, max=max(1, len(self.names)), layout=widgets.Layout(width="140px", visibility="hidden"))
         self.note = widgets.HTML("")
-        xs, ys = bq.LinearScale(), bq.LinearScale()
+        xs, ys = bq.LinearScale(min=-0.5, max=len(self.names) - 0.5), bq.LinearScale()
         tooltip = bq.Tooltip(fields=["name", "y"], labels=["layer", "value"], formats=["", ".4g"])
         self.trained = bq.Scatter(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[TRAINED],
                                   default_size=48, interactions={"click": "select"}, tooltip=tooltip,
                                   selected_style={"fill": SEL, "stroke": "black", "stroke-width": 2}, names=[],
-                                  display_names=False, names_unique=False, labels=["trained"], display_legend=True)
+                                  display_names=False, names_unique=False)
         self.trained_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[TRAINED], stroke_width=1.5)
         self.base = bq.Scatter(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[BASE], default_size=32,
                                marker="diamond", names=[], display_names=False, names_unique=False,
                                tooltip=bq.Tooltip(fields=["name", "y"], labels=["layer", "baseline"], formats=["", ".4g"]),
-                               labels=["baseline"], display_legend=True)
+                               )
         self.base_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[BASE], line_style="dashed")
         self.cursor = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[SEL], line_style="dotted")
         many = len(self.names) > 14
@@ -89,12 +90,11 @@ class LayerMetrics(View):
                          tick_values=None if many else np.arange(len(self.names), dtype=float),
                          tick_labels={} if many else {i: n for i, n in enumerate(self.names)},
                          tick_rotate=0 if many else -30, tick_style={"font-size": "10px"} if many else {"font-size": "10px", "text-anchor": "end"})
-        self.y_axis = bq.Axis(scale=ys, side="left", label=METRICS[metric], tick_format=".3g", label_offset="44px")
+        self.y_axis = bq.Axis(scale=ys, side="left", label=METRICS[metric], tick_format=".3~g", label_offset="44px")
         self.figure = bq.Figure(marks=[self.cursor, self.base_line, self.base, self.trained_line, self.trained],
-                                axes=[x_axis, self.y_axis], legend_location="top-right", title="",
-                                fig_margin={"top": 20, "bottom": 44 if many else 80, "left": 60, "right": 12},
-                                layout=widgets.Layout(width="100%", height=height), min_aspect_ratio=0.1, max_aspect_ratio=10,
-                                legend_text={"font-size": "11px"})
+                                axes=[x_axis, self.y_axis], title="",
+                                fig_margin={"top": 20, "bottom": 44 if many else 80, "left": 60, "right": 36},
+                                layout=widgets.Layout(width="100%", height=height), min_aspect_ratio=0.1, max_aspect_ratio=10)
         self.trained.observe(self._on_click, names="selected")
         self.metric.observe(self._on_choice, names="value")
         self.baseline.observe(self._on_choice, names="value")
@@ -102,7 +102,9 @@ class LayerMetrics(View):
         self._watch(self._on_layer, ["layer"])
         controls = widgets.HBox([self.metric, self.baseline, self.compute_button, self.progress],
                                 layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
-        self.children = [widgets.HTML(note_html("<b>Metrics across layers</b>: click a point to select the layer")),
+        legend = (f'<span style="color:{TRAINED}">● trained</span> &nbsp; <span style="color:{BASE}">◆ baseline</span> &nbsp; '
+                  f'<span style="color:{SEL}">● selected layer</span>')
+        self.children = [widgets.HTML(note_html(f"<b>Metrics across layers</b>: click a point to select the layer · {legend}")),
                          controls, self.figure, self.note, self.errors]
         if compute == "now" or (compute == "auto" and estimated_cost(analysis) <= auto_limit):
             self.compute_all()
@@ -163,6 +165,8 @@ class LayerMetrics(View):
             self.base.names = [self.names[i] for i in np.flatnonzero(okb)]
             self.base_line.x, self.base_line.y = x[okb], base[okb]
             self.y_axis.label = METRICS[self.metric.value]
+            finite = np.concatenate([trained[ok], base[okb]])
+            self.y_axis.tick_values = nice_ticks(float(finite.min()), float(finite.max()), 5) if finite.size else None
             self._draw_cursor()
         missing = sum(self._trained(n) is None for n in self.names)
         undefined = int((~ok).sum()) - missing

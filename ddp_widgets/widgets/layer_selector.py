@@ -27,9 +27,9 @@ def _badge(metrics: dict[str, Any] | None, badge: str) -> str:
         return ""
     alpha, sr = metrics.get("alpha", math.nan), metrics.get("stable_rank", math.nan)
     if badge in ("alpha", "auto") and isinstance(alpha, float) and math.isfinite(alpha):
-        return f"α {alpha:.2f}"
+        return f"α={alpha:.2f}"
     if isinstance(sr, float) and math.isfinite(sr):
-        return f"sr {sr:.1f}"
+        return f"sr={sr:.1f}"
     return ""
 
 
@@ -58,7 +58,7 @@ class LayerSelector(View):
         self.select.add_class("ddp-layer-selector")
         n_other = len(analysis.layers) - len(self.names)
         other = f", {n_other} listed but not decomposable" if n_other else ""
-        self.header = widgets.HTML(note_html(f"<b>Layers</b> in forward order ({len(self.names)}{other}); badge: α or stable rank"))
+        self.header = widgets.HTML(note_html(f"<b>Layers</b> in forward order ({len(self.names)}{other}); with kind, weight shape and α (or stable rank sr)"))
         self.select.observe(self._on_pick, names="value")
         self._watch(self._on_layer, ["layer"])
         self.children = [self.header, self.select, self.errors]
@@ -69,7 +69,7 @@ class LayerSelector(View):
         i = self.names.index(name)
         grp = f" g{info.groups}" if info.groups > 1 else ""
         badge = _badge(cached_metrics(self.analysis, name), self.badge)
-        return f"{i:>2}  {name}  ·  {info.kind} {_shape(info.weight_shape)}{grp}" + (f"  ·  {badge}" if badge else "")
+        return f"{i:>2} {name}  {info.kind} {_shape(info.weight_shape)}{grp}" + (f"  {badge}" if badge else "")
 
     def _options(self) -> list[tuple[str, str]]:
         return [(self.label(n), n) for n in self.names]

@@ -11,6 +11,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..selection import Selection
+from ._axes import nice_ticks
 from ._base import View, callback, esc, interaction, note_html
 from ._images import pad_to, render_filter, render_images
 from .image_grid import ImageGrid
@@ -53,7 +54,7 @@ class SingularVectorView(View):
         n_filters: int = 16,
         n_images: int = 8,
         channels: int = 4,
-        tile_size: int = 60,
+        tile_size: int = 64,
     ) -> None:
         super().__init__(selection)
         self.analysis, self.profile = analysis, profile
@@ -63,11 +64,13 @@ class SingularVectorView(View):
         self._top: np.ndarray = np.zeros(0, np.int64)  # dataset indices shown in the top-images grid
         self.header = widgets.HTML(note_html("no layer selected"))
         self.filters = ImageGrid(tile_size=tile_size, title="")
+        self.filters.add_class("ddp-filters")
         self.filters.observe(self._on_filter_click, names="selected_index")
         children: list[widgets.Widget] = [self.header, self.filters]
         if profile is not None:
             self.neuron_header = widgets.HTML("")
             self.top_images = ImageGrid(tile_size=52, title="")
+            self.top_images.add_class("ddp-top-images")
             self.top_images.observe(self._on_image_click, names="selected_index")
             names = [str(c) for c in profile.class_names]
             xs, ys = bq.OrdinalScale(domain=names), bq.LinearScale()
@@ -129,7 +132,7 @@ class SingularVectorView(View):
             tiles.append(img)
             captions.append(cap)
         sv = svd.values.detach().cpu().numpy()
-        labels = [f"α{a} σ{sv[a]:.3g}" for a in range(n)]
+        labels = [f"α{a} σ{sv[a]:.2g}" for a in range(n)]
         tips = [f"{name}:{a} · σ = {sv[a]:.4g} · {captions[a]}" for a in range(n)]
         index = self.selection.singular_index
         with self._sync(self.filters):
@@ -177,6 +180,11 @@ class SingularVectorView(View):
             self._top = idx
             self._select_image()
             self.bars.y = mean
+            lo, hi = min(0.0, float(mean.min())), max(0.0, float(mean.max()))
+            pad = 0.08 * (hi - lo or 1.0)
+            ys = self.bars.scales["y"]
+            ys.min, ys.max = lo - (pad if lo < 0 else 0), hi + (pad if hi > 0 else 0)
+            self.class_fig.axes[1].tick_values = nice_ticks(ys.min, ys.max, 5)
             self._select_bar()
         what = "" if self.images is not None else " (pass images=... to see them)"
         self.neuron_header.value = note_html(

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..core import mp_density
 from ..selection import Selection
+from ._axes import log_ticks, nice_ticks
 from ._base import View, callback, esc, interaction, note_html
 
 __all__ = ["SpectrumPlot", "esd_histogram"]
@@ -33,7 +34,7 @@ def esd_histogram(eigenvalues: np.ndarray, log: bool, bins: int | None = None) -
         ev = ev[ev > 0]
     if ev.size == 0:
         return np.zeros(0), np.zeros(0)
-    nb = bins or int(np.clip(np.sqrt(ev.size) * 1.5, 12, 80))
+    nb = bins or int(np.clip(np.sqrt(ev.size) * 1.5, 6, 80))
     lo, hi = float(ev.min()), float(ev.max())
     if hi <= lo:
         lo, hi = (lo * 0.9, hi * 1.1) if lo > 0 else (lo - 0.5, hi + 0.5)
@@ -41,6 +42,21 @@ def esd_histogram(eigenvalues: np.ndarray, log: bool, bins: int | None = None) -
     counts, edges = np.histogram(ev, bins=edges)
     density = counts / (n_all * np.diff(edges))
     return np.repeat(edges, 2)[1:-1], np.repeat(density, 2)
+
+
+def _legend() -> str:
+    def item(color: str, text: str, dash: bool = False, fill: bool = False) -> str:
+        style = f"border-top:2px {'dashed' if dash else 'solid'} {color}; width:16px; height:0"
+        if fill:
+            style = f"background:{color}; opacity:0.45; width:12px; height:10px"
+        return (f'<span style="display:inline-flex; align-items:center; gap:4px; margin-right:12px">'
+                f'<span style="display:inline-block; {style}"></span>{text}</span>')
+
+    return note_html(
+        item(VIEW_COLORS["unfolded"], "unfolded", fill=True) + item(VIEW_COLORS["slices"], "slices")
+        + item(VIEW_COLORS["operator"], "operator") + item(MP_COLOR, "MP fit (- - bulk edge)")
+        + item(PL_COLOR, "power law", dash=True) + item(SEL_COLOR, "selected", dash=True)
+    )
 
 
 def _fmt(x: float, spec: str = ".3g") -> str:
@@ -73,33 +89,30 @@ class SpectrumPlot(View):
         self.spectra: dict[str, Any] = {}  # view -> Spectrum of the current layer
         self.header = widgets.HTML(note_html("no layer selected"))
         self.note = widgets.HTML("")
-        self.sigma_scale = widgets.ToggleButtons(options=["log", "linear"], value="log" if log else "linear",
-                                                 description="σ axis", style={"button_width": "56px"})
-        self.esd_scale = widgets.ToggleButtons(options=["log", "linear"], value="log" if log else "linear",
-                                               description="ESD axes", style={"button_width": "56px"})
-        self.overlay = {v: widgets.Checkbox(value=v in overlays, description=v, indent=False,
-                                            layout=widgets.Layout(width="auto")) for v in VIEWS[1:]}
-        for w in (self.sigma_scale, self.esd_scale):
-            w.layout = widgets.Layout(width="auto")
+        box = {"indent": False, "layout": widgets.Layout(width="auto", margin="0 12px 0 0")}
+        self.log_sigma = widgets.Checkbox(value=log, description="log σ axis", **box)
+        self.log_esd = widgets.Checkbox(value=log, description="log-log ESD", **box)
+        self.overlay = {v: widgets.Checkbox(value=v in overlays, description=v, **box) for v in VIEWS[1:]}
         self._build_marks()
         fig_layout = {"width": "50%", "height": height, "min_width": "240px"}
         self.rank_fig = bq.Figure(marks=self._rank_marks, axes=self._rank_axes, fig_margin=MARGIN,
                                   layout=widgets.Layout(**fig_layout), title="singular values",
                                   title_style={"font-size": "13px"}, min_aspect_ratio=0.1, max_aspect_ratio=10)
         self.esd_fig = bq.Figure(marks=self._esd_marks, axes=self._esd_axes, fig_margin=MARGIN,
-                                 layout=widgets.Layout(**fig_layout), title="ESD", legend_location="top-right",
-                                 legend_style={"font-size": "11px"}, legend_text={"font-size": "11px"},
-                                 title_style={"font-size": "13px"}, min_aspect_ratio=0.1, max_aspect_ratio=10)
+                                 layout=widgets.Layout(**fig_layout), title="ESD", title_style={"font-size": "13px"}, min_aspect_ratio=0.1, max_aspect_ratio=10)
+        self.rank_fig.add_class("ddp-rank-fig")
+        self.esd_fig.add_class("ddp-esd-fig")
         self.points.observe(self._on_points, names="selected")
-        self.sigma_scale.observe(self._on_scale, names="value")
-        self.esd_scale.observe(self._on_scale, names="value")
+        self.log_sigma.observe(self._on_scale, names="value")
+        self.log_esd.observe(self._on_scale, names="value")
         for cb in self.overlay.values():
             cb.observe(self._on_overlay, names="value")
         self._watch(self._on_layer, ["layer"])
         self._watch(self._on_index, ["singular_index", "singular_indices"])
-        controls = widgets.HBox([self.sigma_scale, self.esd_scale, widgets.HTML(note_html("overlay:")),
+        controls = widgets.HBox([self.log_sigma, self.log_esd, widgets.HTML(note_html("overlay views:"), layout=widgets.Layout(margin="0 6px 0 0")),
                                  *self.overlay.values()], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
-        self.children = [self.header, controls, widgets.HBox([self.rank_fig, self.esd_fig]), self.note, self.errors]
+        self.legend = widgets.HTML(_legend())
+        self.children = [self.header, controls, widgets.HBox([self.rank_fig, self.esd_fig]), self.legend, self.note, self.errors]
         if self.selection.layer is not None:
             self._on_layer({"new": self.selection.layer})
 
@@ -110,7 +123,7 @@ class SpectrumPlot(View):
     def _build_marks(self) -> None:
         """(Re)create scales, marks and axes for the current log/linear choice."""
         old = getattr(self, "points", None)
-        sx, sy = bq.LinearScale(), self._scale(self.sigma_scale.value == "log")
+        sx, sy = bq.LinearScale(), self._scale(self.log_sigma.value)
         self.points = bq.Scatter(
             x=np.zeros(0), y=np.zeros(0), scales={"x": sx, "y": sy}, interactions={"click": "select"},
             colors=[VIEW_COLORS["unfolded"]], default_size=24, stroke="white", stroke_width=0.5,
@@ -123,30 +136,30 @@ class SpectrumPlot(View):
             old.unobserve(self._on_points, names="selected")
             self.points.observe(self._on_points, names="selected")
         self.edge_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": sx, "y": sy}, colors=[MP_COLOR],
-                                  line_style="dashed", labels=["MP bulk edge"], display_legend=False)
+                                  line_style="dashed")
         self._rank_marks = [self.edge_line, self.points]
         self._rank_axes = [
-            bq.Axis(scale=sx, label="index α (0 = largest σ)", tick_format="d", num_ticks=6),
-            bq.Axis(scale=sy, side="left", label="σ", tick_format=".2g", label_offset="40px"),
+            bq.Axis(scale=sx, label="index α (0 = largest σ)", tick_format="d"),
+            bq.Axis(scale=sy, side="left", label="σ", tick_format=".2~g", label_offset="40px", num_ticks=5),
         ]
-        log = self.esd_scale.value == "log"
+        log = self.log_esd.value
         ex, ey = self._scale(log), self._scale(log)
         self.hist = {
             v: bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": ex, "y": ey}, colors=[VIEW_COLORS[v]],
                         fill="bottom" if v == "unfolded" else "none", fill_opacities=[0.35], stroke_width=1.5,
-                        labels=[f"ESD {v}"], display_legend=True, visible=False)
+                        visible=False)
             for v in VIEWS
         }
         self.mp_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": ex, "y": ey}, colors=[MP_COLOR],
-                                stroke_width=2, labels=["MP fit"], display_legend=True)
+                                stroke_width=2)
         self.pl_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": ex, "y": ey}, colors=[PL_COLOR],
-                                stroke_width=2, line_style="dashed", labels=["power law"], display_legend=True)
+                                stroke_width=2, line_style="dashed")
         self.sel_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": ex, "y": ey}, colors=[SEL_COLOR],
-                                 stroke_width=1.5, line_style="dotted", labels=["selected λ"], display_legend=False)
+                                 stroke_width=1.5, line_style="dotted")
         self._esd_marks = [*self.hist.values(), self.mp_line, self.pl_line, self.sel_line]
         self._esd_axes = [
-            bq.Axis(scale=ex, label="λ = σ² / N", tick_format=".1e" if log else ".2g", num_ticks=5),
-            bq.Axis(scale=ey, side="left", label="density", tick_format=".0e" if log else ".2g",
+            bq.Axis(scale=ex, label="λ = σ² / N", tick_format=".1~e" if log else ".2~g", num_ticks=4),
+            bq.Axis(scale=ey, side="left", label="density", tick_format=".0e" if log else ".2~g",
                     label_offset="44px", num_ticks=5),
         ]
 
@@ -173,7 +186,7 @@ class SpectrumPlot(View):
         sv = np.asarray(spec.singular_values, np.float64)
         ev = np.asarray(spec.eigenvalues, np.float64)
         info = self.analysis.info(name)
-        log_s, log_e = self.sigma_scale.value == "log", self.esd_scale.value == "log"
+        log_s, log_e = self.log_sigma.value, self.log_esd.value
         marks = [self.points, self.edge_line, self.mp_line, self.pl_line, self.sel_line, *self.hist.values()]
         with self._sync(*marks, self.points.scales["y"], self.hist["unfolded"].scales["x"], self.hist["unfolded"].scales["y"]):
             y = np.maximum(sv, sv[0] * 1e-7) if log_s and sv.size else sv
@@ -209,7 +222,8 @@ class SpectrumPlot(View):
             else:
                 ey.min, ey.max = 0.0, max(ymax, 1e-12) * 1.15
             self._draw_selected_lambda()
-            self.rank_fig.title = f"σ of {name}" + (f" · {spec.mp.num_spikes} above MP edge" if spec.mp.num_spikes else "")
+            self._ticks(y, log_s, log_e)
+            self.rank_fig.title = f"σ of {name}"
             self.esd_fig.title = f"ESD · α = {_fmt(spec.power_law.alpha, '.2f')} · {spec.mp.num_spikes} spikes"
         rows, cols = info.matrix_shape
         grp = f" × {info.groups} groups" if info.groups > 1 else ""
@@ -219,6 +233,16 @@ class SpectrumPlot(View):
             f"MP σ² = {_fmt(spec.mp.sigma2)}, λ₊ = {_fmt(spec.mp.lambda_plus)}, {spec.mp.num_spikes} spikes · Q = {_fmt(spec.Q)}"
         )
         self.note.value = note_html(" · ".join(notes)) if notes else ""
+
+    def _ticks(self, sigma: np.ndarray, log_s: bool, log_e: bool) -> None:
+        """Few, readable ticks on log axes (d3 puts one on every unit of each decade)."""
+        (x_axis, y_axis), (ex_axis, ey_axis) = self._rank_axes, self._esd_axes
+        x_axis.tick_values = nice_ticks(0, max(sigma.size - 1, 1), 5).astype(int).astype(float)
+        y_axis.tick_values = log_ticks(float(sigma.min()), float(sigma.max())) if log_s and sigma.size else None
+        xs = np.concatenate([m.x for m in self.hist.values() if m.visible and m.x.size] or [np.zeros(0)])
+        ey = self.hist["unfolded"].scales["y"]
+        ex_axis.tick_values = log_ticks(float(xs.min()), float(xs.max()), 4) if log_e and xs.size else None
+        ey_axis.tick_values = log_ticks(ey.min, ey.max, 4) if log_e and ey.min else None
 
     def _fits(self, spec: Any, log: bool, floor: float) -> None:
         mp, pl = spec.mp, spec.power_law

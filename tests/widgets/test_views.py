@@ -32,7 +32,7 @@ def test_esd_histogram_is_a_density_over_all_eigenvalues(log: bool) -> None:
     if log:  # log-spaced bins: constant ratio of edges
         ratios = x[1::2] / x[::2]
         assert np.allclose(ratios, ratios[0])
-    assert edges.size >= 12
+    assert edges.size >= 6
 
 
 def test_spectrum_plot_draws_fits_and_computes_overlays_only_when_asked(analysis: Any, sel: dw.Selection,
@@ -60,8 +60,8 @@ def test_spectrum_plot_draws_fits_and_computes_overlays_only_when_asked(analysis
 def test_log_linear_toggles_swap_the_scales(analysis: Any, sel: dw.Selection) -> None:
     sp = SpectrumPlot(analysis, sel)
     assert isinstance(sp.points.scales["y"], bq.LogScale) and isinstance(sp.hist["unfolded"].scales["x"], bq.LogScale)
-    sp.sigma_scale.value = "linear"
-    sp.esd_scale.value = "linear"
+    sp.log_sigma.value = False
+    sp.log_esd.value = False
     assert isinstance(sp.rank_fig.marks[-1].scales["y"], bq.LinearScale)
     assert isinstance(sp.esd_fig.marks[0].scales["x"], bq.LinearScale)
     assert sp.points.y.size and sp.hist["unfolded"].y.min() == 0.0
@@ -83,7 +83,7 @@ def test_layer_selector_lists_layers_in_forward_order_with_badges(analysis: Any,
     analysis.metrics()
     ls.refresh_badges()
     alpha = analysis.layer_metrics(analysis.names[0])["alpha"]
-    assert f"α {alpha:.2f}" in ls.select.options[0][0]
+    assert f"α={alpha:.2f}" in ls.select.options[0][0]
     assert ls.select.value == sel.layer  # refreshing keeps the selected layer
 
 
