@@ -106,8 +106,21 @@ def render_filter(f: np.ndarray, *, first_layer: bool, channels: int = 4, size: 
     return canvas, "in ch " + ",".join(str(int(t)) for t in top)
 
 
-def render_images(images: Any, indices: Sequence[int], size: int = 56) -> list[np.ndarray]:
-    """Dataset images (N, H, W) uint8/float or (N, C, H, W) as RGB uint8 tiles, enlarged to ~size px."""
+def shrink(img: np.ndarray, max_side: int) -> np.ndarray:
+    """Average f×f blocks so that the longer side is at most max_side (keeps small images as they are)."""
+    f = int(math.ceil(max(img.shape[0], img.shape[1]) / max_side))
+    if f <= 1:
+        return img
+    h, w = (img.shape[0] // f) * f, (img.shape[1] // f) * f
+    blocks = img[:h, :w].reshape(h // f, f, w // f, f, *img.shape[2:])
+    if img.dtype == np.uint8:
+        return (blocks.sum(axis=(1, 3), dtype=np.uint32) // (f * f)).astype(np.uint8)
+    return blocks.mean(axis=(1, 3))
+
+
+def render_images(images: Any, indices: Sequence[int], size: int = 56, max_side: int = 96) -> list[np.ndarray]:
+    """Dataset images (N, H, W) uint8/float or (N, C, H, W) as RGB uint8 tiles, enlarged to ~size px
+    (size=1: native size) and shrunk to at most max_side px (what a tile shows; less to send)."""
     out = []
     arr = images
     for i in indices:
@@ -116,8 +129,9 @@ def render_images(images: Any, indices: Sequence[int], size: int = 56) -> list[n
             x = np.moveaxis(x, 0, -1)
         if x.ndim == 3 and x.shape[-1] == 1:
             x = x[..., 0]
+        x = shrink(x, max_side)
         if x.dtype != np.uint8:
-            x = grayscale(x) if x.ndim == 2 else np.stack([grayscale(x[..., k]) for k in range(3)], -1)
+            x = grayscale(x)  # one scale for all channels: colours stay as they are
         if x.ndim == 2:
             x = np.stack([x] * 3, -1)
         out.append(_fit(x, size))

@@ -139,6 +139,8 @@ def test_render_filter_first_layer_rgb_and_deep_patterns() -> None:
 def test_render_images_accepts_channels_first_float() -> None:
     tiles = render_images(np.random.default_rng(0).normal(size=(4, 3, 8, 8)), [0, 2], size=1)
     assert len(tiles) == 2 and tiles[0].shape == (8, 8, 3) and tiles[0].dtype == np.uint8
+    big = render_images(np.full((1, 224, 224), 200, np.uint8), [0], size=1, max_side=96)[0]
+    assert big.shape == (74, 74, 3) and (big == 200).all()  # 3×3 blocks averaged: less to send
 
 
 # -- HypergraphExplorer ------------------------------------------------------------------------------
