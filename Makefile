@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ddp-widgets-installed
 PORT ?= 8888
 
-.PHONY: demo test install browser-deps bench clean labextension labextension-test
+.PHONY: demo test install browser-deps bench clean labextension labextension-test wheel
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ labextension: $(LABEXT_STAMP)
 labextension-test: $(LABEXT_STAMP)
 	test -d labextension/node_modules || (cd labextension && $(JLPM) install)
 	cd labextension && $(JLPM) test
+
+# A release wheel: always a fresh production build of the extension, never a stale dev bundle.
+wheel: install
+	rm -rf ddp_widgets/labextension labextension/lib
+	$(BIN)/python -m pip wheel --no-deps -w dist .
+	ls -l dist/*.whl
 
 # Real-browser tests drive Debian's chromium (never a browser that a tool downloads).
 browser-deps:
