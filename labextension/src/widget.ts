@@ -126,18 +126,16 @@ export class ImageGridView extends DOMWidgetView {
 
   private onModelChange(): void {
     const changed = this.model.changedAttributes() || {};
-    if (
-      'data' in changed ||
-      'shape' in changed ||
-      'dtype' in changed ||
-      'colormap' in changed ||
-      'labels' in changed
-    ) {
-      this.renderTiles();
-    } else if ('tile_size' in changed || 'columns' in changed) {
-      this.layoutTiles();
-    } else if ('selected_index' in changed) {
-      this.updateSelection();
+    const redraw = ['data', 'shape', 'dtype', 'colormap', 'labels'].some(name => name in changed);
+    if (redraw) {
+      this.renderTiles(); // lays out and highlights too
+    } else {
+      if ('tile_size' in changed || 'columns' in changed) {
+        this.layoutTiles();
+      }
+      if ('selected_index' in changed) {
+        this.updateSelection();
+      }
     }
     if ('title' in changed) {
       this.updateTitle();

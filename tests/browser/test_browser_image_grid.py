@@ -107,4 +107,15 @@ rgb
     )
     assert tops[0] == tops[2] < tops[3] == tops[5]  # three columns, two rows
     assert lab_page.page.locator(".ddp-ImageGrid-label").count() == 0  # no labels given, no label lines
+
+    # Layout and selection changed in one message: both applied.
+    lab_page.execute("with rgb.hold_sync():\n    rgb.tile_size = 48\n    rgb.columns = 2\n    rgb.selected_index = 4")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.ddp-ImageGrid-tile')[4].classList.contains('ddp-mod-selected')"
+    )
+    boxes = page.evaluate(
+        "() => Array.from(document.querySelectorAll('.ddp-ImageGrid-tile')).map(t => [t.offsetLeft, t.offsetTop, t.offsetWidth])"
+    )
+    assert all(width == 48 for _, _, width in boxes)
+    assert len({left for left, _, _ in boxes}) == 2 and len({top for _, top, _ in boxes}) == 3
     lab_page.assert_no_console_errors()
