@@ -225,6 +225,15 @@ def expected_input_hint(module: nn.Module) -> str:
     return "the shape the model's first layer expects"
 
 
+def _input_hint(model: nn.Module, name: str, module: nn.Module) -> str:
+    if name and isinstance(module, SUPPORTED_TYPES):
+        return f"that layer expects {expected_input_hint(module)}"
+    for first_name, first in model.named_modules():
+        if isinstance(first, SUPPORTED_TYPES) and not isinstance(first.weight, nn.parameter.UninitializedParameter):
+            return f"the model's first weighted layer '{first_name}' expects {expected_input_hint(first)}"
+    return "see the model's forward() for the input it expects"
+
+
 def probe(model: nn.Module, example_input: Any, watch: dict[str, nn.Module]) -> dict[str, dict[str, Any]]:
     """Run one no-grad forward pass, recording for each watched module its calls, order and shapes.
 
@@ -263,11 +272,11 @@ def probe(model: nn.Module, example_input: Any, watch: dict[str, nn.Module]) -> 
         with preserved_modes(model), torch.no_grad():
             call_model(model, x)
     except Exception as exc:  # noqa: BLE001 - re-raised with context
-        where = stack[-1] if stack else ("", model)
-        label = f"layer '{where[0]}' ({type(where[1]).__name__})" if where[0] else "the model"
+        name, module = stack[-1] if stack else ("", model)
+        label = f"layer '{name}' ({type(module).__name__})" if name else "the model's own forward"
         raise InputShapeError(
             f"the probe forward pass with an input of shape {_first_shape(x)} failed in {label}: {exc}. "
-            f"Pass an example_input the model accepts; that layer expects {expected_input_hint(where[1])}."
+            f"Pass an example_input the model accepts; {_input_hint(model, name, module)}."
         ) from exc
     finally:
         for h in handles:
@@ -303,7 +312,6 @@ def list_layers(model: nn.Module, example_input: Any = None, *, probe_pass: bool
     require_module(model)
     found = list(_weighted_modules(model))
     watch = {name: m for name, m, _ in found}
-    statics = [_static_info(name, m, w) for name, m, w in found]
 
     seen: dict[str, dict[str, Any]] = {}
     probe_error = None
@@ -322,6 +330,9 @@ def list_layers(model: nn.Module, example_input: Any = None, *, probe_pass: bool
                 probe_error = probe_error or "could not infer an example input; pass example_input=..."
             if seen:
                 probe_error = None
+    if seen and any(isinstance(w, nn.parameter.UninitializedParameter) for _, _, w in found):
+        found = list(_weighted_modules(model))  # the probe pass materialised lazy modules
+    statics = [_static_info(name, m, w) for name, m, w in found]
 
     infos = []
     for (name, module, _), static in zip(found, statics):
