@@ -35,7 +35,8 @@ from .core import (
 )
 from .core.decompose import sort_group_values
 from .core.errors import MetaDeviceError, require_module, unknown_layer
-from .core.spectra import VIEWS
+from .core.marchenko_pastur import MP_METHODS
+from .core.spectra import NORMALIZATIONS, VIEWS
 
 COMPARE_METRICS = ("alpha", "num_spikes", "stable_rank", "spectral_norm", "mp_sigma2", "ks_distance")
 
@@ -68,6 +69,10 @@ class SpectralAnalysis:
         progress: bool = True,
     ) -> None:
         require_module(model)
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"unknown normalization {normalization!r}: use 'mm' (Martin–Mahoney, ÷N) or 'ddp' (÷ rows)")
+        if mp_method not in MP_METHODS:
+            raise ValueError(f"unknown MP fit method {mp_method!r}: use 'median', 'mean' or 'max'")
         meta = [n for n, p in model.named_parameters() if p.is_meta]
         if meta:
             raise MetaDeviceError(
@@ -137,7 +142,10 @@ class SpectralAnalysis:
                     with torch.no_grad():
                         vals = singular_values(mats)
                 except RuntimeError:
-                    vals = [torch.tensor([math.nan])] * len(part)
+                    # LAPACK refuses non-finite input: name the bad layer; cache nothing for this chunk
+                    for n in part:
+                        check_weight(self.module(n).weight, f"layer '{n}'")
+                    raise
                 for n, v in zip(part, vals):
                     if not bool(torch.isfinite(v).all()):
                         check_weight(self.module(n).weight, f"layer '{n}'")

@@ -12,6 +12,8 @@ from functools import lru_cache
 
 import numpy as np
 
+MP_METHODS = ("median", "mean", "max")
+
 
 @dataclass(frozen=True)
 class MPFit:
