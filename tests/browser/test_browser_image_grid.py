@@ -49,12 +49,14 @@ def test_image_grid_renders_512_tiles_and_syncs_the_selection(lab, lab_page):
     assert a0 == a1 == 255
     assert b0 > r0 + 60 and r1 > b1 + 60, ((r0, g0, b0), (r1, g1, b1))
 
-    # Hover: the tooltip of that tile.
+    # Hover: the tooltip of that tile (output scrolled into view first, so the screenshot does not move it).
+    output = page.locator(".jp-OutputArea-output").first
+    output.scroll_into_view_if_needed()
     tiles.nth(5).hover()
     tooltip = page.locator(".ddp-ImageGrid-tooltip")
     tooltip.wait_for(state="visible")
     assert tooltip.inner_text() == "singular filter 5\nσ = 0.167"
-    lab_page.screenshot("image_grid_512_hover", page.locator(".jp-OutputArea-output").first)
+    lab_page.screenshot("image_grid_512_hover", output)
 
     # Click (far down the scrolled grid): the kernel sees it, the tile is highlighted.
     tiles.nth(437).click()
@@ -67,7 +69,7 @@ def test_image_grid_renders_512_tiles_and_syncs_the_selection(lab, lab_page):
     assert page.locator(f"{TILES}.ddp-mod-selected").count() == 1
     tiles.nth(3).scroll_into_view_if_needed()
     page.mouse.move(0, 0)
-    lab_page.screenshot("image_grid_512_selected", page.locator(".jp-OutputArea-output").first)
+    lab_page.screenshot("image_grid_512_selected", output)
 
     # Replacing all 512 images from Python redraws them (one update message, one binary buffer).
     start_update = time.perf_counter()
