@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from .model import CLASS_NAMES, INPUT_SHAPE, MEAN, NUM_CLASSES, STD, MiniVGG
+from .torchvision_models import PretrainedUnavailableWarning, load_torchvision
 
 __all__ = [
     "CLASS_NAMES",
@@ -41,6 +42,8 @@ __all__ = [
     "DATA_DIR",
     "CHECKPOINT_FILE",
     "SAMPLES_FILE",
+    "load_torchvision",
+    "PretrainedUnavailableWarning",
 ]
 
 #: Accuracy of the shipped checkpoint on the full Fashion-MNIST test set (10,000 images),
