@@ -106,6 +106,8 @@ def fit_power_law(
     ks = _ks_distances(x, starts, alpha)
     ks = np.where(np.isfinite(alpha) & (alpha > 1), ks, np.inf)
     best = int(np.argmin(ks))
+    if not np.isfinite(ks[best]):  # e.g. all values equal (an orthogonal matrix): no tail to fit
+        return PowerLawFit(math.nan, math.nan, float(x[-1]), math.nan, 0, math.nan, "no tail to fit: the values are all equal")
     a = float(alpha[best])
     return PowerLawFit(a, float(x[starts[best]]), float(x[-1]), float(ks[best]), int(n[best]), (a - 1) / math.sqrt(n[best]))
 

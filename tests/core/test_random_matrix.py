@@ -111,3 +111,5 @@ def test_power_law_with_fixed_xmin_matches_the_powerlaw_package():
 def test_power_law_on_too_few_values_is_nan_not_an_error():
     assert math.isnan(fit_power_law(np.array([1.0, 2.0, 3.0])).alpha)
     assert math.isnan(fit_power_law(np.zeros(50)).alpha)  # non-positive values carry no tail
+    flat = fit_power_law(np.full(64, 0.25))  # e.g. an orthogonal layer: all eigenvalues equal
+    assert math.isnan(flat.alpha) and math.isnan(flat.ks_distance) and "all equal" in flat.note
