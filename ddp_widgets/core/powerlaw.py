@@ -36,7 +36,7 @@ NAN_FIT = PowerLawFit(math.nan, math.nan, math.nan, math.nan, 0, math.nan, "too 
 
 def _alphas(x: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """MLE α and tail sizes for tails x[i:] (x sorted ascending) starting at each index in `starts`."""
-    logx = np.log(x)
+    logx = np.log(x / x[0])  # relative to the smallest value: smaller sums, less cancellation below
     tail_log_sum = np.cumsum(logx[::-1])[::-1]  # Σ_{j ≥ i} ln x_j
     n = x.size - starts
     denom = tail_log_sum[starts] - n * logx[starts]
@@ -104,7 +104,7 @@ def fit_power_law(
         starts = np.unique(starts[np.linspace(0, starts.size - 1, limit).round().astype(int)])
     alpha, n = _alphas(x, starts)
     ks = _ks_distances(x, starts, alpha)
-    ks = np.where(np.isfinite(alpha) & (alpha > 1), ks, np.inf)
+    ks = np.where(np.isfinite(alpha) & (alpha > 1) & (x[starts] < x[-1]), ks, np.inf)  # a constant tail has no α
     best = int(np.argmin(ks))
     if not np.isfinite(ks[best]):  # e.g. all values equal (an orthogonal matrix): no tail to fit
         return PowerLawFit(math.nan, math.nan, float(x[-1]), math.nan, 0, math.nan, "no tail to fit: the values are all equal")
