@@ -4,8 +4,10 @@ The view speaks only this interface: `set_graph(nodes, links)`, `set_classes({id
 `on_node_click(callback(node_id))` and `widget` (what to display). Swapping ipycytoscape for another
 drawing widget means writing one more class with these four members.
 
-ipycytoscape creates one widget per node and edge; this adapter keeps them in a pool keyed by id and
-reuses them when a graph is redrawn, so switching back and forth costs no new widgets.
+ipycytoscape creates one widget per node and edge. A redraw replaces them all with new widgets, after
+clearing the graph in a message of its own: the front end adds the elements of a new node list before
+it removes those of the old one, and never removes an element whose widget it has removed once before,
+so reusing widgets (or ids) across redraws leaves duplicate ids behind.
 """
 
 from __future__ import annotations
@@ -55,49 +57,30 @@ class CytoscapeAdapter:
         self.widget.wheel_sensitivity = 0.3
         self.widget.auto_unselectify = True
         self.widget.tooltip_source = "tooltip"
-        self._nodes: dict[str, Any] = {}  # pool: id -> ipycytoscape.Node
-        self._links: dict[tuple[str, str], Any] = {}
+        self._nodes: dict[str, Any] = {}  # drawn: id -> ipycytoscape.Node
+        self._links: list[Any] = []
         self._callbacks: list[Callable[[str], None]] = []
         self.widget.on("node", "click", self._clicked)
 
     # -- drawing -------------------------------------------------------------------------------------
-    def _node(self, spec: dict[str, Any]) -> Any:
-        data = {k: v for k, v in spec.items() if k not in ("classes", "x", "y")}
-        node = self._nodes.get(spec["id"])
-        if node is None:
-            node = self._cy.Node(data=data, classes=spec.get("classes", ""), position={"x": spec["x"], "y": spec["y"]})
-            self._nodes[spec["id"]] = node
-        else:
-            if dict(node.data) != data:
-                node.data = data
-            if node.classes != spec.get("classes", ""):
-                node.classes = spec.get("classes", "")
-            pos = {"x": spec["x"], "y": spec["y"]}
-            if dict(node.position) != pos:
-                node.position = pos
-            node.removed = False
-        return node
-
-    def _link(self, spec: dict[str, Any]) -> Any:
-        key = (spec["source"], spec["target"])
-        data = {"source": spec["source"], "target": spec["target"], "width": spec.get("width", 1.5)}
-        edge = self._links.get(key)
-        if edge is None:
-            edge = self._cy.Edge(data=data, classes=spec.get("classes", ""))
-            self._links[key] = edge
-        elif dict(edge.data) != data:
-            edge.data = data
-        return edge
-
     def set_graph(self, nodes: Sequence[dict[str, Any]], links: Sequence[dict[str, Any]]) -> None:
-        """Replace what is drawn (one update of the graph's node and edge lists)."""
-        node_widgets = [self._node(n) for n in nodes]
-        link_widgets = [self._link(e) for e in links]
+        """Replace what is drawn: new node and edge widgets, sent after a message that clears the graph."""
+        old = [*self._nodes.values(), *self._links]
         graph = self.widget.graph
-        with graph.hold_sync():
-            graph.nodes = node_widgets
-            graph.edges = link_widgets
-            graph._adj = {}
+        if old:
+            with graph.hold_sync():
+                graph.nodes, graph.edges, graph._adj = [], [], {}
+        self._nodes = {}
+        for n in nodes:
+            data = {k: v for k, v in n.items() if k not in ("classes", "x", "y")}
+            self._nodes[n["id"]] = self._cy.Node(data=data, classes=n.get("classes", ""), position={"x": n["x"], "y": n["y"]})
+        self._links = [self._cy.Edge(data={"source": e["source"], "target": e["target"], "width": e.get("width", 1.5)},
+                                     classes=e.get("classes", "")) for e in links]
+        if self._nodes or old:
+            with graph.hold_sync():
+                graph.nodes, graph.edges, graph._adj = list(self._nodes.values()), list(self._links), {}
+        for w in old:
+            w.close()
 
     def set_classes(self, classes: dict[str, str]) -> None:
         """Set the style classes of drawn nodes (e.g. to highlight the selection)."""

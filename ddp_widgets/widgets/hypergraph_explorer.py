@@ -20,7 +20,26 @@ __all__ = ["HypergraphExplorer", "graph_elements"]
 
 PALETTE = ["#4e79a7", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7", "#9c755f", "#f28e2b", "#bab0ac"]
 CLASS_COLOR, NEURON_COLOR, LONE_COLOR = "#f4a261", "#4e79a7", "#c8c8c8"
-MEMBER_GAP, ROW_GAP, MIN_HYPER_GAP = 110.0, 150.0, 95.0
+GAP, MEMBER_ROW_GAP, ROW_GAP = 110.0, 70.0, 130.0  # model units; the view fits the drawing
+ASPECT = 2.2  # width / height of the graph area
+
+
+def _grid(n_members: int, n_hyper: int) -> tuple[int, int, int]:
+    """(columns, member rows, hyperedge rows) giving the drawing about the view's aspect ratio.
+
+    One row of members is preferred (extra member rows cost a little), hyperedge rows are split
+    above and below them.
+    """
+    best: tuple[float, int] = (math.inf, 1)
+    for cols in range(1, max(n_members, n_hyper, 1) + 1):
+        m_rows, h_rows = max(1, math.ceil(n_members / cols)), max(1, math.ceil(n_hyper / cols))
+        width = max(cols - 1, 1) * GAP
+        height = (m_rows - 1) * MEMBER_ROW_GAP + h_rows * ROW_GAP
+        # any aspect within a factor 2 of the target is as good; each extra member row costs a little
+        score = max(0.0, abs(math.log(width / height / ASPECT)) - math.log(2)) + 0.6 * (m_rows - 1)
+        best = min(best, (score, cols))
+    cols = best[1]
+    return cols, max(1, math.ceil(n_members / cols)), max(1, math.ceil(n_hyper / cols))
 
 
 def _node_id(info: dict[str, Any], name: str) -> str:
@@ -61,22 +80,26 @@ def graph_elements(hg: Any, *, s: int = 1, collapse: bool = False, max_elements:
     if hg.dual:  # members are neurons: only those linked to a kept class
         linked = {n for g in kept for n in edges[g[0]]}
         member_names = [n for n in member_names if n in linked]
-    xs = {n: i * MEMBER_GAP for i, n in enumerate(member_names)}
-    width = max(MEMBER_GAP * (len(member_names) - 1), MEMBER_GAP)
-    per_row = max(1, int(width // MIN_HYPER_GAP) + 1)
-    kept.sort(key=lambda g: sum(xs[n] for n in edges[g[0]]) / len(edges[g[0]]))  # barycentre order
-    n_rows = max(1, math.ceil(len(kept) / per_row))
+    cols, m_rows, n_rows = _grid(len(member_names), len(kept))
+    width = max(cols - 1, 1) * GAP
+    pos = {}
+    for i, n in enumerate(member_names):  # member rows in the middle band, each spread over the width
+        r, q = divmod(i, cols)
+        in_row = min(cols, len(member_names) - r * cols)
+        pos[n] = ((q + 0.5) * width / in_row if in_row > 1 else width / 2, (r - (m_rows - 1) / 2) * MEMBER_ROW_GAP)
+    kept.sort(key=lambda g: sum(pos[n][0] for n in edges[g[0]]) / len(edges[g[0]]))  # barycentre order
+    band = (m_rows - 1) / 2 * MEMBER_ROW_GAP
     nodes, links, ids, members = [], [], {}, {}
     for n in member_names:
         info = hg.node_info.get(n, {})
         nid = _node_id(info, n)
         ids[n], members[nid] = nid, [n]
-        nodes.append({"id": nid, "label": str(n), "kind": _kind(info), "classes": _kind(info), "x": xs[n], "y": 0.0,
+        nodes.append({"id": nid, "label": str(n), "kind": _kind(info), "classes": _kind(info), "x": pos[n][0], "y": pos[n][1],
                       "color": CLASS_COLOR if _kind(info) == "class" else NEURON_COLOR,
                       "tooltip": f"{esc(n)} ({_kind(info)})", **{k: v for k, v in info.items() if k in ("layer", "alpha", "class_index")}})
     for row in range(n_rows):
         chunk = kept[row::n_rows]  # interleave so each row spans the whole width
-        y = (-1 if row % 2 == 0 else 1) * ROW_GAP * (1 + row // 2)
+        y = (-1 if row % 2 == 0 else 1) * (band + ROW_GAP * (1 + row // 2))  # alternately above and below
         for j, g in enumerate(chunk):
             first = g[0]
             info = hg.edge_info.get(first, {})
@@ -87,7 +110,7 @@ def graph_elements(hg: Any, *, s: int = 1, collapse: bool = False, max_elements:
             label = str(first) + (f" (+{len(g) - 1})" if len(g) > 1 else "")
             tip = f"{esc(first)}" + (f" and {', '.join(esc(e) for e in g[1:])}" if len(g) > 1 else "")
             tip += "<br>members: " + ", ".join(esc(m) for m in edges[first])
-            cls = f"{_kind(info)} hyperedge" + (" nolabel" if n_rows > 4 else "")
+            cls = f"{_kind(info)} hyperedge"
             nodes.append({"id": nid, "label": label, "kind": _kind(info), "classes": cls, "x": x, "y": y, "color": color,
                           "tooltip": tip, **{k: v for k, v in info.items() if k in ("layer", "alpha", "class_index")}})
             members[nid] = list(g)

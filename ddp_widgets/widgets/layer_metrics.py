@@ -94,7 +94,7 @@ class LayerMetrics(View):
         self.figure = bq.Figure(marks=[self.cursor, self.base_line, self.base, self.trained_line, self.trained],
                                 axes=[x_axis, self.y_axis], title="",
                                 fig_margin={"top": 20, "bottom": 44 if many else 80, "left": 60, "right": 36},
-                                layout=widgets.Layout(width="100%", height=height), min_aspect_ratio=0.1, max_aspect_ratio=10)
+                                layout=widgets.Layout(width="100%", height=height), min_aspect_ratio=0.1, max_aspect_ratio=10, display_toolbar=False)
         self.trained.observe(self._on_click, names="selected")
         self.metric.observe(self._on_choice, names="value")
         self.baseline.observe(self._on_choice, names="value")

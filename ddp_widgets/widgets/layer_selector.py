@@ -49,6 +49,8 @@ class LayerSelector(View):
         self.analysis = analysis
         self.badge = badge
         self.names: list[str] = list(analysis.names)
+        self._w_index = len(str(len(self.names) - 1))
+        self._w_name = max(len(n) for n in self.names)
         self.select = widgets.Select(
             options=self._options(),
             value=self.selection.layer if self.selection.layer in self.names else None,
@@ -69,7 +71,8 @@ class LayerSelector(View):
         i = self.names.index(name)
         grp = f" g{info.groups}" if info.groups > 1 else ""
         badge = _badge(cached_metrics(self.analysis, name), self.badge)
-        return f"{i:>2} {name}  {info.kind} {_shape(info.weight_shape)}{grp}" + (f"  {badge}" if badge else "")
+        # aligned columns (monospace): index, name, badge, then kind and shape, which may be cut off
+        return f"{i:>{self._w_index}} {name:<{self._w_name}}  {badge:<7}  {info.kind} {_shape(info.weight_shape)}{grp}"
 
     def _options(self) -> list[tuple[str, str]]:
         return [(self.label(n), n) for n in self.names]

@@ -85,7 +85,7 @@ class SingularVectorView(View):
                 axes=[bq.Axis(scale=xs, tick_rotate=-35, tick_style={"font-size": "10px", "text-anchor": "end"}),
                       bq.Axis(scale=ys, side="left", tick_format=".2g", label="mean signal", label_offset="42px")],
                 fig_margin={"top": 30, "bottom": 70, "left": 56, "right": 10}, title_style={"font-size": "13px"},
-                layout=widgets.Layout(width="100%", height="240px"), min_aspect_ratio=0.1, max_aspect_ratio=10,
+                layout=widgets.Layout(width="100%", height="240px"), min_aspect_ratio=0.1, max_aspect_ratio=10, display_toolbar=False,
             )
             children += [self.neuron_header, self.top_images, self.class_fig]
             self._watch(self._on_class, ["class_label"])

@@ -19,19 +19,24 @@ __all__ = ["SpectrumPlot", "esd_histogram"]
 VIEWS = ("unfolded", "slices", "operator")
 VIEW_COLORS = {"unfolded": "#1f77b4", "slices": "#2ca02c", "operator": "#9467bd"}
 MP_COLOR, PL_COLOR, SEL_COLOR = "#ff7f0e", "#d62728", "#d62728"
+LOG_RANGE = 6  # decades of λ shown on a log axis
 MARGIN = {"top": 34, "bottom": 42, "left": 58, "right": 12}
 
 
-def esd_histogram(eigenvalues: np.ndarray, log: bool, bins: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def esd_histogram(eigenvalues: np.ndarray, log: bool, bins: int | None = None,
+                  lo: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Density histogram of the eigenvalues as a step curve (x, y); log-spaced bins when `log`.
 
-    The density is normalised over all eigenvalues, so MP and power-law densities overlay it directly.
+    The density is normalised over all eigenvalues, so MP and power-law densities overlay it directly;
+    eigenvalues below `lo` (and, on a log scale, zeros) are counted but not drawn.
     """
     ev = np.asarray(eigenvalues, np.float64)
     ev = ev[np.isfinite(ev)]
     n_all = ev.size
     if log:
         ev = ev[ev > 0]
+    if lo is not None:
+        ev = ev[ev >= lo]
     if ev.size == 0:
         return np.zeros(0), np.zeros(0)
     nb = bins or int(np.clip(np.sqrt(ev.size) * 1.5, 6, 80))
@@ -97,9 +102,9 @@ class SpectrumPlot(View):
         fig_layout = {"width": "50%", "height": height, "min_width": "240px"}
         self.rank_fig = bq.Figure(marks=self._rank_marks, axes=self._rank_axes, fig_margin=MARGIN,
                                   layout=widgets.Layout(**fig_layout), title="singular values",
-                                  title_style={"font-size": "13px"}, min_aspect_ratio=0.1, max_aspect_ratio=10)
+                                  title_style={"font-size": "13px"}, min_aspect_ratio=0.1, max_aspect_ratio=10, display_toolbar=False)
         self.esd_fig = bq.Figure(marks=self._esd_marks, axes=self._esd_axes, fig_margin=MARGIN,
-                                 layout=widgets.Layout(**fig_layout), title="ESD", title_style={"font-size": "13px"}, min_aspect_ratio=0.1, max_aspect_ratio=10)
+                                 layout=widgets.Layout(**fig_layout), title="ESD", title_style={"font-size": "13px"}, min_aspect_ratio=0.1, max_aspect_ratio=10, display_toolbar=False)
         self.rank_fig.add_class("ddp-rank-fig")
         self.esd_fig.add_class("ddp-esd-fig")
         self.points.observe(self._on_points, names="selected")
@@ -200,27 +205,40 @@ class SpectrumPlot(View):
                 self.edge_line.x, self.edge_line.y = np.array([0.0, sv.size - 1.0]), np.array([s_edge, s_edge])
             else:
                 self.edge_line.x, self.edge_line.y = np.zeros(0), np.zeros(0)
-            ymax = 0.0
-            positive: list[float] = []
+            # on a log axis, show at most LOG_RANGE decades below the largest eigenvalue of any view
+            top = max(float(np.max(sp.eigenvalues)) for sp in self.spectra.values() if sp.eigenvalues.size)
+            cut = top * 10.0**-LOG_RANGE if log_e else None
+            peak, positive, hidden = 0.0, [], []
             for v, mark in self.hist.items():
                 if v in self.spectra:
-                    hx, hy = esd_histogram(self.spectra[v].eigenvalues, log_e)
+                    ev_v = self.spectra[v].eigenvalues
+                    hx, hy = esd_histogram(ev_v, log_e, lo=cut)
                     mark.x, mark.y, mark.visible = hx, hy, hx.size > 0
-                    ymax = max(ymax, float(hy.max()) if hy.size else 0.0)
+                    if v == "unfolded" and hy.size:
+                        peak = float(hy.max())
                     if (hy > 0).any():
                         positive.append(float(hy[hy > 0].min()))
+                    if cut is not None and (ev_v < cut).any():
+                        hidden.append(f"{int((ev_v < cut).sum())} {v}")
                 else:
                     mark.x, mark.y, mark.visible = np.zeros(0), np.zeros(0), False
-            floor = (min(positive) / 3.0) if positive else 1e-6
+            peak = peak or max((float(m.y.max()) for m in self.hist.values() if m.y.size), default=1.0)
+            floor = max(min(positive) / 3.0, peak * 1e-6) if positive else peak * 1e-6
             self._fits(spec, log_e, floor)
             ey = self.hist["unfolded"].scales["y"]
-            if log_e:
+            ex = self.hist["unfolded"].scales["x"]
+            if log_e:  # overlays higher than the trained ESD are clipped: its shape sets the scale
                 for mark in self.hist.values():  # empty bins sit on the floor, not at log(0)
                     if mark.y.size:
                         mark.y = np.maximum(mark.y, floor)
-                ey.min, ey.max = floor, max(ymax, floor * 10) * 2.0
+                ey.min, ey.max = floor, max(peak, floor * 10) * 3.0
+                shown = [float(m.x.min()) for m in self.hist.values() if m.visible and m.x.size]
+                ex.min, ex.max = (min(shown) if shown else cut) / 1.05, top * 1.05
             else:
-                ey.min, ey.max = 0.0, max(ymax, 1e-12) * 1.15
+                ey.min, ey.max = 0.0, max(peak, 1e-12) * 1.15
+                ex.min, ex.max = 0.0, top * 1.02
+            if hidden:
+                notes.append(f"eigenvalues below 10<sup>−{LOG_RANGE}</sup>·λ<sub>max</sub> not drawn ({', '.join(hidden)})")
             self._draw_selected_lambda()
             self._ticks(y, log_s, log_e)
             self.rank_fig.title = f"σ of {name}"
@@ -235,14 +253,15 @@ class SpectrumPlot(View):
         self.note.value = note_html(" · ".join(notes)) if notes else ""
 
     def _ticks(self, sigma: np.ndarray, log_s: bool, log_e: bool) -> None:
-        """Few, readable ticks on log axes (d3 puts one on every unit of each decade)."""
+        """Few, round ticks (bqplot puts one on every unit of each decade of a log axis)."""
         (x_axis, y_axis), (ex_axis, ey_axis) = self._rank_axes, self._esd_axes
+        ex, ey = self.hist["unfolded"].scales["x"], self.hist["unfolded"].scales["y"]
         x_axis.tick_values = nice_ticks(0, max(sigma.size - 1, 1), 5).astype(int).astype(float)
-        y_axis.tick_values = log_ticks(float(sigma.min()), float(sigma.max())) if log_s and sigma.size else None
-        xs = np.concatenate([m.x for m in self.hist.values() if m.visible and m.x.size] or [np.zeros(0)])
-        ey = self.hist["unfolded"].scales["y"]
-        ex_axis.tick_values = log_ticks(float(xs.min()), float(xs.max()), 4) if log_e and xs.size else None
-        ey_axis.tick_values = log_ticks(ey.min, ey.max, 4) if log_e and ey.min else None
+        if sigma.size:
+            lo, hi = float(sigma.min()), float(sigma.max())
+            y_axis.tick_values = log_ticks(lo, hi) if log_s else nice_ticks(lo, hi, 5)
+        ex_axis.tick_values = (log_ticks if log_e else nice_ticks)(ex.min, ex.max, 4)
+        ey_axis.tick_values = (log_ticks if log_e else nice_ticks)(ey.min, ey.max, 4)
 
     def _fits(self, spec: Any, log: bool, floor: float) -> None:
         mp, pl = spec.mp, spec.power_law
@@ -309,11 +328,13 @@ class SpectrumPlot(View):
     @callback
     def _on_scale(self, change: Any) -> None:
         self._build_marks()
+        # fill the new marks and axes before the figures show them: their views are then created from
+        # the final state, with no update racing the (asynchronous) creation of the views
+        if self.selection.layer is not None and self.spectra:
+            self._draw(self.selection.layer, [])
         with self._sync(self.rank_fig, self.esd_fig):
             self.rank_fig.marks, self.rank_fig.axes = self._rank_marks, self._rank_axes
             self.esd_fig.marks, self.esd_fig.axes = self._esd_marks, self._esd_axes
-        if self.selection.layer is not None and self.spectra:
-            self._draw(self.selection.layer, [])
 
     @callback
     def _on_overlay(self, change: Any) -> None:
