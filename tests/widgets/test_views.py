@@ -187,3 +187,16 @@ def test_hypergraph_says_when_the_layer_was_not_profiled(analysis: Any, data: An
     assert "was not profiled" in h.note.value and h.graph.n_elements == 0
     v = SingularVectorView(analysis, sel, profile=p)
     assert "was not profiled" in v.neuron_header.value and v.last_error is None
+
+
+def test_graph_redraws_use_new_node_widgets_and_close_the_old_ones(profile: Any, analysis: Any) -> None:
+    # ipycytoscape's front end cannot take back a node widget it has removed once (duplicate ids)
+    sel = dw.Selection.for_analysis(analysis, profile, layer=analysis.names[1])
+    h = HypergraphExplorer(profile, sel, threshold=0.5)
+    before = list(h.graph.widget.graph.nodes)
+    h.dual.value = True
+    after = list(h.graph.widget.graph.nodes)
+    assert before and after and not set(map(id, before)) & set(map(id, after))
+    assert all(w.comm is None for w in before)  # closed
+    ids = [n.data["id"] for n in after]
+    assert len(ids) == len(set(ids))
