@@ -143,6 +143,9 @@ def explore(model: Any = None, data: Any = None, labels: Any = None, *, images: 
     model=None opens the embedded default model (MiniVGG on Fashion-MNIST) with its sample images.
     data: images (tensor (N, C, H, W)), a DataLoader or a Dataset; labels: one class index per image
     (not needed for a DataLoader of (x, y)). images: what to show as top images (default: the data).
+    Metrics of all layers are computed at once for small models and on a button's press for large ones;
+    the hypergraph starts on centred class means at threshold 0.3 (its controls switch back to the plain
+    means and the profile's threshold).
     Problems (no decomposable layer, data of the wrong shape, labels of the wrong length) are shown in
     the widget; nothing is raised.
     """
