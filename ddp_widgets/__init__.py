@@ -30,7 +30,12 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
+_SUBMODULES = ("core", "analysis", "profiling", "selection", "widgets", "zoo")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:  # `import ddp_widgets as dw; dw.widgets.SpectrumPlot` works without a second import
+        return import_module(f"ddp_widgets.{name}")
     if name in _LAZY:
         value = getattr(import_module(_LAZY[name]), name)
         globals()[name] = value
@@ -39,7 +44,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return sorted([*__all__, *_SUBMODULES])
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
