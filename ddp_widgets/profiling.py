@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn as nn
+from torch import nn
 from tqdm.auto import tqdm
 
+from ._data import as_batch, batches, check_labels
 from .analysis import SpectralAnalysis
 from .core.errors import DataError, InputShapeError, LayerNotDecomposableError, unknown_layer
 from .core.hypergraph import ClassHypergraph, build_hypergraph, class_neuron_sets, separation_figures
@@ -86,7 +88,7 @@ class Profiler:
         with capture_signals(modules, specs, how, full) as out, preserved_modes(self.model), torch.no_grad():
             try:
                 call_model(self.model, x)
-            except Exception as exc:  # noqa: BLE001 - re-raised with what to do
+            except Exception as exc:
                 raise InputShapeError(
                     f"the model failed on inputs of shape {tuple(x.shape)}: {exc}. Inputs must have the shape "
                     f"{self._expected_shape()}"
@@ -102,11 +104,11 @@ class Profiler:
         """Aggregated SVD-neuron signals per layer, each (batch, R), SVD neurons in descending σ order."""
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"unknown aggregation {aggregation!r}: use one of {', '.join(AGGREGATIONS)}")
-        return self._run(_as_batch(x), self._names(layers), aggregation, full=False)
+        return self._run(as_batch(x), self._names(layers), aggregation, full=False)
 
     def projections(self, x: torch.Tensor, layer: str) -> torch.Tensor:
         """The full per-position map Uᵀ(Y − b) of one layer: (batch, R, *spatial)."""
-        return self._run(_as_batch(x), self._names([layer]), "mean", full=True)[layer]
+        return self._run(as_batch(x), self._names([layer]), "mean", full=True)[layer]
 
     def influential(self, x: torch.Tensor, layer: str, threshold: float = 0.1, aggregation: str = "mean") -> list[dict[int, float]]:
         """For each input: its influential SVD neurons of `layer` with DDP weights ({α: weight})."""
@@ -136,7 +138,7 @@ class Profiler:
         class_names: Sequence[str] | None = None,
         max_batches: int | None = None,
         progress: bool = True,
-    ) -> "Profile":
+    ) -> Profile:
         """Stream `data` through the model and accumulate per-class SVD-neuron statistics.
 
         data: a DataLoader, a Dataset, an iterable of (x, y) batches, or a tensor of inputs (with `labels`).
@@ -144,7 +146,7 @@ class Profiler:
         """
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"unknown aggregation {aggregation!r}: use one of {', '.join(AGGREGATIONS)}")
-        batches, total, names_from_labels = _batches(data, labels, batch_size)
+        stream, total, names_from_labels = batches(data, labels, batch_size)
         if class_names is None and names_from_labels is not None:
             class_names = names_from_labels
         accs = {n: LayerAccumulator(self.analysis.svd(n).rank, top_n, threshold) for n in self.layers}
@@ -152,10 +154,10 @@ class Profiler:
         seen = 0
         bar = tqdm(total=total, desc="profiling", unit="batch", delay=0.5, disable=not progress, leave=False)
         try:
-            for b, (x, y) in enumerate(batches):
+            for b, (x, y) in enumerate(stream):
                 if max_batches is not None and b >= max_batches:
                     break
-                y = _check_labels(y, x.shape[0], n_classes if class_names is not None else None)
+                y = check_labels(y, x.shape[0], n_classes if class_names is not None else None)
                 n_classes = max(n_classes, int(y.max()) + 1 if y.numel() else 0)
                 sig = self._run(x, self.layers, aggregation, full=False)
                 idx = torch.arange(seen, seen + x.shape[0])
@@ -177,103 +179,6 @@ class Profiler:
         meta = {"aggregation": aggregation, "threshold": threshold, "top_n": top_n, "n_images": seen,
                 "model": type(self.model).__name__}
         return Profile(self.layers, class_names, accs, sv, meta)
-
-
-def _as_batch(x: Any) -> torch.Tensor:
-    if isinstance(x, np.ndarray):
-        x = torch.from_numpy(x)
-    if not isinstance(x, torch.Tensor):
-        raise DataError(f"expected a tensor of inputs, got {type(x).__name__}")
-    return x if x.is_floating_point() else x.float()
-
-
-def _check_labels(y: Any, n: int, n_classes: int | None) -> torch.Tensor:
-    y = torch.as_tensor(np.asarray(y)) if not isinstance(y, torch.Tensor) else y
-    y = y.detach().cpu().reshape(-1)
-    if y.numel() != n:
-        raise DataError(f"a batch has {n} inputs but {y.numel()} labels: give one integer class label per input")
-    if y.is_floating_point():
-        if not torch.all(y == y.round()):
-            raise DataError("labels must be integer class indices (got non-integer floats); map them to 0..C-1 first")
-        y = y.long()
-    if y.dtype == torch.bool or not (y.dtype in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)):
-        raise DataError(f"labels must be integer class indices, got dtype {y.dtype}")
-    y = y.long()
-    if y.numel() and int(y.min()) < 0:
-        raise DataError("labels must be non-negative class indices 0..C-1")
-    if n_classes is not None and y.numel() and int(y.max()) >= n_classes:
-        raise DataError(f"label {int(y.max())} is out of range for {n_classes} class names")
-    return y
-
-
-def _split(item: Any) -> tuple[torch.Tensor, Any]:
-    if isinstance(item, dict):
-        x = item.get("image", item.get("x", item.get("input")))
-        y = item.get("label", item.get("y", item.get("target")))
-        if x is None:
-            raise DataError(f"dict batches need an 'image' (or 'x') key, got keys {sorted(item)}")
-        return _as_batch(x), y
-    if isinstance(item, (tuple, list)):
-        if len(item) < 2:
-            return _as_batch(item[0]), None
-        return _as_batch(item[0]), item[1]
-    return _as_batch(item), None
-
-
-def _batches(data: Any, labels: Any, batch_size: int) -> tuple[Iterator[tuple[torch.Tensor, Any]], int | None, list[str] | None]:
-    """Normalise the accepted data forms into an iterator of (x, y) batches, the batch count and names."""
-    names = None
-    if isinstance(data, (torch.Tensor, np.ndarray)):
-        x = _as_batch(data)
-        if labels is None:
-            y_all = torch.zeros(x.shape[0], dtype=torch.long)
-        else:
-            y_all, names = _labels_tensor(labels)
-            if y_all.numel() != x.shape[0]:
-                raise DataError(f"labels has {y_all.numel()} entries but data has {x.shape[0]} inputs: give one label per input")
-        if x.shape[0] == 0:
-            raise DataError("the dataset is empty: the input tensor has no rows")
-        total = -(-x.shape[0] // batch_size)
-        return ((x[i : i + batch_size], y_all[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)), total, names
-    if labels is not None:
-        raise DataError("labels=... goes with a tensor of inputs; a DataLoader or Dataset must yield (x, y) itself")
-    if isinstance(data, torch.utils.data.DataLoader):
-        loader: Iterable = data
-    elif isinstance(data, torch.utils.data.Dataset) and hasattr(data, "__len__"):
-        if len(data) == 0:
-            raise DataError("the dataset is empty (len(dataset) == 0)")
-        loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False)
-    elif isinstance(data, Iterable) and not isinstance(data, (str, bytes)):
-        loader = data
-    else:
-        raise DataError(
-            f"cannot profile a {type(data).__name__}: pass a DataLoader, a Dataset, an iterable of (x, y) "
-            f"batches, or a tensor of inputs with labels=..."
-        )
-    try:
-        total = len(loader)  # type: ignore[arg-type]
-    except TypeError:
-        total = None
-
-    def gen() -> Iterator[tuple[torch.Tensor, Any]]:
-        for item in loader:
-            x, y = _split(item)
-            yield x, (torch.zeros(x.shape[0], dtype=torch.long) if y is None else y)
-
-    return gen(), total, names
-
-
-def _labels_tensor(labels: Any) -> tuple[torch.Tensor, list[str] | None]:
-    if isinstance(labels, torch.Tensor):
-        return labels.detach().cpu().reshape(-1), None
-    arr = np.asarray(labels)
-    if arr.dtype.kind in "US":  # string labels: classes in sorted order
-        names = sorted(set(arr.tolist()))
-        lookup = {n: i for i, n in enumerate(names)}
-        return torch.tensor([lookup[v] for v in arr.tolist()], dtype=torch.long), names
-    if arr.dtype.kind not in "iufb":
-        raise DataError(f"labels must be integers (or strings), got {arr.dtype}")
-    return torch.from_numpy(arr.reshape(-1).copy()), None
 
 
 class Profile:
@@ -432,7 +337,7 @@ class Profile:
         return npz
 
     @classmethod
-    def load(cls, path: str | Path) -> "Profile":
+    def load(cls, path: str | Path) -> Profile:
         base = Path(path)
         base = base.with_suffix("") if base.suffix in (".npz", ".json") else base
         meta = json.loads(base.with_suffix(".json").read_text())

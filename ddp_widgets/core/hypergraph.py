@@ -7,9 +7,10 @@ pandas) is imported only inside `to_hypernetx`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -95,7 +96,7 @@ class ClassHypergraph:
             ],
         }
 
-    def dualize(self) -> "ClassHypergraph":
+    def dualize(self) -> ClassHypergraph:
         edges: dict[str, dict[str, float]] = {n: {} for n in self.node_info}
         for e, members in self.edges.items():
             for n, w in members.items():

@@ -9,12 +9,12 @@ several times cheaper), max or min.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
-import torch.nn as nn
+from torch import nn
 
 AGGREGATIONS = ("mean", "max", "min")
 

@@ -7,7 +7,7 @@ import os
 import socket
 import warnings
 
-import torch.nn as nn
+from torch import nn
 
 OFFLINE_ENV = "DDP_WIDGETS_OFFLINE"
 
