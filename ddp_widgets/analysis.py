@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import html
 import math
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn as nn
+from torch import nn
 from tqdm.auto import tqdm
 
 from .core import (
@@ -263,23 +264,32 @@ class SpectralAnalysis:
         df = self.metrics()
         return alpha_hat(df["alpha"].to_numpy(), df["lambda_max"].to_numpy(), base)
 
-    def compare(self, baseline: str | nn.Module = "permuted", *, seed: int = 0) -> pd.DataFrame:
+    def compare(
+        self, baseline: str | nn.Module = "permuted", *, seed: int = 0, z: float = 2.0, min_extra_spikes: int = 2
+    ) -> pd.DataFrame:
         """Trained spectra against a baseline: "permuted", "random-init" or a reference model.
 
-        A trained layer differs from its baseline when it has more spikes above the MP bulk or a heavier
-        tail (smaller α).
+        A layer differs from its baseline when it has at least `min_extra_spikes` more eigenvalues above the
+        MP bulk edge (a random matrix's top eigenvalues fluctuate around λ₊, so one extra is no evidence), or
+        a clearly heavier tail: heavy-tailed itself (α ≤ 6, WeightWatcher's bound, with eigenvalues beyond
+        λ₊) and α below the baseline's by more than z combined standard errors ((α − 1)/√n_tail each).
+        Power-law fits of random (MP) spectra scatter widely, hence these guards; the raw columns are all
+        returned for other judgements.
         """
-        names = self.names
         trained = self.metrics().set_index("layer")
         rows = []
-        for n in tqdm(names, desc=f"baseline: {_baseline_key(baseline)}", unit="layer", delay=0.5, disable=not self.progress, leave=False):
+        desc = f"baseline: {_baseline_key(baseline)}"
+        for n in tqdm(self.names, desc=desc, unit="layer", delay=0.5, disable=not self.progress, leave=False):
             base = spectrum_metrics(self.spectrum(n, baseline=baseline, seed=seed))
             row: dict[str, Any] = {"layer": n}
-            for m in COMPARE_METRICS:
+            for m in (*COMPARE_METRICS, "alpha_sigma"):
                 row[m] = trained.loc[n, m]
                 row[f"{m}_baseline"] = base[m]
-            row["more_spikes"] = bool(row["num_spikes"] > row["num_spikes_baseline"])
-            row["heavier_tail"] = bool(np.isfinite(row["alpha"]) and row["alpha"] < row["alpha_baseline"])
+            gap = row["alpha_baseline"] - row["alpha"]
+            noise = z * math.hypot(row["alpha_sigma"], row["alpha_sigma_baseline"])
+            row["more_spikes"] = bool(row["num_spikes"] - row["num_spikes_baseline"] >= min_extra_spikes)
+            heavy = row["alpha"] <= 6 and row["num_spikes"] >= 1
+            row["heavier_tail"] = bool(np.isfinite(gap) and gap > noise and heavy)
             row["differs"] = row["more_spikes"] or row["heavier_tail"]
             rows.append(row)
         return pd.DataFrame(rows)
@@ -300,16 +310,20 @@ class SpectralAnalysis:
         body = []
         for i, n in enumerate(self.names[:12]):
             info, m = self.info(n), self._metrics.get(n, {})
-            fmt = lambda k: f"{m[k]:.3g}" if k in m and isinstance(m[k], float) and math.isfinite(m[k]) else str(m.get(k, "·"))  # noqa: E731
             body.append(
                 f"<tr><td>{i}</td><td><code>{html.escape(n)}</code></td><td>{info.kind}</td><td>{_shape_str(info.weight_shape)}</td>"
-                f"<td>{fmt('alpha')}</td><td>{fmt('stable_rank')}</td><td>{m.get('num_spikes', '·')}</td></tr>"
+                f"<td>{_fmt(m, 'alpha')}</td><td>{_fmt(m, 'stable_rank')}</td><td>{m.get('num_spikes', '·')}</td></tr>"
             )
         more = f"<tr><td colspan=7>… {len(self.names) - 12} more</td></tr>" if len(self.names) > 12 else ""
         return (
             f"<div>{head}<table><thead><tr>{''.join(f'<th>{c}</th>' for c in cols)}</tr></thead>"
             f"<tbody>{''.join(body)}{more}</tbody></table></div>"
         )
+
+
+def _fmt(metrics: dict[str, Any], key: str) -> str:
+    v = metrics.get(key, "·")
+    return f"{v:.3g}" if isinstance(v, float) and math.isfinite(v) else str(v)
 
 
 def _baseline_key(baseline: Any) -> Any:

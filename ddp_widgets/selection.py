@@ -15,8 +15,9 @@ them and a bad value raises `traitlets.TraitError` with a message that names the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from difflib import get_close_matches
-from typing import Any, Iterable
+from typing import Any
 
 from traitlets import Dict, HasTraits, Int, List, TraitError, Unicode, observe, validate
 
@@ -64,7 +65,7 @@ class Selection(HasTraits):
 
     # -- construction helpers ------------------------------------------------------------------------
     @classmethod
-    def for_analysis(cls, analysis: Any, profile: Any = None, **kwargs: Any) -> "Selection":
+    def for_analysis(cls, analysis: Any, profile: Any = None, **kwargs: Any) -> Selection:
         """A Selection whose valid layers and ranks are those of a SpectralAnalysis (and profile)."""
         sel = cls()
         sel.attach(analysis, profile)
@@ -72,7 +73,7 @@ class Selection(HasTraits):
             setattr(sel, k, v)
         return sel
 
-    def attach(self, analysis: Any = None, profile: Any = None) -> "Selection":
+    def attach(self, analysis: Any = None, profile: Any = None) -> Selection:
         """Take the valid layers and ranks from an analysis, and the classes and images from a profile."""
         with self.hold_trait_notifications():
             if analysis is not None:
@@ -84,7 +85,7 @@ class Selection(HasTraits):
                 self.n_images = int(n) if n is not None else None
         return self
 
-    def select(self, **values: Any) -> "Selection":
+    def select(self, **values: Any) -> Selection:
         """Set several traits at once, validated together, e.g. ``sel.select(layer="fc", singular_index=0)``.
 
         The layer is set first so that an index is checked against the new layer's rank.

@@ -35,6 +35,16 @@ def test_trained_layers_differ_from_their_permuted_baseline(sa):
     assert df["differs"].any()
 
 
+def test_random_weights_do_not_look_trained():
+    """The criterion is not a coin flip: an untrained network barely differs from its permuted weights."""
+    import torchvision
+
+    torch.manual_seed(0)
+    random_sa = SpectralAnalysis(torchvision.models.resnet18(weights=None), progress=False)
+    assert random_sa.compare("permuted")["differs"].sum() <= 1  # of 21 layers
+    assert SpectralAnalysis(load_default_model(), progress=False).compare("permuted")["differs"].sum() >= 3  # of 6
+
+
 def test_trained_layers_differ_from_random_init(sa):
     df = sa.compare("random-init").set_index("layer")
     assert (df["more_spikes"] & df["heavier_tail"]).any()

@@ -14,8 +14,8 @@ from .errors import (
     LayerNotDecomposableError,
     MetaDeviceError,
     NonFiniteWeightsError,
-    NoWeightedLayersError,
     NotAModuleError,
+    NoWeightedLayersError,
     UnknownLayerError,
 )
 from .layers import LayerInfo, LayerList, get_layer, list_layers

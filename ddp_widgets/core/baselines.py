@@ -12,7 +12,7 @@ import copy
 import zlib
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 BASELINES = ("permuted", "random-init")
 

@@ -11,10 +11,10 @@ same singular values as the transposed-convolution operator block.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from .errors import LayerNotDecomposableError, MetaDeviceError, NonFiniteWeightsError
 from .layers import SUPPORTED_NAMES, SUPPORTED_TYPES, TRANSPOSED_TYPES
@@ -99,7 +99,7 @@ def singular_values(matrices: Sequence[torch.Tensor], *, batch: bool | None = No
 
 def sort_group_values(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Flatten (g, r) singular values to descending order; return (values, group_of, index_in_group)."""
-    g, r = values.shape
+    r = values.shape[1]
     flat = values.reshape(-1)
     order = torch.argsort(flat, descending=True, stable=True)
     return flat[order], order // r, order % r

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from difflib import get_close_matches
-from typing import Iterable
 
 
 class DDPWidgetsError(Exception):
@@ -47,7 +47,7 @@ class DataError(DDPWidgetsError, ValueError):
 
 def require_module(model: object, what: str = "model") -> None:
     """Raise NotAModuleError unless `model` is an nn.Module, with a hint for common mistakes."""
-    import torch.nn as nn
+    from torch import nn
 
     if isinstance(model, nn.Module):
         return

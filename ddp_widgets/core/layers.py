@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from .errors import InputShapeError, require_module, unknown_layer
 
@@ -87,7 +88,7 @@ class LayerList(list):
         return [info.name for info in self]
 
     @property
-    def decomposable(self) -> "LayerList":
+    def decomposable(self) -> LayerList:
         out = LayerList(info for info in self if info.decomposable)
         out.probe_error = self.probe_error
         return out
@@ -271,7 +272,7 @@ def probe(model: nn.Module, example_input: Any, watch: dict[str, nn.Module]) -> 
             handles.append(module.register_forward_hook(leave(name)))
         with preserved_modes(model), torch.no_grad():
             call_model(model, x)
-    except Exception as exc:  # noqa: BLE001 - re-raised with context
+    except Exception as exc:
         name, module = stack[-1] if stack else ("", model)
         label = f"layer '{name}' ({type(module).__name__})" if name else "the model's own forward"
         raise InputShapeError(
@@ -368,4 +369,4 @@ def get_layer(model: nn.Module, name: str, layers: Sequence[LayerInfo] | None = 
     return modules[name]
 
 
-__all__ = ["LayerInfo", "LayerList", "list_layers", "get_layer", "model_device", "SUPPORTED_TYPES"]
+__all__ = ["SUPPORTED_TYPES", "LayerInfo", "LayerList", "get_layer", "list_layers", "model_device"]

@@ -11,12 +11,12 @@ labelled as an approximation.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn as nn
+from torch import nn
 
 from .errors import LayerNotDecomposableError
 from .layers import CONV_TYPES, TRANSPOSED_TYPES

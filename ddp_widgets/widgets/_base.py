@@ -7,7 +7,8 @@ import functools
 import html
 import traceback
 from collections import Counter
-from typing import Any, Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import ipywidgets as widgets
 
@@ -23,7 +24,7 @@ def callback(method: F) -> F:
     """Wrap an observer: count its calls and show any exception in the view instead of losing it."""
 
     @functools.wraps(method)
-    def wrapper(self: "View", *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: View, *args: Any, **kwargs: Any) -> Any:
         self.calls[method.__name__] += 1
         try:
             return method(self, *args, **kwargs)
@@ -38,7 +39,7 @@ def interaction(method: F) -> F:
     """Wrap a handler of a user interaction: ignored while the view updates itself (no echo)."""
 
     @functools.wraps(method)
-    def wrapper(self: "View", *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: View, *args: Any, **kwargs: Any) -> Any:
         if self._syncing:
             return None
         self.calls[method.__name__] += 1

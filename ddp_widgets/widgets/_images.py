@@ -7,11 +7,12 @@ channel patterns); the ImageGrid widget only displays pixels.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["diverging", "grayscale", "upscale", "pad_to", "render_filter", "render_images"]
+__all__ = ["diverging", "grayscale", "pad_to", "render_filter", "render_images", "upscale"]
 
 # a blue - white - red diverging scale (negative - 0 - positive), colour-blind safe end points
 _DIV_STOPS = np.array(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import html
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
@@ -42,7 +43,7 @@ class Explorer(widgets.GridBox):
         self.messages = list(messages)
         self.status = widgets.HTML("")
         self.layer_selector = self.spectrum = self.metrics = self.vectors = self.hypergraph = None
-        area = lambda name: widgets.Layout(grid_area=name, min_width="0", overflow="hidden")  # noqa: E731
+        area = lambda name: widgets.Layout(grid_area=name, min_width="0", overflow="hidden")
         header = widgets.VBox([widgets.HTML(_CSS), self.status], layout=area("header"))
         if analysis is None:
             super().__init__(children=[header], layout=widgets.Layout(width="100%", grid_template_areas='"header"'))

@@ -12,11 +12,12 @@ so reusing widgets (or ids) across redraws leaves duplicate ids behind.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import ipywidgets as widgets
 
-__all__ = ["CytoscapeAdapter", "GRAPH_STYLE"]
+__all__ = ["GRAPH_STYLE", "CytoscapeAdapter"]
 
 GRAPH_STYLE: list[dict[str, Any]] = [
     {"selector": "node", "style": {

@@ -8,7 +8,8 @@ of members, ordered to limit crossings, and are coloured by s-connected componen
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import ipywidgets as widgets
 

@@ -15,7 +15,8 @@ has negative values. Non-finite values are drawn transparent.
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from ipywidgets import DOMWidget

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import bqplot as bq
 import ipywidgets as widgets
@@ -15,7 +16,7 @@ from ._axes import nice_ticks
 from ._base import View, callback, esc, interaction, note_html
 from .layer_selector import cached_metrics
 
-__all__ = ["LayerMetrics", "METRICS", "estimated_cost"]
+__all__ = ["METRICS", "LayerMetrics", "estimated_cost"]
 
 # metric column -> label; the first six have a baseline (SpectralAnalysis.compare)
 METRICS = {

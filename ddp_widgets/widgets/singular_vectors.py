@@ -4,7 +4,8 @@ responds to (its top dataset images and the class distribution of its signal).""
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import bqplot as bq
 import ipywidgets as widgets

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["MEAN", "STD", "INPUT_SHAPE", "NUM_CLASSES", "MiniVGG"]
+__all__ = ["INPUT_SHAPE", "MEAN", "NUM_CLASSES", "STD", "MiniVGG"]
 
 #: Normalisation constants (on pixel values scaled to [0, 1]): the mean and standard deviation
 #: of all pixels of the 60,000 Fashion-MNIST training images, rounded to 4 digits.
