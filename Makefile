@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ddp-widgets-installed
 PORT ?= 8888
+# JupyterLab refuses to run as root unless told (containers, Binder-like machines run as root)
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: demo test install browser-deps bench clean labextension labextension-test wheel
 
@@ -54,12 +56,15 @@ browser-deps:
 test: install labextension-test browser-deps
 	$(BIN)/python -m pytest
 
-demo: install
-	$(BIN)/jupyter lab --port=$(PORT) notebooks/01_quickstart.ipynb
+demo: install labextension
+	$(BIN)/jupyter lab --port=$(PORT) $(LAB_ROOT) notebooks/01_quickstart.ipynb
 
+# Ratio benchmarks (each prints its own reference, measured in the same run).
 bench: install
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python benchmarks/spectra.py
+	$(BIN)/python benchmarks/profile.py
+	$(BIN)/python benchmarks/widgets.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
