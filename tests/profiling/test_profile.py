@@ -146,3 +146,16 @@ def test_bad_labels_and_data(tiny):
         probed.profile(torch.randn(8, 3, 14, 14), torch.zeros(8, dtype=torch.long), progress=False)
     with pytest.raises(DataError, match="cannot profile a int"):
         prof.profile(3, progress=False)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_profile_on_cuda_equals_cpu(tiny):
+    model, x, y = tiny
+    cpu = Profiler(model).profile(x, y, batch_size=16, progress=False)
+    import copy
+
+    gpu_model = copy.deepcopy(model).to("cuda")
+    gpu = Profiler(gpu_model).profile(x, y, batch_size=16, progress=False)  # inputs move to the model's device
+    for name in cpu.layers:
+        np.testing.assert_allclose(gpu.class_mean(name), cpu.class_mean(name), rtol=1e-4, atol=1e-5)
+        assert (gpu.influence_counts(name) == cpu.influence_counts(name)).mean() > 0.99
