@@ -154,7 +154,12 @@ class LayerSVD:
 
     # -- lazy factors -------------------------------------------------------------------------------
     def _factorise(self) -> None:
-        u, s, vh = torch.linalg.svd(self.matrix, full_matrices=False)
+        m = self.matrix
+        if m.shape[-2] < m.shape[-1]:  # wide: factorise the transpose (tall), about 2x faster in LAPACK
+            v, s, uh = torch.linalg.svd(m.transpose(-2, -1), full_matrices=False)
+            u, vh = uh.transpose(-2, -1), v.transpose(-2, -1)
+        else:
+            u, s, vh = torch.linalg.svd(m, full_matrices=False)
         # deterministic signs: the largest-magnitude entry of each left singular vector is positive
         idx = u.abs().argmax(dim=1, keepdim=True)
         sign = torch.sign(torch.gather(u, 1, idx))
