@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from ._data import as_batch, batches, check_labels
 from .analysis import SpectralAnalysis
 from .core.errors import DataError, InputShapeError, LayerNotDecomposableError, unknown_layer
+from .core.featvis import FeatureVisualization, image_input_shape, visualize_neuron
 from .core.hypergraph import ClassHypergraph, build_hypergraph, class_neuron_sets, separation_figures
 from .core.layers import call_model, expected_input_hint, model_device, preserved_modes
 from .core.profile import AGGREGATIONS, LayerAccumulator, SignalSpec, capture_signals, influential
@@ -115,6 +116,34 @@ class Profiler:
         sig = self.signals(x, aggregation, [layer])[layer]
         mask, ddp_w, _ = influential(sig, threshold)
         return [{int(a): float(ddp_w[i, a]) for a in torch.nonzero(mask[i]).flatten()} for i in range(sig.shape[0])]
+
+    def visualize(
+        self,
+        layer: str,
+        alpha: int,
+        *,
+        steps: int = 512,
+        size: int | Sequence[int] | None = None,
+        seed: int = 0,
+        mean: float | Sequence[float] | None = None,
+        std: float | Sequence[float] | None = None,
+        lr: float = 0.05,
+    ) -> FeatureVisualization:
+        """Feature visualisation of SVD neuron α of `layer` (PAPER §5): an image maximising its mean signal.
+
+        The image is optimised on the model's device (Fourier parameters with 1/f scaling, colour
+        decorrelation for RGB, random jitter/scale/rotation each step, Adam). size: (H, W) or one int
+        (default: the probe input's size); mean, std: the model's input normalisation per channel on the
+        [0, 1] image (e.g. ddp_widgets.zoo.MEAN / STD for the default model; None feeds [0, 1] as it is).
+        Returns a FeatureVisualization: .image (C, H, W) in [0, 1], .input (normalised, for the model),
+        .history (objective per step).
+        """
+        name = self._names([layer])[0]
+        channels, h, w = image_input_shape(self.analysis.layers)
+        return visualize_neuron(
+            self.model, self.analysis.module(name), self._spec(name), alpha, layer=name, channels=channels,
+            size=(h, w) if size is None else size, steps=steps, seed=seed, mean=mean, std=std, lr=lr,
+        )
 
     def _names(self, layers: Sequence[str] | None) -> list[str]:
         if layers is None:

@@ -94,12 +94,14 @@ class SignalSpec:
 
 @contextlib.contextmanager
 def capture_signals(
-    modules: dict[str, nn.Module], specs: dict[str, SignalSpec], how: str = "mean", full: bool = False
+    modules: dict[str, nn.Module], specs: dict[str, SignalSpec], how: str = "mean", full: bool = False,
+    *, detach: bool = True,
 ) -> Iterator[dict[str, torch.Tensor]]:
     """Within the block, each forward pass fills the yielded dict: name -> signals of the first call.
 
-    Aggregated (B, R) by default, full per-position maps with full=True. Hooks are removed on exit,
-    whether the block succeeds or raises.
+    Aggregated (B, R) by default, full per-position maps with full=True. Outputs are detached unless
+    detach=False, which keeps the autograd graph so that the signals can be differentiated with respect to
+    the input (feature visualisation). Hooks are removed on exit, whether the block succeeds or raises.
     """
     out: dict[str, torch.Tensor] = {}
     handles = []
@@ -110,7 +112,8 @@ def capture_signals(
         def hook(_mod, _inputs, y):
             if name in out:
                 return  # a module called more than once per pass: keep its first call
-            y = y.detach()
+            if detach:
+                y = y.detach()
             if full:
                 out[name] = project(y, spec.projection, spec.bias, spec.linear)
             else:
