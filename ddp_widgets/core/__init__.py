@@ -18,6 +18,7 @@ from .errors import (
     NoWeightedLayersError,
     UnknownLayerError,
 )
+from .featvis import FeatureVisualization, visualize_neuron
 from .layers import LayerInfo, LayerList, get_layer, list_layers
 from .marchenko_pastur import MPFit, fit_marchenko_pastur, mp_density, mp_edges
 from .operator import OperatorSpectrum, operator_singular_values
@@ -28,6 +29,7 @@ __all__ = [
     "BASELINES",
     "DDPWidgetsError",
     "DataError",
+    "FeatureVisualization",
     "InputShapeError",
     "LayerInfo",
     "LayerList",
@@ -60,4 +62,5 @@ __all__ = [
     "spectrum_from_values",
     "spectrum_metrics",
     "unfold_weight",
+    "visualize_neuron",
 ]
