@@ -7,32 +7,23 @@ from collections import Counter
 from pathlib import Path
 
 import nbformat
+import notebook_runner
 import pytest
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "03_feature_visualisation.ipynb"
 
 
 def test_committed_without_outputs() -> None:
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert code and all(not c.outputs and c.execution_count is None for c in code)
-    assert "widgets" not in nb.metadata
+    assert notebook_runner.has_no_outputs(notebook_runner.read(NOTEBOOK.name))
 
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory: pytest.TempPathFactory) -> nbformat.NotebookNode:
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    cwd = tmp_path_factory.mktemp("featvis")
-    client = NotebookClient(nb, timeout=180, kernel_name="python3", store_widget_state=True,
-                            resources={"metadata": {"path": str(cwd)}})
-    client.execute(env={"OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"})
-    return nb
+    return notebook_runner.execute(NOTEBOOK.name, tmp_path_factory.mktemp("featvis"))
 
 
 def test_executes_without_errors(executed: nbformat.NotebookNode) -> None:
-    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    errors = notebook_runner.errors(executed)
     assert not errors, errors
     text = "\n".join(o.get("data", {}).get("text/plain", "") for c in executed.cells if c.cell_type == "code"
                      for o in c.outputs)

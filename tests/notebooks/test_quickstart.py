@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import nbformat
+import notebook_runner
 import pytest
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "01_quickstart.ipynb"
@@ -22,18 +23,11 @@ def test_quickstart_is_committed_without_outputs() -> None:
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory: pytest.TempPathFactory) -> nbformat.NotebookNode:
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    cwd = tmp_path_factory.mktemp("quickstart")
-    client = NotebookClient(nb, timeout=180, kernel_name="python3", store_widget_state=True,
-                            resources={"metadata": {"path": str(cwd)}})
-    client.execute(env={"OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"})
-    return nb
+    return notebook_runner.execute(NOTEBOOK.name, tmp_path_factory.mktemp("quickstart"))
 
 
 def test_quickstart_executes_without_errors(executed: nbformat.NotebookNode) -> None:
-    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    errors = notebook_runner.errors(executed)
     assert not errors, errors
     last = executed.cells[-1].outputs[0]["data"]["text/plain"]
     assert "layer='classifier.0'" in last and "singular_index=2" in last

@@ -2,20 +2,16 @@
 
 from pathlib import Path
 
-import nbformat
+import notebook_runner
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "02_torchvision_pretrained.ipynb"
 
 
 def test_runs_offline_and_says_so(tmp_path):
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    assert all(not c.outputs for c in nb.cells if c.cell_type == "code")
-    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
-    client.execute(env={"DDP_WIDGETS_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"})
+    assert notebook_runner.has_no_outputs(notebook_runner.read(NOTEBOOK.name))
+    nb = notebook_runner.execute(NOTEBOOK.name, tmp_path, env={"DDP_WIDGETS_OFFLINE": "1"}, widget_state=False)
+    assert not notebook_runner.errors(nb)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
     text = "\n".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "random initial weights (no network)" in text
     assert "PretrainedUnavailableWarning" in text or "not available here" in text
