@@ -220,19 +220,14 @@ class SpectralAnalysis:
                 f"the operator view of '{info.name}' needs the layer's input size: pass input_size=... "
                 f"or build the analysis with example_input=... so the probe pass can record it"
             )
-        module = self.module(info.name)
-        op = operator_singular_values(w, size, groups=info.groups, dilation=info.dilation)
-        stride_note = [] if not info.stride or all(s == 1 for s in info.stride) else [f"stride {info.stride}"]
-        pad_note = [] if info.padding_mode == "circular" else [f"{info.padding_mode} padding"]
-        exact = not stride_note and not pad_note
-        note = "exact (circular padding, stride 1)" if exact else "approximation (" + ", ".join(stride_note + pad_note) + " treated as circular, stride 1)"
-        if info.transposed:
-            note += "; transposed convolution: adjoint operator"
+        op = operator_singular_values(
+            w, size, groups=info.groups, dilation=info.dilation, stride=info.stride,
+            padding_mode=info.padding_mode or "zeros", transposed=info.transposed,
+        )
         a, b = (info.weight_shape[0] // info.groups, info.weight_shape[1])
         n_freq = int(np.prod(op.input_size))
-        _ = module
         return spectrum_from_values(
-            op.values, max(a, b) * n_freq, min(a, b) * n_freq, rows=a * n_freq, view=view, exact=exact, note=note, **common
+            op.values, max(a, b) * n_freq, min(a, b) * n_freq, rows=a * n_freq, view=view, exact=op.exact, note=op.note, **common
         )
 
     # -- tables -------------------------------------------------------------------------------------

@@ -350,14 +350,10 @@ def list_layers(model: nn.Module, example_input: Any = None, *, probe_pass: bool
         )
     if seen:  # forward order; modules the pass never called go last, in module order
         infos.sort(key=lambda i: (i.order is None, i.order if i.order is not None else 0))
-        infos = [_renumber(info, k) if info.order is not None else info for k, info in enumerate(infos)]
+        infos = [replace(info, order=k) if info.order is not None else info for k, info in enumerate(infos)]
     out = LayerList(infos)
     out.probe_error = probe_error
     return out
-
-
-def _renumber(info: LayerInfo, k: int) -> LayerInfo:
-    return replace(info, order=k)
 
 
 def get_layer(model: nn.Module, name: str, layers: Sequence[LayerInfo] | None = None) -> nn.Module:

@@ -61,11 +61,19 @@ def operator_singular_values(
     *,
     groups: int | None = None,
     dilation: Sequence[int] | None = None,
+    stride: Sequence[int] | None = None,
+    padding_mode: str = "circular",
+    transposed: bool = False,
     dtype: torch.dtype = torch.float64,
 ) -> OperatorSpectrum:
-    """Singular values of the convolution operator on an input of spatial size `input_size`."""
+    """Singular values of the convolution operator on an input of spatial size `input_size`.
+
+    `conv` is a conv module, or a weight tensor described by the keyword arguments (groups, dilation,
+    stride, padding_mode, transposed), which only label whether the result is exact.
+    """
     if isinstance(conv, torch.Tensor):
-        weight, g, stride, padding_mode, transposed = conv, groups or 1, None, "circular", False
+        weight, g = conv, groups or 1
+        stride = tuple(stride) if stride is not None else None
         dil = tuple(dilation) if dilation is not None else (1,) * (conv.dim() - 2)
     elif isinstance(conv, CONV_TYPES + TRANSPOSED_TYPES):
         weight, g = conv.weight, int(conv.groups)
