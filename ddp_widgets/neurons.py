@@ -13,7 +13,9 @@ SVD neurons are indexed α = 0, 1, ... in descending σ order, as everywhere in 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -302,7 +304,10 @@ def hyperedge_ablation(source: Any, profile: Any, data: Any, labels: Any = None,
     the most images of the profile), each removed on its own (`ablate_each`, one pass). One row per neuron:
     its hyperedge's classes, the mean accuracy loss (−Δaccuracy) and mean true-logit loss of the classes in
     the edge and of the others, and margin = loss in − loss out (positive: the edge's classes lose more;
-    NaN when the edge holds every class). `data` must be the profiled images, with the same class axis.
+    NaN when the edge holds every class). p_subsets (p_subsets_logit): the share of all class sets of the
+    edge's size whose margin is at least the edge's (an exact permutation test over class sets; 5000 seeded
+    random sets when there are more) -- small when the edge's classes stand out, NaN when the edge holds every
+    class. `data` must be the profiled images, with the same class axis.
     """
     names = list(profile.layers) if layers is None else [layers] if isinstance(layers, str) else list(layers)
     chosen: list[tuple[str, int]] = []
@@ -328,5 +333,22 @@ def hyperedge_ablation(source: Any, profile: Any, data: Any, labels: Any = None,
                "logit_loss_in": logit_loss[inside].mean(), "logit_loss_out": logit_loss[~inside].mean()}
         row["margin"] = row["acc_loss_in"] - row["acc_loss_out"]
         row["logit_margin"] = row["logit_loss_in"] - row["logit_loss_out"]
+        row["p_subsets"] = _subset_p(loss.to_numpy(), inside.to_numpy())
+        row["p_subsets_logit"] = _subset_p(logit_loss.to_numpy(), inside.to_numpy())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _subset_p(loss: np.ndarray, inside: np.ndarray, max_sets: int = 5000) -> float:
+    """Share of class sets of the same size as `inside` whose margin (mean loss in − mean loss out) ≥ its own."""
+    n, k = len(loss), int(inside.sum())
+    if k == 0 or k == n or np.isnan(loss).any():
+        return float("nan")
+    if math.comb(n, k) <= max_sets:
+        sets = np.array([np.isin(np.arange(n), c) for c in combinations(range(n), k)])
+    else:
+        rng = np.random.default_rng(0)
+        sets = np.array([np.isin(np.arange(n), rng.choice(n, k, replace=False)) for _ in range(max_sets)])
+    margins = (sets * loss).sum(1) / k - (~sets * loss).sum(1) / (n - k)
+    observed = loss[inside].mean() - loss[~inside].mean()
+    return float(np.mean(margins >= observed - 1e-12))
