@@ -244,13 +244,15 @@ def truncation(source: Any, data: Any, labels: Any = None, *, layers: Sequence[s
         for k in ks:
             if not 0 <= k <= svd.rank:
                 raise ValueError(f"kept rank {k} is out of range for layer '{name}' (0..{svd.rank})")
-            variants[f"{name}:{k}"] = {weight: truncated_weight(weight, svd, k)}
+            key = f"{name}:{k}" if k < svd.rank else BASELINE  # full rank: the weight itself, the baseline
+            if k < svd.rank:
+                variants[key] = {weight: truncated_weight(weight, svd, k)}
             rows.append({"layer": name, "kept_rank": k, "rank": svd.rank,
-                         "energy_kept": float(energy[k - 1] / energy[-1]) if k else 0.0})
+                         "energy_kept": float(energy[k - 1] / energy[-1]) if k else 0.0, "_key": key})
     stats, _ = _evaluate(analysis, variants, data, labels, batch_size, class_names, progress, "truncating")
     base = stats[BASELINE].overall_accuracy
-    for row, key in zip(rows, variants):
-        row.update({"accuracy": stats[key].overall_accuracy, "baseline_accuracy": base})
+    for row in rows:
+        row.update({"accuracy": stats[row.pop("_key")].overall_accuracy, "baseline_accuracy": base})
         row["delta_accuracy"] = row["accuracy"] - base
     return pd.DataFrame(rows)
 
