@@ -5,8 +5,9 @@ then no longer passes the input direction v_α to the output direction u_α, and
 grouped convolution u_α is zero outside its group (``LayerSVD.left_vector``), so the ablation stays within
 the group. Keeping only the top-k neurons is the rank-k truncation Σ_{α<k} σ_α u_α v_αᵀ.
 
-The weights are computed in float64 from the layer's SVD and cast to the weight's dtype. The two limits are
-exact: ablating no neuron returns the weight itself, ablating every neuron returns zeros.
+The weights are computed in float32 (float64 for float64 weights) from the layer's SVD and cast to the
+weight's dtype; the SVD is checked to decompose the current weight (a stale one is refused). The two limits
+are exact: ablating no neuron returns the weight itself, ablating every neuron returns zeros.
 
 `swapped_weights` puts new weights into the model for a block and restores the originals bit for bit in
 `finally`; `compare_weights` streams batches through the model once and accumulates, per class, the
@@ -56,14 +57,19 @@ def check_neurons(neurons: Iterable[int], rank: int, layer: str = "the layer") -
     return sorted(out)
 
 
-def _components(svd: LayerSVD, neurons: Sequence[int]) -> torch.Tensor:
-    """Σ_α σ_α u_α v_αᵀ over `neurons`, float64, as the full (rows of all groups, cols) matrix."""
+def _work_dtype(weight: torch.Tensor) -> torch.dtype:
+    """float32 for half and float32 weights, float64 for float64 ones (no float64 copy of a big float32 layer)."""
+    return torch.promote_types(weight.dtype, torch.float32)
+
+
+def _components(svd: LayerSVD, neurons: Sequence[int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Σ_α σ_α u_α v_αᵀ over `neurons` as the full (rows of all groups, cols) matrix."""
     rows, cols = svd.groups * svd.shape[0], svd.shape[1]
     if not neurons:
-        return torch.zeros(rows, cols, dtype=torch.float64, device=svd.matrix.device)
-    left = torch.stack([svd.left_vector(a) for a in neurons], 1).double()  # (rows, n), zero outside each group
-    right = torch.stack([svd.right_vector(a) for a in neurons], 0).double()  # (n, cols)
-    sigma = svd.values[list(neurons)].to(left.device).double()  # (n,)
+        return torch.zeros(rows, cols, dtype=dtype, device=device)
+    left = torch.stack([svd.left_vector(a) for a in neurons], 1).to(device, dtype)  # (rows, n), zero off-group
+    right = torch.stack([svd.right_vector(a) for a in neurons], 0).to(device, dtype)  # (n, cols)
+    sigma = svd.values[list(neurons)].to(device, dtype)  # (n,)
     return (left * sigma) @ right
 
 
@@ -78,11 +84,12 @@ def ablated_weight(weight: torch.Tensor, svd: LayerSVD, neurons: Iterable[int]) 
     alphas = check_neurons(neurons, svd.rank, f"layer '{svd.name}'" if svd.name else "the layer")
     if not alphas:
         return weight.detach().clone()
+    dtype, device = _work_dtype(weight), weight.device
     if 2 * len(alphas) > svd.rank:
         kept = sorted(set(range(svd.rank)) - set(alphas))
-        new = _components(svd, kept)
+        new = _components(svd, kept, dtype, device)
     else:
-        new = weight.detach().reshape(svd.groups * svd.shape[0], -1).double() - _components(svd, alphas)
+        new = weight.detach().reshape(svd.groups * svd.shape[0], -1).to(dtype) - _components(svd, alphas, dtype, device)
     return new.reshape(weight.shape).to(dtype=weight.dtype, device=weight.device)
 
 
@@ -93,11 +100,32 @@ def truncated_weight(weight: torch.Tensor, svd: LayerSVD, keep: int) -> torch.Te
     return ablated_weight(weight, svd, range(min(int(keep), svd.rank), svd.rank))
 
 
-def _check_pair(weight: torch.Tensor, svd: LayerSVD) -> None:
+def _check_pair(weight: torch.Tensor, svd: LayerSVD, tol: float = 1e-3) -> None:
+    """The SVD must be of this weight: same shape, and W̄ v_α = σ_α u_α for the largest and smallest α.
+
+    A decomposition cached before the weights changed (fine-tuning, a loaded checkpoint) would otherwise
+    remove directions the weight no longer has, which looks plausible and is wrong.
+    """
     if tuple(weight.shape) != tuple(svd.weight_shape):
         raise ValueError(
             f"the SVD is of a weight of shape {tuple(svd.weight_shape)} but the weight has shape {tuple(weight.shape)}: "
             f"decompose this weight (ddp_widgets.core.decompose(layer))"
+        )
+    dtype = _work_dtype(weight)
+    m = weight.detach().reshape(svd.groups * svd.shape[0], -1).to(dtype)
+    alphas = sorted({0, svd.rank - 1})
+    v = torch.stack([svd.right_vector(a) for a in alphas], 1).to(m.device, dtype)  # (cols, n)
+    u = torch.stack([svd.left_vector(a) for a in alphas], 1).to(m.device, dtype)  # (rows, n), zero off-group
+    sigma = svd.values[alphas].to(m.device, dtype)
+    rows = svd.shape[0]
+    groups = [int(svd.group_of[a]) for a in alphas]
+    mv = torch.stack([m[g * rows : (g + 1) * rows] @ v[:, i] for i, g in enumerate(groups)], 1)
+    uv = torch.stack([u[g * rows : (g + 1) * rows, i] for i, g in enumerate(groups)], 1)
+    residual = float((mv - uv * sigma).abs().max())
+    if residual > tol * max(float(svd.values[0]), torch.finfo(torch.float32).tiny):
+        raise ValueError(
+            f"the SVD of {svd.name or 'the layer'} does not decompose its current weight (W̄v − σu is {residual:.3g}): "
+            f"the weights changed after it was computed. Build a new SpectralAnalysis / Profiler of the model"
         )
 
 

@@ -275,3 +275,17 @@ def test_ablate_each_equals_single_ablations(default_profiler, default_data):
     part = long[long["layer"] == "classifier.3"].reset_index(drop=True)
     assert (part["accuracy_after"] == one["accuracy_after"]).all()
     np.testing.assert_allclose(part["true_logit_after"], one["true_logit_after"], rtol=0, atol=1e-9)
+
+
+def test_a_stale_decomposition_is_refused():
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    prof = dw.Profiler(model, example_input=torch.randn(1, 6))
+    svd = prof.analysis.svd("0")
+    _ = svd.U  # factorised now
+    with torch.no_grad():
+        model[0].weight.mul_(1.5).add_(0.1)  # "fine-tuned" after the SVD was cached
+    with pytest.raises(ValueError, match="weights changed"):
+        ablated_weight(model[0].weight, svd, [0])
+    with pytest.raises(ValueError, match="weights changed"):
+        neurons.ablate(prof, "0", [1], torch.randn(4, 6), torch.tensor([0, 1, 2, 0]), progress=False)
