@@ -105,9 +105,70 @@ def _index(neuron: Any) -> int:
 
 
 # -- ablation ----------------------------------------------------------------------------------------
+_UNLABELLED = (
+    "ablation compares predictions with labels, and this data has none: pass labels=... with a tensor of "
+    "inputs, or data that yields (inputs, labels)"
+)
+
+
+def _has_label(item: Any) -> bool:
+    if isinstance(item, dict):
+        return any(item.get(k) is not None for k in ("label", "y", "target"))
+    return isinstance(item, (tuple, list)) and len(item) >= 2 and item[1] is not None
+
+
+class _LabelledOnly:
+    """Passes an iterable of batches through, refusing any batch without labels (a silent class 0 otherwise)."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in self.data:
+            if not _has_label(item):
+                raise DataError(_UNLABELLED)
+            yield item
+
+
+def _label_indices(labels: Any, class_names: Sequence[str] | None) -> Any:
+    """String labels -> indices in `class_names`, which must be the model's logit order."""
+    if labels is None or isinstance(labels, torch.Tensor):
+        return labels
+    arr = np.asarray(labels)
+    if arr.dtype.kind not in "USO" or (arr.dtype.kind == "O" and not all(isinstance(v, str) for v in arr.flat)):
+        return labels
+    if class_names is None:
+        raise DataError(
+            "string labels need class_names=[...] in the model's logit order (index i = logit i) to be compared "
+            "with its predictions, e.g. class_names=data.class_names"
+        )
+    lookup = {str(n): i for i, n in enumerate(class_names)}
+    unknown = sorted({str(v) for v in arr.flat} - set(lookup))
+    if unknown:
+        raise DataError(f"labels {', '.join(map(repr, unknown[:5]))} are not among the class names {list(class_names)[:10]}")
+    return np.array([lookup[str(v)] for v in arr.flat], dtype=np.int64)
+
+
+def _require_labels(data: Any, labels: Any) -> Any:
+    if labels is not None:
+        return data
+    if isinstance(data, (torch.Tensor, np.ndarray)):
+        raise DataError(_UNLABELLED)
+    if isinstance(data, torch.utils.data.Dataset) and hasattr(data, "__len__"):
+        if len(data) and not _has_label(data[0]):
+            raise DataError(_UNLABELLED)
+        return data
+    if isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
+        return data  # batches() says what to pass instead
+    return _LabelledOnly(data)
+
+
 def _stream(data: Any, labels: Any, batch_size: int, n_classes: int | None, progress: bool, desc: str
             ) -> tuple[Iterator[tuple[torch.Tensor, torch.Tensor]], list[str] | None, Any]:
-    stream, total, names = batches(data, labels, batch_size)
+    stream, total, names = batches(_require_labels(data, labels), labels, batch_size)
     bar = tqdm(total=total, desc=desc, unit="batch", delay=0.5, disable=not progress, leave=False)
 
     def checked() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -121,7 +182,7 @@ def _evaluate(analysis: SpectralAnalysis, variants: Mapping[str, Mapping[nn.Para
               labels: Any, batch_size: int, class_names: Sequence[str] | None, progress: bool, desc: str
               ) -> tuple[dict[str, ClassStats], list[str]]:
     n = len(class_names) if class_names is not None else None
-    stream, names, bar = _stream(data, labels, batch_size, n, progress, desc)
+    stream, names, bar = _stream(data, _label_indices(labels, class_names), batch_size, n, progress, desc)
     try:
         stats = compare_weights(analysis.model, stream, variants, n, on_batch=lambda: bar.update(1))
     finally:
@@ -161,7 +222,7 @@ def ablate(source: Any, layer: str, neurons: Sequence[int] | int = (), data: Any
     name = _layer(analysis, layer)
     svd = analysis.svd(name)
     if keep_top is not None:
-        if isinstance(neurons, int) or len(neurons):
+        if np.ndim(neurons) == 0 or len(neurons):
             raise ValueError("give either neurons=[...] to remove or keep_top=k to keep the top k, not both")
         if isinstance(keep_top, bool) or not isinstance(keep_top, (int, np.integer)) or not 0 <= keep_top <= svd.rank:
             raise ValueError(f"keep_top must be an integer in 0..{svd.rank} (layer '{name}' has {svd.rank} SVD neurons)")

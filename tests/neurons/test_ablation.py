@@ -289,3 +289,26 @@ def test_a_stale_decomposition_is_refused():
         ablated_weight(model[0].weight, svd, [0])
     with pytest.raises(ValueError, match="weights changed"):
         neurons.ablate(prof, "0", [1], torch.randn(4, 6), torch.tensor([0, 1, 2, 0]), progress=False)
+
+
+def test_unlabelled_data_is_refused_not_scored_as_class_0(default_profiler, default_data):
+    x = default_data.images[:20]
+    for data in (x, [x[:10], x[10:]], torch.utils.data.TensorDataset(x),
+                 torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x), batch_size=8)):
+        with pytest.raises(DataError, match="has none"):
+            neurons.ablate(default_profiler, "classifier.3", [0], data, progress=False)
+
+
+def test_string_labels_follow_the_model_s_logit_order(default_profiler, default_data):
+    d = default_data
+    names = np.array(d.class_names)[d.labels[:100].numpy()]
+    with pytest.raises(DataError, match="logit order"):  # sorted names would not be the model's class order
+        neurons.ablate(default_profiler, "classifier.3", np.array([0, 2]), d.images[:100], names, progress=False)
+    with pytest.raises(DataError, match="'Hat'"):
+        neurons.ablate(default_profiler, "classifier.3", [0], d.images[:2], ["Hat", "Bag"], class_names=d.class_names,
+                       progress=False)
+    by_name = neurons.ablate(default_profiler, "classifier.3", np.array([0, 2]), d.images[:100], names,
+                             class_names=d.class_names, progress=False)
+    by_index = neurons.ablate(default_profiler, "classifier.3", [0, 2], d.images[:100], d.labels[:100].numpy(),
+                              class_names=d.class_names, progress=False)
+    assert by_name.equals(by_index)
