@@ -34,7 +34,14 @@ from .core.ablation import (
     compare_weights,
     truncated_weight,
 )
-from .core.errors import DataError, InputShapeError, LayerNotDecomposableError, unknown_layer
+from .core.errors import (
+    DataError,
+    InputShapeError,
+    LayerNotDecomposableError,
+    NeuronIndexError,
+    NotAModuleError,
+    unknown_layer,
+)
 from .core.maps import neuron_maps
 from .core.profile import SignalSpec
 from .core.readout import class_readout
@@ -53,7 +60,7 @@ def _analysis(source: Any) -> SpectralAnalysis:
     if isinstance(source, nn.Module):
         dtype = next((p.dtype for p in source.parameters() if p.is_floating_point()), torch.float32)
         return SpectralAnalysis(source, progress=False, dtype=dtype)
-    raise TypeError(
+    raise NotAModuleError(
         f"expected a Profiler, a SpectralAnalysis or a torch.nn.Module, got {type(source).__name__}: "
         f"e.g. ddp_widgets.Profiler(model)"
     )
@@ -100,7 +107,7 @@ def maps(source: Any, layer: str, neuron: int, images: Any, *, size: Sequence[in
 
 def _index(neuron: Any) -> int:
     if isinstance(neuron, bool) or not isinstance(neuron, (int, np.integer)):
-        raise TypeError(f"an SVD neuron is an integer index (0 = largest σ), got {neuron!r}")
+        raise NeuronIndexError(f"an SVD neuron is an integer index (0 = largest σ), got {neuron!r}")
     return int(neuron)
 
 
@@ -225,7 +232,7 @@ def ablate(source: Any, layer: str, neurons: Sequence[int] | int = (), data: Any
         if np.ndim(neurons) == 0 or len(neurons):
             raise ValueError("give either neurons=[...] to remove or keep_top=k to keep the top k, not both")
         if isinstance(keep_top, bool) or not isinstance(keep_top, (int, np.integer)) or not 0 <= keep_top <= svd.rank:
-            raise ValueError(f"keep_top must be an integer in 0..{svd.rank} (layer '{name}' has {svd.rank} SVD neurons)")
+            raise NeuronIndexError(f"keep_top must be an integer in 0..{svd.rank} (layer '{name}' has {svd.rank} SVD neurons)")
         removed = list(range(int(keep_top), svd.rank))
     else:
         removed = check_neurons(neurons, svd.rank, f"layer '{name}'")
@@ -304,7 +311,7 @@ def truncation(source: Any, data: Any, labels: Any = None, *, layers: Sequence[s
         energy = np.cumsum(svd.values.detach().double().cpu().numpy() ** 2)
         for k in ks:
             if not 0 <= k <= svd.rank:
-                raise ValueError(f"kept rank {k} is out of range for layer '{name}' (0..{svd.rank})")
+                raise NeuronIndexError(f"kept rank {k} is out of range for layer '{name}' (0..{svd.rank})")
             key = f"{name}:{k}" if k < svd.rank else BASELINE  # full rank: the weight itself, the baseline
             if k < svd.rank:
                 variants[key] = {weight: truncated_weight(weight, svd, k)}

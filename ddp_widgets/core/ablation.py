@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from .decompose import LayerSVD
-from .errors import DataError, InputShapeError
+from .errors import DataError, InputShapeError, NeuronIndexError, StaleDecompositionError
 from .layers import call_model, model_device, preserved_modes
 
 __all__ = [
@@ -50,9 +50,9 @@ def check_neurons(neurons: Iterable[int], rank: int, layer: str = "the layer") -
     out = set()
     for a in neurons:
         if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
-            raise TypeError(f"SVD-neuron indices must be integers, got {a!r} ({type(a).__name__})")
+            raise NeuronIndexError(f"SVD-neuron indices must be integers, got {a!r} ({type(a).__name__})")
         if not -rank <= int(a) < rank:
-            raise IndexError(f"SVD neuron {int(a)} out of range: {layer} has {rank} SVD neurons (0..{rank - 1})")
+            raise NeuronIndexError(f"SVD neuron {int(a)} out of range: {layer} has {rank} SVD neurons (0..{rank - 1})")
         out.add(int(a) % rank)
     return sorted(out)
 
@@ -96,7 +96,7 @@ def ablated_weight(weight: torch.Tensor, svd: LayerSVD, neurons: Iterable[int]) 
 def truncated_weight(weight: torch.Tensor, svd: LayerSVD, keep: int) -> torch.Tensor:
     """The rank-`keep` truncation: only the top-`keep` SVD neurons kept (the weight itself when keep ≥ rank)."""
     if isinstance(keep, bool) or not isinstance(keep, (int, np.integer)) or keep < 0:
-        raise ValueError(f"keep must be a non-negative integer number of SVD neurons, got {keep!r}")
+        raise NeuronIndexError(f"keep must be a non-negative integer number of SVD neurons, got {keep!r}")
     return ablated_weight(weight, svd, range(min(int(keep), svd.rank), svd.rank))
 
 
@@ -107,7 +107,7 @@ def _check_pair(weight: torch.Tensor, svd: LayerSVD, tol: float = 1e-3) -> None:
     remove directions the weight no longer has, which looks plausible and is wrong.
     """
     if tuple(weight.shape) != tuple(svd.weight_shape):
-        raise ValueError(
+        raise StaleDecompositionError(
             f"the SVD is of a weight of shape {tuple(svd.weight_shape)} but the weight has shape {tuple(weight.shape)}: "
             f"decompose this weight (ddp_widgets.core.decompose(layer))"
         )
@@ -123,7 +123,7 @@ def _check_pair(weight: torch.Tensor, svd: LayerSVD, tol: float = 1e-3) -> None:
     uv = torch.stack([u[g * rows : (g + 1) * rows, i] for i, g in enumerate(groups)], 1)
     residual = float((mv - uv * sigma).abs().max())
     if residual > tol * max(float(svd.values[0]), torch.finfo(torch.float32).tiny):
-        raise ValueError(
+        raise StaleDecompositionError(
             f"the SVD of {svd.name or 'the layer'} does not decompose its current weight (W̄v − σu is {residual:.3g}): "
             f"the weights changed after it was computed. Build a new SpectralAnalysis / Profiler of the model"
         )

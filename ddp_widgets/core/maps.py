@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import InputShapeError, LayerNotDecomposableError
+from .errors import InputShapeError, LayerNotDecomposableError, NeuronIndexError
 from .layers import call_model, model_device, preserved_modes
 from .profile import SignalSpec, capture_signals
 
@@ -63,8 +64,9 @@ def neuron_maps(
             "a Linear layer's signal has no spatial positions, so it has no map: choose a convolutional layer"
         )
     rank = spec.projection.shape[0]
-    if isinstance(alpha, bool) or not isinstance(alpha, int) or not -rank <= alpha < rank:
-        raise IndexError(f"SVD neuron {alpha!r} out of range: the layer has {rank} SVD neurons (0..{rank - 1})")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, np.integer)) or not -rank <= int(alpha) < rank:
+        raise NeuronIndexError(f"SVD neuron {alpha!r} out of range: the layer has {rank} SVD neurons (0..{rank - 1})")
+    alpha = int(alpha)
     if not isinstance(images, torch.Tensor) or images.dim() < 3:
         raise InputShapeError("images must be a batch tensor (N, C, *spatial); add a batch axis with x[None]")
     x = images.to(model_device(model))

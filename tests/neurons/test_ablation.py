@@ -12,7 +12,7 @@ from torch import nn
 
 import ddp_widgets as dw
 from ddp_widgets import neurons
-from ddp_widgets.core import DataError, InputShapeError, UnknownLayerError, decompose
+from ddp_widgets.core import DataError, InputShapeError, NotAModuleError, UnknownLayerError, decompose
 from ddp_widgets.core.ablation import (
     BASELINE,
     ClassStats,
@@ -21,6 +21,7 @@ from ddp_widgets.core.ablation import (
     swapped_weights,
     truncated_weight,
 )
+from ddp_widgets.core.errors import NeuronIndexError, StaleDecompositionError
 
 
 def _numpy_components(weight: torch.Tensor, groups: int) -> list[tuple[float, int, np.ndarray]]:
@@ -236,13 +237,13 @@ def test_class_stats_merge_and_compare_names():
 
 def test_clear_errors(default_profiler, default_data):
     d, prof = default_data, default_profiler
-    with pytest.raises(IndexError, match="has 128 SVD neurons"):
+    with pytest.raises(NeuronIndexError, match="has 128 SVD neurons"):
         neurons.ablate(prof, "classifier.0", [128], d.images[:10], d.labels[:10], progress=False)
-    with pytest.raises(TypeError, match="integers"):
+    with pytest.raises(NeuronIndexError, match="integers"):
         neurons.ablate(prof, "classifier.0", [1.5], d.images[:10], d.labels[:10], progress=False)
     with pytest.raises(ValueError, match="not both"):
         neurons.ablate(prof, "classifier.0", [1], d.images[:10], d.labels[:10], keep_top=3, progress=False)
-    with pytest.raises(ValueError, match="keep_top must be"):
+    with pytest.raises(NeuronIndexError, match="keep_top must be"):
         neurons.ablate(prof, "classifier.0", keep_top=500, data=d.images[:10], labels=d.labels[:10], progress=False)
     with pytest.raises(UnknownLayerError, match="classifier.0"):
         neurons.ablate(prof, "classifier.O", [0], d.images[:10], d.labels[:10], progress=False)
@@ -252,7 +253,7 @@ def test_clear_errors(default_profiler, default_data):
         neurons.ablate(prof, "classifier.0", [0], progress=False)
     with pytest.raises(DataError, match="class names"):
         neurons.ablate(prof, "classifier.0", [0], d.images[:10], d.labels[:10], class_names=["a", "b"], progress=False)
-    with pytest.raises(TypeError, match="Profiler"):
+    with pytest.raises(NotAModuleError, match="Profiler"):
         neurons.ablate("model", "classifier.0", [0], d.images[:10], d.labels[:10])
 
 
@@ -285,9 +286,9 @@ def test_a_stale_decomposition_is_refused():
     _ = svd.U  # factorised now
     with torch.no_grad():
         model[0].weight.mul_(1.5).add_(0.1)  # "fine-tuned" after the SVD was cached
-    with pytest.raises(ValueError, match="weights changed"):
+    with pytest.raises(StaleDecompositionError, match="weights changed"):
         ablated_weight(model[0].weight, svd, [0])
-    with pytest.raises(ValueError, match="weights changed"):
+    with pytest.raises(StaleDecompositionError, match="weights changed"):
         neurons.ablate(prof, "0", [1], torch.randn(4, 6), torch.tensor([0, 1, 2, 0]), progress=False)
 
 

@@ -10,6 +10,7 @@ from torch import nn
 import ddp_widgets as dw
 from ddp_widgets import neurons
 from ddp_widgets.core import InputShapeError, LayerNotDecomposableError
+from ddp_widgets.core.errors import NeuronIndexError
 from ddp_widgets.core.maps import upsample_maps
 
 CONV_LAYERS = ["features.0", "features.2", "features.5", "features.7"]
@@ -78,9 +79,9 @@ def test_model_left_as_found_and_clear_errors(default_profiler, default_data):
         model.eval()
     with pytest.raises(LayerNotDecomposableError, match="Linear"):
         neurons.maps(default_profiler, "classifier.0", 0, default_data.images[:2])
-    with pytest.raises(IndexError, match="32 SVD neurons"):
+    with pytest.raises(NeuronIndexError, match="32 SVD neurons"):
         neurons.maps(default_profiler, "features.2", 32, default_data.images[:2])
-    with pytest.raises(TypeError, match="integer"):
+    with pytest.raises(NeuronIndexError, match="integer"):
         neurons.maps(default_profiler, "features.2", 0.5, default_data.images[:2])
     with pytest.raises(ValueError, match="unknown upsampling"):
         upsample_maps(torch.zeros(1, 4, 4), (8, 8), "cubic")

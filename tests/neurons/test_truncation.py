@@ -8,6 +8,7 @@ import torch
 
 from ddp_widgets import neurons
 from ddp_widgets.core.ablation import swapped_weights
+from ddp_widgets.core.errors import NeuronIndexError
 
 
 def test_truncation_curve(default_profiler, default_data):
@@ -35,6 +36,6 @@ def test_truncation_curve(default_profiler, default_data):
 
 
 def test_truncation_errors(default_profiler, default_data):
-    with pytest.raises(ValueError, match="out of range"):
+    with pytest.raises(NeuronIndexError, match="out of range"):
         neurons.truncation(default_profiler, default_data.images[:10], default_data.labels[:10],
                            layers=["features.0"], ranks=[20], progress=False)
