@@ -98,7 +98,8 @@ def maps(source: Any, layer: str, neuron: int, images: Any, *, size: Sequence[in
     x = torch.as_tensor(np.asarray(images)) if isinstance(images, np.ndarray) else images
     if not isinstance(x, torch.Tensor):
         raise InputShapeError(f"images must be a tensor (N, C, H, W), got {type(images).__name__}")
-    if x.dim() == len(analysis.info(name).input_shape or ()) - 1:
+    first = [info.input_shape for info in analysis.layers if info.order == 0 and info.input_shape is not None]
+    if first and x.dim() == len(first[0]) - 1:  # one image without its batch axis
         x = x[None]
     x = x if x.is_floating_point() else x.float()
     return neuron_maps(analysis.model, analysis.module(name), _signal_spec(analysis, name), _index(neuron), x,
