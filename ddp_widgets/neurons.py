@@ -24,7 +24,6 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ._data import batches, check_labels
 from .analysis import SpectralAnalysis
 from .core.ablation import (
     BASELINE,
@@ -119,28 +118,6 @@ _UNLABELLED = (
 )
 
 
-def _has_label(item: Any) -> bool:
-    if isinstance(item, dict):
-        return any(item.get(k) is not None for k in ("label", "y", "target"))
-    return isinstance(item, (tuple, list)) and len(item) >= 2 and item[1] is not None
-
-
-class _LabelledOnly:
-    """Passes an iterable of batches through, refusing any batch without labels (a silent class 0 otherwise)."""
-
-    def __init__(self, data: Any) -> None:
-        self.data = data
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __iter__(self) -> Iterator[Any]:
-        for item in self.data:
-            if not _has_label(item):
-                raise DataError(_UNLABELLED)
-            yield item
-
-
 def _label_indices(labels: Any, class_names: Sequence[str] | None) -> Any:
     """String labels -> indices in `class_names`, which must be the model's logit order."""
     if labels is None or isinstance(labels, torch.Tensor):
@@ -160,43 +137,101 @@ def _label_indices(labels: Any, class_names: Sequence[str] | None) -> Any:
     return np.array([lookup[str(v)] for v in arr.flat], dtype=np.int64)
 
 
-def _require_labels(data: Any, labels: Any) -> Any:
-    if labels is not None:
-        return data
-    if isinstance(data, (torch.Tensor, np.ndarray)):
+def _as_inputs(x: Any) -> torch.Tensor:
+    x = torch.from_numpy(x) if isinstance(x, np.ndarray) else x
+    if not isinstance(x, torch.Tensor):
+        raise DataError(f"expected a tensor of inputs, got {type(x).__name__}")
+    return x if x.is_floating_point() else x.float()
+
+
+def _as_labels(y: Any, n: int, n_classes: int | None) -> torch.Tensor:
+    """Integer class indices (n,) int64 on the CPU, or a DataError that says what is wrong."""
+    y = y.detach().cpu() if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y))
+    y = y.reshape(-1)
+    if y.numel() != n:
+        raise DataError(f"a batch has {n} inputs but {y.numel()} labels: give one integer class label per input")
+    if y.dtype == torch.bool or not (y.is_floating_point() or y.dtype in (torch.int8, torch.uint8, torch.int16,
+                                                                           torch.int32, torch.int64)):
+        raise DataError(f"labels must be integer class indices, got dtype {y.dtype}")
+    if y.is_floating_point() and not bool(torch.all(y == y.round())):
+        raise DataError("labels must be integer class indices (got non-integer floats); map them to 0..C-1 first")
+    y = y.long()
+    if y.numel() and int(y.min()) < 0:
+        raise DataError("labels must be non-negative class indices 0..C-1")
+    if n_classes is not None and y.numel() and int(y.max()) >= n_classes:
+        raise DataError(f"label {int(y.max())} is out of range for {n_classes} class names")
+    return y
+
+
+def _split(item: Any) -> tuple[torch.Tensor, Any]:
+    if isinstance(item, dict):
+        x = next((item[k] for k in ("image", "x", "input") if item.get(k) is not None), None)
+        y = next((item[k] for k in ("label", "y", "target") if item.get(k) is not None), None)
+        if x is None:
+            raise DataError(f"dict batches need an 'image' (or 'x') key, got keys {sorted(item)}")
+    elif isinstance(item, (tuple, list)) and len(item) >= 2:
+        x, y = item[0], item[1]
+    else:
+        x, y = item, None
+    if y is None:
         raise DataError(_UNLABELLED)
-    if isinstance(data, torch.utils.data.Dataset) and hasattr(data, "__len__"):
-        if len(data) and not _has_label(data[0]):
+    return _as_inputs(x), y
+
+
+def _labelled_batches(data: Any, labels: Any, batch_size: int) -> tuple[Iterator[tuple[torch.Tensor, Any]], int | None]:
+    """(inputs, labels) batches from a tensor with labels, a DataLoader, a Dataset or an iterable of batches."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise DataError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if isinstance(data, (torch.Tensor, np.ndarray)):
+        x = _as_inputs(data)
+        if labels is None:
             raise DataError(_UNLABELLED)
-        return data
+        y = labels if isinstance(labels, torch.Tensor) else torch.as_tensor(np.asarray(labels))
+        if y.reshape(-1).numel() != x.shape[0] or x.shape[0] == 0:
+            raise DataError(f"data has {x.shape[0]} inputs and labels {y.numel()}: give one label per input (and some data)")
+        y = y.reshape(-1)
+        return ((x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)), \
+            -(-x.shape[0] // batch_size)
+    if labels is not None:
+        raise DataError("labels=... goes with a tensor of inputs; a DataLoader or Dataset must yield (x, y) itself")
+    if isinstance(data, torch.utils.data.Dataset) and not isinstance(data, torch.utils.data.DataLoader) \
+            and hasattr(data, "__len__"):
+        data = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False)
     if isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
-        return data  # batches() says what to pass instead
-    return _LabelledOnly(data)
+        raise DataError(
+            f"cannot evaluate on a {type(data).__name__}: pass a DataLoader, a Dataset, an iterable of (x, y) "
+            f"batches, or a tensor of inputs with labels=..."
+        )
+    try:
+        total = len(data)
+    except TypeError:
+        total = None
+    return (_split(item) for item in data), total
 
 
 def _stream(data: Any, labels: Any, batch_size: int, n_classes: int | None, progress: bool, desc: str
-            ) -> tuple[Iterator[tuple[torch.Tensor, torch.Tensor]], list[str] | None, Any]:
-    stream, total, names = batches(_require_labels(data, labels), labels, batch_size)
+            ) -> tuple[Iterator[tuple[torch.Tensor, torch.Tensor]], Any]:
+    stream, total = _labelled_batches(data, labels, batch_size)
     bar = tqdm(total=total, desc=desc, unit="batch", delay=0.5, disable=not progress, leave=False)
 
     def checked() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for x, y in stream:
-            yield x, check_labels(y, x.shape[0], n_classes)
+            yield x, _as_labels(y, x.shape[0], n_classes)
 
-    return checked(), names, bar
+    return checked(), bar
 
 
 def _evaluate(analysis: SpectralAnalysis, variants: Mapping[str, Mapping[nn.Parameter, torch.Tensor]], data: Any,
               labels: Any, batch_size: int, class_names: Sequence[str] | None, progress: bool, desc: str
               ) -> tuple[dict[str, ClassStats], list[str]]:
     n = len(class_names) if class_names is not None else None
-    stream, names, bar = _stream(data, _label_indices(labels, class_names), batch_size, n, progress, desc)
+    stream, bar = _stream(data, _label_indices(labels, class_names), batch_size, n, progress, desc)
     try:
         stats = compare_weights(analysis.model, stream, variants, n, on_batch=lambda: bar.update(1))
     finally:
         bar.close()
     if class_names is None:
-        class_names = names if names is not None else [str(c) for c in range(stats[BASELINE].n_classes)]
+        class_names = [str(c) for c in range(stats[BASELINE].n_classes)]
     if len(class_names) != stats[BASELINE].n_classes:
         raise DataError(f"{len(class_names)} class names for {stats[BASELINE].n_classes} classes: give one name per class")
     return stats, list(class_names)

@@ -313,3 +313,26 @@ def test_string_labels_follow_the_model_s_logit_order(default_profiler, default_
     by_index = neurons.ablate(default_profiler, "classifier.3", [0, 2], d.images[:100], d.labels[:100].numpy(),
                               class_names=d.class_names, progress=False)
     assert by_name.equals(by_index)
+
+
+def test_data_forms_and_their_errors(default_profiler, default_data):
+    d, prof = default_data, default_profiler
+    x, y = d.images[:40], d.labels[:40]
+    ref = neurons.ablate(prof, "classifier.3", [0], x, y, progress=False)
+    dicts = [{"image": x[i : i + 16], "label": y[i : i + 16]} for i in range(0, 40, 16)]
+    assert neurons.ablate(prof, "classifier.3", [0], dicts, progress=False).equals(ref)
+    floats = neurons.ablate(prof, "classifier.3", [0], x.numpy(), y.double().numpy(), progress=False)
+    assert floats.equals(ref)
+    cases = [
+        ({"data": x, "labels": y, "batch_size": 0}, "batch_size"),
+        ({"data": x, "labels": y[:39]}, "one label per input"),
+        ({"data": x, "labels": y + 0.5}, "non-integer"),
+        ({"data": x, "labels": y - 1}, "non-negative"),
+        ({"data": d.loader(), "labels": y}, "goes with a tensor"),
+        ({"data": "images.npz"}, "cannot evaluate on a str"),
+        ({"data": [{"pixels": x}]}, "'image'"),
+        ({"data": [(x[:2], y[:3])]}, "2 inputs but 3 labels"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(DataError, match=message):
+            neurons.ablate(prof, "classifier.3", [0], progress=False, **kwargs)
