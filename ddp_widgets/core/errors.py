@@ -72,3 +72,15 @@ def unknown_layer(name: object, valid: Iterable[str]) -> UnknownLayerError:
         f"List the valid names with ddp_widgets.core.list_layers(model) "
         f"(this model has {len(valid)}: {', '.join(valid[:6])}{', ...' if len(valid) > 6 else ''})."
     )
+
+
+class NotLinearToLogitsError(DDPWidgetsError, ValueError):
+    """A layer's output does not reach the logits through linear maps only (no weight-space readout)."""
+
+
+class NeuronIndexError(DDPWidgetsError, IndexError):
+    """An SVD-neuron index (or a number of kept neurons) that is not an integer in the layer's range."""
+
+
+class StaleDecompositionError(DDPWidgetsError, ValueError):
+    """A cached SVD no longer decomposes the layer's current weight (the weights changed after it)."""
