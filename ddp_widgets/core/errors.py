@@ -72,3 +72,15 @@ def unknown_layer(name: object, valid: Iterable[str]) -> UnknownLayerError:
         f"List the valid names with ddp_widgets.core.list_layers(model) "
         f"(this model has {len(valid)}: {', '.join(valid[:6])}{', ...' if len(valid) > 6 else ''})."
     )
+
+
+class ViewError(DDPWidgetsError, ValueError):
+    """A view (ddp_widgets.widgets) was given an option value it does not know."""
+
+
+class ViewArgumentError(DDPWidgetsError, TypeError):
+    """A view was given an argument of the wrong type."""
+
+
+class SessionError(DDPWidgetsError, ValueError):
+    """A saved exploration (Explorer.save) cannot be read: corrupt, edited, of another version or model."""
