@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import ipywidgets as widgets
 
+from ..core.errors import ViewArgumentError
 from ..selection import Selection
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -72,7 +73,8 @@ class View(widgets.VBox):
 
     def __init__(self, selection: Selection | None, **kwargs: Any) -> None:
         if selection is not None and not isinstance(selection, Selection):
-            raise TypeError(f"selection must be a ddp_widgets.Selection, got {type(selection).__name__}")
+            raise ViewArgumentError(f"selection must be a ddp_widgets.Selection, got {type(selection).__name__}: "
+                                    "build one with ddp_widgets.Selection.for_analysis(analysis)")
         self.selection = selection if selection is not None else Selection()
         self.calls: Counter[str] = Counter()  # observer name -> number of calls (tests check no loops)
         self.last_error: BaseException | None = None
@@ -109,7 +111,8 @@ class View(widgets.VBox):
         self.last_traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         prefix = f"{type(self).__name__}" + (f" ({where.strip('_')})" if where else "")
         self.errors.outputs = ()
-        self.errors.append_stderr(f"{prefix}: {type(exc).__name__}: {exc}\n")
+        # the message first, then the traceback (kept, so that the error can be traced to its line)
+        self.errors.append_stderr(f"{prefix}: {type(exc).__name__}: {exc}\n\n{self.last_traceback}")
 
     def clear_errors(self) -> None:
         if self.errors.outputs:

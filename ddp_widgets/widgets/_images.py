@@ -62,8 +62,8 @@ def _fit(img: np.ndarray, size: int) -> np.ndarray:
 
 def _near_square(v: np.ndarray) -> np.ndarray:
     n = v.size
-    w = int(math.ceil(math.sqrt(n)))
-    h = int(math.ceil(n / w))
+    w = math.ceil(math.sqrt(n))
+    h = math.ceil(n / w)
     out = np.zeros(h * w)
     out[:n] = v
     return out.reshape(h, w)
@@ -96,7 +96,7 @@ def render_filter(f: np.ndarray, *, first_layer: bool, channels: int = 4, size: 
     vmax = float(np.max(np.abs(maps[top]))) or 1.0
     kh, kw = maps.shape[1:]
     per_row = 2 if len(top) == 4 else len(top)  # 4 patterns as 2×2, fewer in one row
-    n_rows = int(math.ceil(len(top) / per_row))
+    n_rows = math.ceil(len(top) / per_row)
     zoom = max(1, (size // per_row) // max(kh, kw))
     gap = max(1, zoom // 4)
     ph, pw = kh * zoom, kw * zoom
@@ -109,7 +109,7 @@ def render_filter(f: np.ndarray, *, first_layer: bool, channels: int = 4, size: 
 
 def shrink(img: np.ndarray, max_side: int) -> np.ndarray:
     """Average f×f blocks so that the longer side is at most max_side (keeps small images as they are)."""
-    f = int(math.ceil(max(img.shape[0], img.shape[1]) / max_side))
+    f = math.ceil(max(img.shape[0], img.shape[1]) / max_side)
     if f <= 1:
         return img
     h, w = (img.shape[0] // f) * f, (img.shape[1] // f) * f

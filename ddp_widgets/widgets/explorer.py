@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
-from collections.abc import Sequence
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -11,15 +16,16 @@ import numpy as np
 import torch
 
 from ..analysis import SpectralAnalysis
+from ..core.errors import DataError, InputShapeError
 from ..selection import Selection
-from ._base import FONT, note_html
+from ._base import FONT, View, note_html
 from .hypergraph_explorer import HypergraphExplorer
 from .layer_metrics import LayerMetrics
 from .layer_selector import LayerSelector
 from .singular_vectors import SingularVectorView
 from .spectrum_plot import SpectrumPlot
 
-__all__ = ["Explorer", "explore"]
+__all__ = ["VIEWS", "Explorer", "ViewEntry", "explore"]
 
 _CSS = """<style>
 .ddp-explorer .ddp-layer-selector select { font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
@@ -28,63 +34,136 @@ _CSS = """<style>
 </style>"""
 
 
+@dataclass(frozen=True)
+class ViewEntry:
+    """One linked view of the Explorer: the attribute it is kept under, and how to build it.
+
+    build(explorer) returns the view, or None where it does not apply (e.g. no profile); wide views take
+    a whole row of the layout, the others share rows two by two. A new linked view is one more entry.
+    """
+
+    name: str
+    build: Callable[[Explorer], View | None]
+    wide: bool = False
+
+
+def _layer_selector(ex: Explorer) -> View:
+    return LayerSelector(ex.analysis, ex.selection)
+
+
+def _spectrum(ex: Explorer) -> View:
+    return SpectrumPlot(ex.analysis, ex.selection)
+
+
+def _metrics(ex: Explorer) -> View:
+    return LayerMetrics(ex.analysis, ex.selection, compute=ex.compute_metrics)
+
+
+def _vectors(ex: Explorer) -> View:
+    return SingularVectorView(ex.analysis, ex.selection, profile=ex.profile, images=ex.images, labels=ex.labels)
+
+
+def _hypergraph(ex: Explorer) -> View | None:
+    # centred class means at t = 0.3 show what sets classes apart (the controls switch back)
+    return None if ex.profile is None else HypergraphExplorer(ex.profile, ex.selection, threshold=0.3, center=True)
+
+
+VIEWS: list[ViewEntry] = [
+    ViewEntry("layer_selector", _layer_selector),
+    ViewEntry("spectrum", _spectrum),
+    ViewEntry("metrics", _metrics),
+    ViewEntry("vectors", _vectors),
+    ViewEntry("hypergraph", _hypergraph, wide=True),
+]
+
+
+def _grid_areas(entries: Sequence[tuple[str, bool]]) -> str:
+    """CSS grid-template-areas: a header row, then the views two per row (wide ones alone)."""
+    rows, pending = ['"header header"'], []
+    for name, wide in entries:
+        if wide:
+            if pending:
+                rows.append(f'"{pending[0]} ."')
+                pending = []
+            rows.append(f'"{name} {name}"')
+        else:
+            pending.append(name)
+            if len(pending) == 2:
+                rows.append(f'"{pending[0]} {pending[1]}"')
+                pending = []
+    if pending:
+        rows.append(f'"{pending[0]} ."')
+    return " ".join(rows)
+
+
 class Explorer(widgets.GridBox):
     """All views of a model in one layout, sharing `selection`.
 
-    Attributes: selection, analysis, profile, and the views layer_selector, spectrum, metrics, vectors,
-    hypergraph (None without a profile). `messages` lists what went wrong while building (also shown).
+    Attributes: selection, analysis, profile, and one attribute per entry of `VIEWS` (layer_selector,
+    spectrum, metrics, vectors, hypergraph; None where a view does not apply, e.g. no profile).
+    `messages` lists what went wrong while building (also shown); `tracebacks` keeps their tracebacks.
     """
 
     def __init__(self, analysis: SpectralAnalysis | None, *, profile: Any = None, images: Any = None, labels: Any = None,
                  selection: Selection | None = None, messages: Sequence[str] = (), title: str = "",
-                 compute_metrics: str = "auto") -> None:
-        self.analysis, self.profile = analysis, profile
+                 compute_metrics: str = "auto", tracebacks: Sequence[str] = (),
+                 views: Sequence[ViewEntry] | None = None) -> None:
+        self.analysis, self.profile, self.images, self.labels = analysis, profile, images, labels
         self.selection = selection if selection is not None else Selection()
-        self.messages = list(messages)
+        self.messages, self.tracebacks = list(messages), list(tracebacks)
+        self.title, self.compute_metrics = title, compute_metrics
         self.status = widgets.HTML("")
-        self.layer_selector = self.spectrum = self.metrics = self.vectors = self.hypergraph = None
-        area = lambda name: widgets.Layout(grid_area=name, min_width="0", overflow="hidden")
-        header = widgets.VBox([widgets.HTML(_CSS), self.status], layout=area("header"))
+        self._entries = list(VIEWS if views is None else views)
+        self._views: dict[str, View] = {}
+        for entry in self._entries:
+            setattr(self, entry.name, None)
+        header = widgets.VBox([widgets.HTML(_CSS), self.status], layout=widgets.Layout(grid_area="header", min_width="0"))
         if analysis is None:
             super().__init__(children=[header], layout=widgets.Layout(width="100%", grid_template_areas='"header"'))
             self.add_class("ddp-explorer")
-            self._show_status(title)
+            self._show_status()
             return
         self.selection.attach(analysis, profile)
-        first = analysis.names[0]
-        self.selection.select(layer=self.selection.layer if self.selection.layer in analysis.names else first,
-                              singular_index=self.selection.singular_index if self.selection.singular_index is not None else 0)
-        self.layer_selector = LayerSelector(analysis, self.selection)
-        self.spectrum = SpectrumPlot(analysis, self.selection)
-        self.metrics = LayerMetrics(analysis, self.selection, compute=compute_metrics)
-        self.metrics.on_computed.append(self.layer_selector.refresh_badges)
-        self.layer_selector.refresh_badges()
-        self.vectors = SingularVectorView(analysis, self.selection, profile=profile, images=images, labels=labels)
-        views: list[tuple[widgets.Widget, str]] = [(self.layer_selector, "layers"), (self.spectrum, "spectrum"),
-                                                   (self.metrics, "metrics"), (self.vectors, "vectors")]
-        areas = '"header header" "layers spectrum" "metrics vectors"'
-        if profile is not None:
-            # centred class means at t = 0.3 show what sets classes apart (the controls switch back)
-            self.hypergraph = HypergraphExplorer(profile, self.selection, threshold=0.3, center=True)
-            views.append((self.hypergraph, "graph"))
-            areas += ' "graph graph"'
-        for view, name in views:
-            view.layout.grid_area = name
-            view.add_class("ddp-panel")
+        layer = self.selection.layer if self.selection.layer in analysis.names else analysis.names[0]
+        self.selection.select(layer=layer, neuron=self.selection.neuron if self.selection.neuron is not None else 0)
+        for entry in self._entries:
+            view = entry.build(self)
+            if view is not None:
+                setattr(self, entry.name, view)
+                self._views[entry.name] = view
+                view.layout.grid_area = entry.name
+                view.add_class("ddp-panel")
+        self._link_views()
+        shown = [(e.name, e.wide) for e in self._entries if e.name in self._views]
         super().__init__(
-            children=[header, *(v for v, _ in views)],
+            children=[header, *self._views.values()],
             layout=widgets.Layout(width="100%", grid_template_columns="minmax(0, 2fr) minmax(0, 3fr)",
-                                  grid_template_areas=areas, grid_gap="8px"),
+                                  grid_template_areas=_grid_areas(shown), grid_gap="8px"),
         )
         self.add_class("ddp-explorer")
-        self._show_status(title)
+        self._show_status()
+
+    def _link_views(self) -> None:
+        """Views that compute metrics tell the views that show them (e.g. the layer list's α badges)."""
+        listeners = [v.on_metrics_computed for v in self._views.values() if hasattr(v, "on_metrics_computed")]
+        for view in self._views.values():
+            hooks = getattr(view, "on_computed", None)
+            if isinstance(hooks, list):
+                hooks.extend(listeners)
+        for fn in listeners:
+            fn()
 
     @property
     def views(self) -> list[Any]:
-        return [v for v in (self.layer_selector, self.spectrum, self.metrics, self.vectors, self.hypergraph) if v is not None]
+        """The views shown, in layout order."""
+        return list(self._views.values())
 
-    def _show_status(self, title: str) -> None:
-        parts = [f"<b>{html.escape(title)}</b>"] if title else []
+    @property
+    def views_by_name(self) -> dict[str, Any]:
+        return dict(self._views)
+
+    def _show_status(self) -> None:
+        parts = [f"<b>{html.escape(self.title)}</b>"] if self.title else []
         if self.analysis is not None:
             parts.append(f"{len(self.analysis.names)} decomposable layers")
             if self.profile is not None:
@@ -94,6 +173,9 @@ class Explorer(widgets.GridBox):
         text = note_html(" · ".join(parts))
         for m in self.messages:
             text += note_html(html.escape(m), "error")
+        if self.tracebacks:
+            text += ('<details><summary style="cursor:pointer">traceback</summary><pre style="font-size:11px">'
+                     + html.escape("\n".join(self.tracebacks)) + "</pre></details>")
         self.status.value = f'<div style="{FONT}">{text}</div>'
 
     def close(self) -> None:
@@ -114,15 +196,16 @@ def _check_data(analysis: SpectralAnalysis, data: Any, labels: Any) -> Any:
         return data  # DataLoader / Dataset / iterable: the profiler checks batches as they come
     first = analysis.layers[0]
     expected = first.input_shape
-    if expected is not None and first.order == 0:
-        if data.dim() != len(expected) or tuple(data.shape[1:2]) != tuple(expected[1:2]):
-            want = "(N, " + ", ".join(map(str, expected[1:])) + ")"
-            raise ValueError(
-                f"data of shape {tuple(data.shape)} does not fit the model: it expects a batch of inputs shaped "
-                f"{want} ({expected[1]} channels). Reshape or normalise the data the way the model was trained"
-            )
+    fits = expected is None or first.order != 0 or (
+        data.dim() == len(expected) and tuple(data.shape[1:2]) == tuple(expected[1:2]))
+    if not fits:
+        want = "(N, " + ", ".join(map(str, expected[1:])) + ")"
+        raise InputShapeError(
+            f"data of shape {tuple(data.shape)} does not fit the model: it expects a batch of inputs shaped "
+            f"{want} ({expected[1]} channels). Reshape or normalise the data the way the model was trained"
+        )
     if labels is not None and _num(labels) != data.shape[0]:
-        raise ValueError(f"labels has {_num(labels)} entries but data has {data.shape[0]} inputs: give one class label per input")
+        raise DataError(f"labels has {_num(labels)} entries but data has {data.shape[0]} inputs: give one class label per input")
     return data.float() if not data.is_floating_point() else data
 
 
@@ -136,22 +219,67 @@ def _display_images(data: Any, labels: Any) -> tuple[Any, Any]:
     return None, labels
 
 
+def _trace(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+@contextlib.contextmanager
+def _transient_output(progress: bool) -> Iterator[None]:
+    """Show progress bars in an output that is replaced by a plain line when done.
+
+    tqdm's notebook bars are widgets: left in a saved notebook they show as a stuck line (or
+    "model not found"). Inside a kernel they are captured in an Output widget, shown for the duration,
+    then that output becomes text and the widget is closed.
+    """
+    shell = _shell()
+    if not progress or shell is None or not hasattr(shell, "kernel"):
+        yield
+        return
+    from IPython.display import display
+
+    out = widgets.Output()
+    handle = display(out, display_id=True)
+    start = time.perf_counter()
+    try:
+        with out:
+            yield
+    finally:
+        if handle is not None:
+            handle.update({"text/plain": f"profiled in {time.perf_counter() - start:.1f} s"}, raw=True)
+        out.close()
+
+
+def _shell() -> Any:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
+        return None
+    return get_ipython()
+
+
 def explore(model: Any = None, data: Any = None, labels: Any = None, *, images: Any = None,
             class_names: Sequence[str] | None = None, example_input: Any = None, batch_size: int = 64,
-            selection: Selection | None = None, compute_metrics: str = "auto", progress: bool = True) -> Explorer:
+            selection: Selection | None = None, compute_metrics: str = "auto", progress: bool = True,
+            session: str | Path | None = None) -> Explorer:
     """Open the explorer: layer list, spectra, metrics, singular filters and (with data) the class hypergraph.
 
     model=None opens the embedded default model (MiniVGG on Fashion-MNIST) with its sample images.
     data: images (tensor (N, C, H, W)), a DataLoader or a Dataset; labels: one class index per image
     (not needed for a DataLoader of (x, y)). images: what to show as top images (default: the data).
+    session: a file written by `Explorer.save`: its profile, selection and view settings are restored
+    (data is then not profiled again; pass images=... to see top images of your own data).
     Metrics of all layers are computed at once for small models and on a button's press for large ones;
     the hypergraph starts on centred class means at threshold 0.3 (its controls switch back to the plain
     means and the profile's threshold).
-    Problems (no decomposable layer, data of the wrong shape, labels of the wrong length) are shown in
-    the widget; nothing is raised.
+    Problems (no decomposable layer, data of the wrong shape, labels of the wrong length, a session that
+    does not fit) are shown in the widget with their traceback (``explorer.tracebacks``); nothing is raised.
     """
-    title = ""
+    title, saved = "", None
     try:
+        if session is not None:
+            from ..session import load_session
+
+            saved = load_session(session)
         if model is None:
             from ..zoo import default_example_input, load_default_data, load_default_model
 
@@ -165,22 +293,39 @@ def explore(model: Any = None, data: Any = None, labels: Any = None, *, images: 
         title = title or type(model).__name__
         analysis = SpectralAnalysis(model, example_input, progress=False)
     except Exception as exc:  # noqa: BLE001 - shown in the widget
-        return Explorer(None, messages=[f"Cannot analyse this model: {exc}"], title=title or type(model).__name__)
-    messages, profile = [], None
-    if data is not None:
+        what = "Cannot open this session" if session is not None and saved is None else "Cannot analyse this model"
+        return Explorer(None, messages=[f"{what}: {exc}"], tracebacks=[_trace(exc)], title=title or type(model).__name__)
+    messages, tracebacks, profile = [], [], None
+    if saved is not None and saved.profile is not None:
+        profile = saved.profile
+        if data is not None and images is None:
+            images, labels = _display_images(data, labels)
+    elif data is not None:
         try:
             data = _check_data(analysis, data, labels)
             from ..profiling import Profiler
 
-            profile = Profiler(analysis).profile(data, labels, batch_size=batch_size, class_names=class_names, progress=progress)
+            with _transient_output(progress):
+                profile = Profiler(analysis).profile(data, labels, batch_size=batch_size, class_names=class_names,
+                                                     progress=progress)
             shown, labels = _display_images(data, labels)
             images = shown if images is None else images
         except Exception as exc:  # noqa: BLE001
             messages.append(f"No profile: {exc}")
+            tracebacks.append(_trace(exc))
             profile = None
     try:
-        return Explorer(analysis, profile=profile, images=images if profile is not None else None,
-                        labels=labels if profile is not None else None, selection=selection, messages=messages,
-                        title=title, compute_metrics=compute_metrics)
+        ex = Explorer(analysis, profile=profile, images=images if profile is not None else None,
+                      labels=labels if profile is not None else None, selection=selection, messages=messages,
+                      title=title, compute_metrics=compute_metrics, tracebacks=tracebacks)
     except Exception as exc:  # noqa: BLE001
-        return Explorer(None, messages=[*messages, f"Cannot build the explorer: {type(exc).__name__}: {exc}"], title=title)
+        return Explorer(None, messages=[*messages, f"Cannot build the explorer: {type(exc).__name__}: {exc}"],
+                        tracebacks=[*tracebacks, _trace(exc)], title=title)
+    if saved is not None:
+        try:
+            saved.apply(ex)
+        except Exception as exc:  # noqa: BLE001
+            ex.messages.append(f"Session not restored: {exc}")
+            ex.tracebacks.append(_trace(exc))
+            ex._show_status()
+    return ex

@@ -1,6 +1,6 @@
 """HypergraphExplorer: classes and SVD neurons of the chosen layers as a bipartite graph (ipycytoscape).
 
-Each hyperedge (an SVD neuron "layer:α"; a class in the dual) is drawn as a node linked to its members
+Each hyperedge (an SVD neuron "layer:k"; a class in the dual) is drawn as a node linked to its members
 (the classes whose mean signal that neuron influences). Hyperedges sit in rows above and below the row
 of members, ordered to limit crossings, and are coloured by s-connected component.
 """
@@ -132,7 +132,7 @@ class HypergraphExplorer(View):
     threshold, s (colours s-connected components), collapse (merge hyperedges with the same members),
     dual (classes as hyperedges), centred (class means minus the overall mean). At most `max_elements`
     nodes + links are drawn; larger graphs keep their heaviest hyperedges and say so.
-    Observes ``layer``, ``singular_index``, ``class_label`` and ``class_labels``.
+    Observes ``layer``, ``neuron``, ``class_label`` and ``class_labels``.
     """
 
     def __init__(self, profile: Any, selection: Selection | None = None, *, layers: Sequence[str] | None = None,
@@ -164,7 +164,7 @@ class HypergraphExplorer(View):
         for w in (self.follow, self.layers, self.top_k, self.threshold, self.s, self.collapse, self.dual, self.center):
             w.observe(self._on_control, names="value")
         self._watch(self._on_layer, ["layer"])
-        self._watch(self._on_highlight, ["singular_index", "class_label", "class_labels"])
+        self._watch(self._on_highlight, ["neuron", "class_label", "class_labels"])
         controls = widgets.HBox([
             widgets.VBox([self.follow, self.layers]),
             widgets.VBox([self.top_k, self.threshold, self.s]),
@@ -214,8 +214,8 @@ class HypergraphExplorer(View):
         chosen = set()
         for c in {sel.class_label, *sel.class_labels} - {None}:
             chosen.add(f"c|{c}")
-        if sel.layer is not None and sel.singular_index is not None:
-            chosen.add(f"n|{sel.layer}:{sel.singular_index}")
+        if sel.layer is not None and sel.neuron is not None:
+            chosen.add(f"n|{sel.layer}:{sel.neuron}")
         drawn = set(self._elements["members"])
         out = {i for i in chosen if i in drawn}
         # hyperedges merged by collapse, or nodes named differently: map through the names
@@ -266,4 +266,4 @@ class HypergraphExplorer(View):
         if "class_index" in info:
             self.selection.class_label = int(info["class_index"])
         elif "layer" in info:
-            self.selection.select(layer=info["layer"], singular_index=int(info["alpha"]))
+            self.selection.select(layer=info["layer"], neuron=int(info["alpha"]))

@@ -10,7 +10,9 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
+from .._labels import METRIC_X
 from ..core import spectrum_metrics
+from ..core.errors import ViewError
 from ..selection import Selection
 from ._axes import nice_ticks
 from ._base import View, callback, esc, interaction, note_html
@@ -56,13 +58,14 @@ class LayerMetrics(View):
                  baseline: str = "permuted", compute: str = "auto", auto_limit: float = 3e9, height: str = "280px") -> None:
         super().__init__(selection)
         if metric not in METRICS:
-            raise ValueError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
+            raise ViewError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
         if baseline not in BASELINES:
-            raise ValueError(f"unknown baseline {baseline!r}: use one of {', '.join(BASELINES)}")
+            raise ViewError(f"unknown baseline {baseline!r}: use one of {', '.join(BASELINES)}")
         if compute not in ("auto", "now", "lazy"):
-            raise ValueError(f"compute must be 'auto', 'now' or 'lazy', not {compute!r}")
+            raise ViewError(f"compute must be 'auto', 'now' or 'lazy', not {compute!r}")
         self.analysis = analysis
         self.names: list[str] = list(analysis.names)
+        # TODO(issue 10): read the analysis's public baseline-metrics API (being added) instead of this own cache
         self._baseline_rows: dict[tuple[str, str], dict[str, Any]] = {}
         self.on_computed: list[Callable[[], None]] = []  # e.g. the layer selector refreshing its badges
         self.metric = widgets.Dropdown(options=[(v, k) for k, v in METRICS.items()], value=metric, description="metric",
@@ -87,7 +90,7 @@ class LayerMetrics(View):
         self.base_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[BASE], line_style="dashed")
         self.cursor = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[SEL], line_style="dotted")
         many = len(self.names) > 14
-        x_axis = bq.Axis(scale=xs, label="layer (forward order)" if many else "", tick_format="d",
+        x_axis = bq.Axis(scale=xs, label=METRIC_X if many else "", tick_format="d",
                          tick_values=None if many else np.arange(len(self.names), dtype=float),
                          tick_labels={} if many else {i: n for i, n in enumerate(self.names)},
                          tick_rotate=0 if many else -30, tick_style={"font-size": "10px"} if many else {"font-size": "10px", "text-anchor": "end"})

@@ -11,6 +11,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
+from .._labels import CLASS_SIGNAL_TITLE, CLASS_SIGNAL_Y, neuron_label, neuron_tile_label
 from ..selection import Selection
 from ._axes import nice_ticks
 from ._base import View, callback, esc, interaction, note_html
@@ -41,7 +42,7 @@ class SingularVectorView(View):
     With a `profile` (`Profiler.profile(...)`), also the top dataset images of the selected SVD neuron
     (`images`: the dataset as (N, H, W) / (N, C, H, W), e.g. DefaultData.raw; `labels`: their classes)
     and a bar chart of its mean signal per class (click a bar to select the class).
-    Observes ``layer``, ``singular_index``, ``class_label`` and ``image_index``.
+    Observes ``layer``, ``neuron``, ``class_label`` and ``image_index``.
     """
 
     def __init__(
@@ -82,9 +83,9 @@ class SingularVectorView(View):
             )
             self.bars.observe(self._on_bar_click, names="selected")
             self.class_fig = bq.Figure(
-                marks=[self.bars], title="mean signal per class",
+                marks=[self.bars], title=CLASS_SIGNAL_TITLE,
                 axes=[bq.Axis(scale=xs, tick_rotate=-35, tick_style={"font-size": "10px", "text-anchor": "end"}),
-                      bq.Axis(scale=ys, side="left", tick_format=".2g", label="mean signal", label_offset="42px")],
+                      bq.Axis(scale=ys, side="left", tick_format=".2g", label=CLASS_SIGNAL_Y, label_offset="42px")],
                 fig_margin={"top": 30, "bottom": 70, "left": 56, "right": 10}, title_style={"font-size": "13px"},
                 layout=widgets.Layout(width="100%", height="240px"), min_aspect_ratio=0.1, max_aspect_ratio=10, display_toolbar=False,
             )
@@ -93,7 +94,7 @@ class SingularVectorView(View):
             self._watch(self._on_image, ["image_index"])
         self.children = [*children, self.errors]
         self._watch(self._on_layer, ["layer"])
-        self._watch(self._on_index, ["singular_index"])
+        self._watch(self._on_index, ["neuron"])
         if self.selection.layer is not None:
             self._on_layer({"new": self.selection.layer})
 
@@ -133,9 +134,9 @@ class SingularVectorView(View):
             tiles.append(img)
             captions.append(cap)
         sv = svd.values.detach().cpu().numpy()
-        labels = [f"α{a} σ{sv[a]:.2g}" for a in range(n)]
+        labels = [neuron_tile_label(a, sv[a]) for a in range(n)]
         tips = [f"{name}:{a} · σ = {sv[a]:.4g} · {captions[a]}" for a in range(n)]
-        index = self.selection.singular_index
+        index = self.selection.neuron
         with self._sync(self.filters):
             self.filters.set_images(_stack(tiles), labels=labels, tooltips=tips)
             self.filters.selected_index = index if index is not None and index < n else None
@@ -155,8 +156,8 @@ class SingularVectorView(View):
     def _draw_neuron(self) -> None:
         if self.profile is None:
             return
-        name, alpha = self.selection.layer, self.selection.singular_index
-        if name is None or name not in self.profile.layers or alpha is None:
+        name, neuron = self.selection.layer, self.selection.neuron
+        if name is None or name not in self.profile.layers or neuron is None:
             why = "select an SVD neuron" if name in getattr(self.profile, "layers", []) else f"layer {esc(name)} was not profiled"
             with self._sync(self.top_images, self.bars):
                 self.top_images.set_images(np.zeros((0, 1, 1, 3), np.uint8))
@@ -164,8 +165,8 @@ class SingularVectorView(View):
             self._top = np.zeros(0, np.int64)
             self.neuron_header.value = note_html(f"Top images and class signal: {why}.")
             return
-        mean = np.nan_to_num(np.asarray(self.profile.class_mean(name))[:, alpha])
-        idx, scores = self.profile.top_images(name, alpha, self.n_images)
+        mean = np.nan_to_num(np.asarray(self.profile.class_mean(name))[:, neuron])
+        idx, scores = self.profile.top_images(name, neuron, self.n_images)
         idx, scores = np.asarray(idx, np.int64), np.asarray(scores, np.float64)
         keep = idx >= 0  # fewer images than slots: unused slots hold -1
         idx, scores = idx[keep], scores[keep]
@@ -189,7 +190,7 @@ class SingularVectorView(View):
             self._select_bar()
         what = "" if self.images is not None else " (pass images=... to see them)"
         self.neuron_header.value = note_html(
-            f"<b>SVD neuron {esc(name)}:{alpha}</b>: the {idx.size} dataset images with the largest signal{what}, "
+            f"<b>{esc(neuron_label(name, neuron))}</b>: the {idx.size} dataset images with the largest signal{what}, "
             f"and its mean signal per class."
         )
 
@@ -214,7 +215,7 @@ class SingularVectorView(View):
 
     @callback
     def _on_index(self, change: Any) -> None:
-        i = self.selection.singular_index
+        i = self.selection.neuron
         with self._sync(self.filters):
             self.filters.selected_index = i if i is not None and i < self.filters.count else None
         self._draw_neuron()
@@ -233,7 +234,7 @@ class SingularVectorView(View):
     @interaction
     def _on_filter_click(self, change: Any) -> None:
         if change["new"] is not None:
-            self.selection.singular_index = int(change["new"])
+            self.selection.neuron = int(change["new"])
 
     @interaction
     def _on_image_click(self, change: Any) -> None:

@@ -9,7 +9,9 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
+from .._labels import DENSITY, ESD_X, NEURON_AXIS, SIGMA, esd_title, fmt, rank_title
 from ..core import mp_density
+from ..core.errors import ViewError
 from ..selection import Selection
 from ._axes import log_ticks, nice_ticks
 from ._base import View, callback, esc, interaction, note_html
@@ -64,17 +66,13 @@ def _legend() -> str:
     )
 
 
-def _fmt(x: float, spec: str = ".3g") -> str:
-    return format(x, spec) if isinstance(x, (int, float)) and math.isfinite(x) else "–"
-
-
 class SpectrumPlot(View):
     """Singular values σ by index (click one to select that SVD neuron) and the empirical spectral
     density (ESD) of λ = σ²/N with the fitted Marchenko–Pastur bulk and power-law tail.
 
     Overlays: the "slices" (WeightWatcher's k×k slices) and "operator" (exact convolution operator)
     views of a conv layer, computed only while their checkbox is on. Observes ``layer``,
-    ``singular_index`` and ``singular_indices``.
+    ``neuron`` and ``neurons``.
     """
 
     def __init__(
@@ -89,7 +87,7 @@ class SpectrumPlot(View):
         super().__init__(selection)
         bad = set(overlays) - set(VIEWS[1:])
         if bad:
-            raise ValueError(f"unknown overlay {sorted(bad)}: use 'slices' and/or 'operator'")
+            raise ViewError(f"unknown overlay {sorted(bad)}: use 'slices' and/or 'operator'")
         self.analysis = analysis
         self.spectra: dict[str, Any] = {}  # view -> Spectrum of the current layer
         self.header = widgets.HTML(note_html("no layer selected"))
@@ -113,7 +111,7 @@ class SpectrumPlot(View):
         for cb in self.overlay.values():
             cb.observe(self._on_overlay, names="value")
         self._watch(self._on_layer, ["layer"])
-        self._watch(self._on_index, ["singular_index", "singular_indices"])
+        self._watch(self._on_index, ["neuron", "neurons"])
         controls = widgets.HBox([self.log_sigma, self.log_esd, widgets.HTML(note_html("overlay views:"), layout=widgets.Layout(margin="0 6px 0 0")),
                                  *self.overlay.values()], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
         self.legend = widgets.HTML(_legend())
@@ -134,7 +132,7 @@ class SpectrumPlot(View):
             colors=[VIEW_COLORS["unfolded"]], default_size=24, stroke="white", stroke_width=0.5,
             selected_style={"fill": SEL_COLOR, "stroke": "black", "stroke-width": 1.5, "opacity": 1.0},
             names=[], display_names=False, names_unique=False,
-            tooltip=bq.Tooltip(fields=["x", "y", "name"], labels=["index α", "σ", "λ"], formats=["", ".4g", ""]),
+            tooltip=bq.Tooltip(fields=["x", "y", "name"], labels=["SVD neuron", "σ", "λ"], formats=["", ".4g", ""]),
         )
         if old is not None:
             self.points.selected = old.selected
@@ -144,8 +142,8 @@ class SpectrumPlot(View):
                                   line_style="dashed")
         self._rank_marks = [self.edge_line, self.points]
         self._rank_axes = [
-            bq.Axis(scale=sx, label="index α (0 = largest σ)", tick_format="d"),
-            bq.Axis(scale=sy, side="left", label="σ", tick_format=".2~g", label_offset="40px", num_ticks=5),
+            bq.Axis(scale=sx, label=NEURON_AXIS, tick_format="d"),
+            bq.Axis(scale=sy, side="left", label=SIGMA, tick_format=".2~g", label_offset="40px", num_ticks=5),
         ]
         log = self.log_esd.value
         ex, ey = self._scale(log), self._scale(log)
@@ -163,8 +161,8 @@ class SpectrumPlot(View):
                                  stroke_width=1.5, line_style="dotted")
         self._esd_marks = [*self.hist.values(), self.mp_line, self.pl_line, self.sel_line]
         self._esd_axes = [
-            bq.Axis(scale=ex, label="λ = σ² / N", tick_format=".1~e" if log else ".2~g", num_ticks=4),
-            bq.Axis(scale=ey, side="left", label="density", tick_format=".0e" if log else ".2~g",
+            bq.Axis(scale=ex, label=ESD_X, tick_format=".1~e" if log else ".2~g", num_ticks=4),
+            bq.Axis(scale=ey, side="left", label=DENSITY, tick_format=".0e" if log else ".2~g",
                     label_offset="44px", num_ticks=5),
         ]
 
@@ -241,14 +239,14 @@ class SpectrumPlot(View):
                 notes.append(f"eigenvalues below 10<sup>−{LOG_RANGE}</sup>·λ<sub>max</sub> not drawn ({', '.join(hidden)})")
             self._draw_selected_lambda()
             self._ticks(y, log_s, log_e)
-            self.rank_fig.title = f"σ of {name}"
-            self.esd_fig.title = f"ESD · α = {_fmt(spec.power_law.alpha, '.2f')} · {spec.mp.num_spikes} spikes"
+            self.rank_fig.title = rank_title(name)
+            self.esd_fig.title = esd_title(spec.power_law.alpha, spec.mp.num_spikes)
         rows, cols = info.matrix_shape
         grp = f" × {info.groups} groups" if info.groups > 1 else ""
         self.header.value = note_html(
             f"<b>{esc(name)}</b> · {esc(info.kind)} {'×'.join(map(str, info.weight_shape))} · unfolded {rows}×{cols}{grp} · "
-            f"α = {_fmt(spec.power_law.alpha, '.2f')} (x<sub>min</sub> {_fmt(spec.power_law.xmin)}, KS {_fmt(spec.power_law.ks_distance, '.2f')}) · "
-            f"MP σ² = {_fmt(spec.mp.sigma2)}, λ₊ = {_fmt(spec.mp.lambda_plus)}, {spec.mp.num_spikes} spikes · Q = {_fmt(spec.Q)}"
+            f"α = {fmt(spec.power_law.alpha, '.2f')} (x<sub>min</sub> {fmt(spec.power_law.xmin)}, KS {fmt(spec.power_law.ks_distance, '.2f')}) · "
+            f"MP σ² = {fmt(spec.mp.sigma2)}, λ₊ = {fmt(spec.mp.lambda_plus)}, {spec.mp.num_spikes} spikes · Q = {fmt(spec.Q)}"
         )
         self.note.value = note_html(" · ".join(notes)) if notes else ""
 
@@ -284,12 +282,12 @@ class SpectrumPlot(View):
 
     def _highlight(self, n: int) -> np.ndarray | None:
         sel = self.selection
-        chosen = [i for i in [*sel.singular_indices, sel.singular_index] if i is not None and i < n]
+        chosen = [i for i in [*sel.neurons, sel.neuron] if i is not None and i < n]
         return np.array(sorted(set(chosen)), dtype=np.int64) if chosen else None
 
     def _draw_selected_lambda(self) -> None:
         spec = self.spectra.get("unfolded")
-        i = self.selection.singular_index
+        i = self.selection.neuron
         ey = self.hist["unfolded"].scales["y"]
         if spec is None or i is None or i >= spec.eigenvalues.size or ey.max is None:
             self.sel_line.x, self.sel_line.y = np.zeros(0), np.zeros(0)
@@ -321,9 +319,9 @@ class SpectrumPlot(View):
     @interaction
     def _on_points(self, change: Any) -> None:
         chosen = [] if change["new"] is None else [int(i) for i in np.asarray(change["new"]).ravel()]
-        # several points (ctrl-click) go to singular_indices; the last clicked one is the focus
-        self.selection.singular_indices = chosen if len(chosen) > 1 else []
-        self.selection.singular_index = chosen[-1] if chosen else None
+        # several points (ctrl-click) go to neurons; the last clicked one is the focus
+        self.selection.neurons = chosen if len(chosen) > 1 else []
+        self.selection.neuron = chosen[-1] if chosen else None
 
     @callback
     def _on_scale(self, change: Any) -> None:

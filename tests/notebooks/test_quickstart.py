@@ -30,7 +30,7 @@ def test_quickstart_executes_without_errors(executed: nbformat.NotebookNode) -> 
     errors = notebook_runner.errors(executed)
     assert not errors, errors
     last = executed.cells[-1].outputs[0]["data"]["text/plain"]
-    assert "layer='classifier.0'" in last and "singular_index=2" in last
+    assert "layer='classifier.0'" in last and "neuron=2" in last
 
 
 def test_saved_widget_state_holds_the_views(executed: nbformat.NotebookNode) -> None:

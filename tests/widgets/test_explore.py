@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
+from torch import nn
 
 import ddp_widgets as dw
 from ddp_widgets.widgets import Explorer, explore
@@ -22,7 +22,7 @@ def test_explore_without_arguments_opens_the_default_model_and_data() -> None:
     assert isinstance(ex, Explorer) and ex.messages == []
     assert ex.analysis.names[0] == "features.0" and ex.profile.n_images == 1000
     assert ex.profile.class_names[0] == "T-shirt/top"
-    assert (ex.selection.layer, ex.selection.singular_index) == ("features.0", 0)
+    assert (ex.selection.layer, ex.selection.neuron) == ("features.0", 0)
     assert ex.vectors.top_images.count == 8 and ex.hypergraph is not None
     assert ex.metrics.trained.x.size == len(ex.analysis.names)  # small model: metrics computed at once
     assert all(v.last_error is None for v in ex.views)
@@ -81,6 +81,6 @@ def test_data_the_model_fails_on_shows_the_profilers_message() -> None:
 
 
 def test_explore_reuses_a_given_selection(model: nn.Module) -> None:
-    sel = dw.Selection(layer="2", singular_index=3)
+    sel = dw.Selection(layer="2", neuron=3)
     ex = explore(model, example_input=torch.zeros(1, 1, 12, 12), selection=sel)
     assert ex.selection is sel and sel.layer == "2" and ex.spectrum.points.selected.tolist() == [3]
