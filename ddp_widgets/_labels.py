@@ -10,6 +10,7 @@ __all__ = [
     "CLASS_SIGNAL_Y",
     "DENSITY",
     "ESD_X",
+    "METRICS",
     "METRIC_X",
     "NEURON_AXIS",
     "SIGMA",
@@ -29,6 +30,18 @@ DENSITY = "density"
 METRIC_X = "layer (forward order)"
 CLASS_SIGNAL_TITLE = "mean signal per class"
 CLASS_SIGNAL_Y = "mean signal"
+# metric column -> label; the first six have a baseline (SpectralAnalysis.compare)
+METRICS = {
+    "alpha": "α (power-law exponent)",
+    "num_spikes": "spikes above the MP bulk",
+    "stable_rank": "stable rank",
+    "spectral_norm": "spectral norm λ_max",
+    "mp_sigma2": "MP σ²",
+    "ks_distance": "KS distance of the α fit",
+    "alpha_weighted": "α-weighted (α · log λ_max)",
+    "log_norm": "log₁₀ Frobenius norm²/N",
+    "rank": "numerical rank",
+}
 
 
 def fmt(x: object, spec: str = ".3g") -> str:

@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["diverging", "grayscale", "pad_to", "render_filter", "render_images", "upscale"]
+from .._labels import neuron_tile_label
+
+__all__ = ["diverging", "filter_tiles", "grayscale", "linear_input_shape", "pad_to", "render_filter", "render_images", "upscale"]
 
 # a blue - white - red diverging scale (negative - 0 - positive), colour-blind safe end points
 _DIV_STOPS = np.array(
@@ -137,3 +139,56 @@ def render_images(images: Any, indices: Sequence[int], size: int = 56, max_side:
             x = np.stack([x] * 3, -1)
         out.append(_fit(x, size))
     return out
+
+
+def linear_input_shape(analysis: Any, name: str) -> tuple[int, ...] | None:
+    """For a Linear layer reading a flattened conv output: that output's (c, h, w), when it can tell.
+
+    The nearest conv before it gives c; pooling in between may change h and w, so a square h = w with
+    c·h·w = inputs is assumed then (the usual flatten of N×C×H×W).
+    """
+    info = analysis.info(name)
+    if info.kind != "Linear" or info.order is None:
+        return None
+    n_in = info.weight_shape[1]
+    before = [i for i in analysis.layers if i.order is not None and i.order < info.order and i.output_shape]
+    if not before:
+        return None
+    prev = max(before, key=lambda i: i.order)
+    shape = tuple(prev.output_shape[1:])
+    if len(shape) != 3:
+        return None
+    if math.prod(shape) == n_in:
+        return shape
+    side = math.isqrt(n_in // shape[0]) if n_in % shape[0] == 0 else 0
+    return (shape[0], side, side) if side and shape[0] * side * side == n_in else None
+
+
+def filter_tiles(analysis: Any, name: str, n: int = 16, channels: int = 4) -> tuple[list[np.ndarray], list[str], list[str], str]:
+    """The singular filters of the top n singular values of a layer as RGB tiles.
+
+    Returns (tiles, labels "k · σ …", tooltips, how they are drawn) -- what SingularVectorView shows and
+    what `ddp_widgets.figures.singular_filters` draws.
+    """
+    svd = analysis.svd(name)
+    info = analysis.info(name)
+    n = min(n, svd.rank)
+    filters = svd.singular_filters(n).detach().cpu().numpy()
+    first = info.order == 0 or analysis.names.index(name) == 0
+    spatial = linear_input_shape(analysis, name)
+    tiles, captions = [], []
+    for f in filters:
+        img, cap = render_filter(f, first_layer=first, channels=channels, spatial=spatial)
+        tiles.append(img)
+        captions.append(cap)
+    sv = svd.values.detach().cpu().numpy()
+    labels = [neuron_tile_label(k, sv[k]) for k in range(n)]
+    tips = [f"{name}:{k} · σ = {sv[k]:.4g} · {captions[k]}" for k in range(n)]
+    c = info.weight_shape[1] if len(info.weight_shape) > 1 else 0
+    if info.kind == "Linear":
+        how = f"weight vectors{' as ' + '×'.join(map(str, spatial)) + ' maps, strongest channels' if spatial else ''}"
+    elif first and c in (1, 3):
+        how = "grey filters" if c == 1 else "RGB filters"
+    else:
+        how = f"k×k patterns on the {min(channels, c)} strongest input channels"
+    return tiles, labels, tips, how

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import html
-import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,8 @@ import torch
 from ..analysis import SpectralAnalysis
 from ..core.errors import DataError, InputShapeError
 from ..selection import Selection
-from ._base import FONT, View, note_html
+from ._base import FONT, View, _live_text, note_html
+from ._snapshot import LIVE_CLASS, display_with_snapshot, figure_img, snapshot_page, update_snapshot
 from .hypergraph_explorer import HypergraphExplorer
 from .layer_metrics import LayerMetrics
 from .layer_selector import LayerSelector
@@ -115,6 +114,7 @@ class Explorer(widgets.GridBox):
         self.status = widgets.HTML("")
         self._entries = list(VIEWS if views is None else views)
         self._views: dict[str, View] = {}
+        self._snapshot_handle: Any = None
         for entry in self._entries:
             setattr(self, entry.name, None)
         header = widgets.VBox([widgets.HTML(_CSS), self.status], layout=widgets.Layout(grid_area="header", min_width="0"))
@@ -141,6 +141,7 @@ class Explorer(widgets.GridBox):
                                   grid_template_areas=_grid_areas(shown), grid_gap="8px"),
         )
         self.add_class("ddp-explorer")
+        self.add_class(LIVE_CLASS)
         self._show_status()
 
     def _link_views(self) -> None:
@@ -177,6 +178,57 @@ class Explorer(widgets.GridBox):
             text += ('<details><summary style="cursor:pointer">traceback</summary><pre style="font-size:11px">'
                      + html.escape("\n".join(self.tracebacks)) + "</pre></details>")
         self.status.value = f'<div style="{FONT}">{text}</div>'
+
+    # -- figures, snapshot, sessions ------------------------------------------------------------------
+    def figures(self) -> dict[str, Any]:
+        """Every view's figures of the current selection (name -> matplotlib Figure)."""
+        out: dict[str, Any] = {}
+        for view in self.views:
+            out.update(view.figures())
+        return out
+
+    def save_figures(self, folder: str | Path, formats: Sequence[str] = ("svg", "png", "pdf")) -> list[Path]:
+        """Write the figures of the current selection (every view's) into `folder`; returns the paths."""
+        paths: list[Path] = []
+        for view in self.views:
+            paths += view.save_figures(folder, formats)
+        self.refresh_snapshot()
+        return paths
+
+    def save(self, path: str | Path) -> Path:
+        """Save this exploration (selection, view settings, profile) into the folder `path`.
+
+        Reopen it with ``explore(model, session=path)``; see ddp_widgets.session for the format.
+        """
+        from ..session import save_session
+
+        folder = save_session(self, path)
+        self.refresh_snapshot()
+        return folder
+
+    def settings(self) -> dict[str, dict[str, Any]]:
+        return {name: view.settings() for name, view in self._views.items()}
+
+    def snapshot_html(self) -> str:
+        """The static HTML of every view as it is now (figures as inline PNG images)."""
+        sections = []
+        for name, view in self._views.items():
+            if name == "layer_selector":
+                sections.append(("layers", [view.snapshot_html()]))
+                continue
+            sections.append((name, [figure_img(fig, alt=key) for key, fig in view.snapshot_figures().items()]))
+        sel = self.selection
+        note = f"selection: layer {sel.layer}, SVD neuron {sel.neuron}" if sel.layer is not None else ""
+        if self.messages:
+            note = " · ".join([note, *self.messages]).strip(" ·")
+        return snapshot_page(self.title or "ddp-widgets Explorer", sections, note)
+
+    def _ipython_display_(self) -> None:
+        self._snapshot_handle = display_with_snapshot(self, _live_text(self), self.snapshot_html)
+
+    def refresh_snapshot(self) -> None:
+        """Re-render the static snapshot under the explorer (done by save() and save_figures())."""
+        update_snapshot(getattr(self, "_snapshot_handle", None), _live_text(self), self.snapshot_html)
 
     def close(self) -> None:
         for v in self.views:
@@ -221,40 +273,6 @@ def _display_images(data: Any, labels: Any) -> tuple[Any, Any]:
 
 def _trace(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-
-
-@contextlib.contextmanager
-def _transient_output(progress: bool) -> Iterator[None]:
-    """Show progress bars in an output that is replaced by a plain line when done.
-
-    tqdm's notebook bars are widgets: left in a saved notebook they show as a stuck line (or
-    "model not found"). Inside a kernel they are captured in an Output widget, shown for the duration,
-    then that output becomes text and the widget is closed.
-    """
-    shell = _shell()
-    if not progress or shell is None or not hasattr(shell, "kernel"):
-        yield
-        return
-    from IPython.display import display
-
-    out = widgets.Output()
-    handle = display(out, display_id=True)
-    start = time.perf_counter()
-    try:
-        with out:
-            yield
-    finally:
-        if handle is not None:
-            handle.update({"text/plain": f"profiled in {time.perf_counter() - start:.1f} s"}, raw=True)
-        out.close()
-
-
-def _shell() -> Any:
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
-        return None
-    return get_ipython()
 
 
 def explore(model: Any = None, data: Any = None, labels: Any = None, *, images: Any = None,
@@ -305,9 +323,9 @@ def explore(model: Any = None, data: Any = None, labels: Any = None, *, images: 
             data = _check_data(analysis, data, labels)
             from ..profiling import Profiler
 
-            with _transient_output(progress):
-                profile = Profiler(analysis).profile(data, labels, batch_size=batch_size, class_names=class_names,
-                                                     progress=progress)
+            # Profiler.profile shows its progress in a transient output (ddp_widgets._progress)
+            profile = Profiler(analysis).profile(data, labels, batch_size=batch_size, class_names=class_names,
+                                                 progress=progress)
             shown, labels = _display_images(data, labels)
             images = shown if images is None else images
         except Exception as exc:  # noqa: BLE001

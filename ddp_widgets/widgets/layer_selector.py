@@ -9,7 +9,7 @@ import ipywidgets as widgets
 
 from ..core.errors import ViewError
 from ..selection import Selection
-from ._base import View, callback, interaction, note_html
+from ._base import View, callback, check_settings, esc, interaction, note_html
 
 __all__ = ["LayerSelector", "cached_metrics"]
 
@@ -88,6 +88,26 @@ class LayerSelector(View):
             value = self.select.value
             self.select.options = options
             self.select.value = value
+
+    def settings(self) -> dict[str, Any]:
+        return {"badge": self.badge}
+
+    def apply_settings(self, settings: Any) -> None:
+        s = check_settings("LayerSelector", settings, {"badge": str})
+        if s.get("badge", "auto") not in ("auto", "alpha", "stable_rank"):
+            raise ViewError(f"badge must be 'auto', 'alpha' or 'stable_rank', not {s['badge']!r}")
+        if "badge" in s:
+            self.badge = s["badge"]
+            self.refresh_badges()
+
+    def snapshot_html(self) -> str:
+        """The layer list as text (the badges as computed so far; the selected layer in bold)."""
+        rows = []
+        for n in self.names:
+            weight = "bold" if n == self.selection.layer else "normal"
+            rows.append(f'<div style="font-weight:{weight}">{esc(self.label(n))}</div>')
+        return ('<div class="ddp-static" style="font-family:monospace; font-size:11px; white-space:pre">'
+                + "".join(rows) + "</div>")
 
     def on_metrics_computed(self) -> None:
         """Called by the Explorer when another view has computed layer metrics."""

@@ -10,45 +10,18 @@ import ipywidgets as widgets
 import numpy as np
 
 from .._labels import DENSITY, ESD_X, NEURON_AXIS, SIGMA, esd_title, fmt, rank_title
-from ..core import mp_density
+from .._plotdata import LOG_RANGE, esd_histogram, mp_curve, power_law_line
 from ..core.errors import ViewError
 from ..selection import Selection
 from ._axes import log_ticks, nice_ticks
-from ._base import View, callback, esc, interaction, note_html
+from ._base import View, callback, check_settings, esc, interaction, note_html, safe_name
 
 __all__ = ["SpectrumPlot", "esd_histogram"]
 
 VIEWS = ("unfolded", "slices", "operator")
 VIEW_COLORS = {"unfolded": "#1f77b4", "slices": "#2ca02c", "operator": "#9467bd"}
 MP_COLOR, PL_COLOR, SEL_COLOR = "#ff7f0e", "#d62728", "#d62728"
-LOG_RANGE = 6  # decades of λ shown on a log axis
 MARGIN = {"top": 34, "bottom": 42, "left": 58, "right": 12}
-
-
-def esd_histogram(eigenvalues: np.ndarray, log: bool, bins: int | None = None,
-                  lo: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Density histogram of the eigenvalues as a step curve (x, y); log-spaced bins when `log`.
-
-    The density is normalised over all eigenvalues, so MP and power-law densities overlay it directly;
-    eigenvalues below `lo` (and, on a log scale, zeros) are counted but not drawn.
-    """
-    ev = np.asarray(eigenvalues, np.float64)
-    ev = ev[np.isfinite(ev)]
-    n_all = ev.size
-    if log:
-        ev = ev[ev > 0]
-    if lo is not None:
-        ev = ev[ev >= lo]
-    if ev.size == 0:
-        return np.zeros(0), np.zeros(0)
-    nb = bins or int(np.clip(np.sqrt(ev.size) * 1.5, 6, 80))
-    lo, hi = float(ev.min()), float(ev.max())
-    if hi <= lo:
-        lo, hi = (lo * 0.9, hi * 1.1) if lo > 0 else (lo - 0.5, hi + 0.5)
-    edges = np.geomspace(lo, hi * (1 + 1e-9), nb + 1) if log else np.linspace(min(lo, 0.0), hi * (1 + 1e-9), nb + 1)
-    counts, edges = np.histogram(ev, bins=edges)
-    density = counts / (n_all * np.diff(edges))
-    return np.repeat(edges, 2)[1:-1], np.repeat(density, 2)
 
 
 def _legend() -> str:
@@ -115,7 +88,7 @@ class SpectrumPlot(View):
         controls = widgets.HBox([self.log_sigma, self.log_esd, widgets.HTML(note_html("overlay views:"), layout=widgets.Layout(margin="0 6px 0 0")),
                                  *self.overlay.values()], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
         self.legend = widgets.HTML(_legend())
-        self.children = [self.header, controls, widgets.HBox([self.rank_fig, self.esd_fig]), self.legend, self.note, self.errors]
+        self.children = [self.header, controls, widgets.HBox([self.rank_fig, self.esd_fig]), self.legend, self.note, self.export_bar, self.errors]
         if self.selection.layer is not None:
             self._on_layer({"new": self.selection.layer})
 
@@ -262,23 +235,8 @@ class SpectrumPlot(View):
         ey_axis.tick_values = (log_ticks if log_e else nice_ticks)(ey.min, ey.max, 4)
 
     def _fits(self, spec: Any, log: bool, floor: float) -> None:
-        mp, pl = spec.mp, spec.power_law
-        ev = spec.eigenvalues
-        if math.isfinite(mp.sigma2) and mp.lambda_plus > max(mp.lambda_minus, 0):
-            lo = max(mp.lambda_minus, mp.lambda_plus * 1e-4) if log else mp.lambda_minus
-            x = np.geomspace(lo, mp.lambda_plus, 160) if log and lo > 0 else np.linspace(mp.lambda_minus, mp.lambda_plus, 160)
-            y = mp_density(x, spec.Q, mp.sigma2)
-            x, y = (x[y > floor], y[y > floor]) if log else (x, y)
-            self.mp_line.x, self.mp_line.y = x, y
-        else:
-            self.mp_line.x, self.mp_line.y = np.zeros(0), np.zeros(0)
-        if math.isfinite(pl.alpha) and pl.xmin > 0 and pl.n_tail > 0 and ev.size:
-            x = np.geomspace(pl.xmin, max(pl.xmax, pl.xmin * 1.01), 60)
-            y = (pl.n_tail / ev.size) * (pl.alpha - 1.0) / pl.xmin * (x / pl.xmin) ** (-pl.alpha)
-            keep = y > (floor if log else 0)
-            self.pl_line.x, self.pl_line.y = x[keep], y[keep]
-        else:
-            self.pl_line.x, self.pl_line.y = np.zeros(0), np.zeros(0)
+        self.mp_line.x, self.mp_line.y = mp_curve(spec, log, floor)
+        self.pl_line.x, self.pl_line.y = power_law_line(spec, log, floor)
 
     def _highlight(self, n: int) -> np.ndarray | None:
         sel = self.selection
@@ -294,6 +252,37 @@ class SpectrumPlot(View):
             return
         lam = float(spec.eigenvalues[i])
         self.sel_line.x, self.sel_line.y = np.array([lam, lam]), np.array([ey.min or 0.0, ey.max])
+
+    # -- figures and settings ------------------------------------------------------------------------
+    def figures(self) -> dict[str, Any]:
+        """The rank plot and the ESD of the selected layer, as shown (scales, overlays, selected neurons)."""
+        name, sel = self.selection.layer, self.selection
+        if name is None or "unfolded" not in self.spectra:
+            return {}
+        from .. import figures as figs
+
+        stem = f"spectrum_{safe_name(name)}"
+        return {
+            f"{stem}_rank": figs.rank_plot(self.analysis, name, log=self.log_sigma.value, neurons=[*sel.neurons, sel.neuron],
+                                           spectrum=self.spectra["unfolded"]),
+            f"{stem}_esd": figs.esd(self.analysis, name, log=self.log_esd.value, neuron=sel.neuron, spectra=self.spectra),
+        }
+
+    def settings(self) -> dict[str, Any]:
+        return {"log_sigma": self.log_sigma.value, "log_esd": self.log_esd.value,
+                "overlays": [v for v, cb in self.overlay.items() if cb.value]}
+
+    def apply_settings(self, settings: Any) -> None:
+        s = check_settings("SpectrumPlot", settings, {"log_sigma": bool, "log_esd": bool, "overlays": list})
+        bad = set(s.get("overlays", [])) - set(VIEWS[1:])
+        if bad:
+            raise ViewError(f"unknown overlay {sorted(bad)} in the SpectrumPlot settings: use 'slices' and/or 'operator'")
+        for key in ("log_sigma", "log_esd"):
+            if key in s:
+                getattr(self, key).value = s[key]
+        if "overlays" in s:
+            for v, cb in self.overlay.items():
+                cb.value = v in s["overlays"]
 
     # -- selection -> widgets ------------------------------------------------------------------------
     @callback
