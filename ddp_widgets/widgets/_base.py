@@ -183,7 +183,7 @@ class View(widgets.VBox):
 
     def close(self) -> None:
         """Stop observing the selection, then close the view."""
-        for handler, names in self._watching:
+        for handler, names in getattr(self, "_watching", []):  # none when __init__ raised early
             self.selection.unobserve(handler, names=names)
         self._watching = []
         super().close()

@@ -292,53 +292,26 @@ def explore(model: Any = None, data: Any = None, labels: Any = None, *, images: 
     Problems (no decomposable layer, data of the wrong shape, labels of the wrong length, a session that
     does not fit) are shown in the widget with their traceback (``explorer.tracebacks``); nothing is raised.
     """
-    title, saved = "", None
     try:
-        if session is not None:
-            from ..session import load_session
-
-            saved = load_session(session)
-        if model is None:
-            from ..zoo import default_example_input, load_default_data, load_default_model
-
-            model = load_default_model()
-            example_input = default_example_input() if example_input is None else example_input
-            title = "MiniVGG (embedded default, Fashion-MNIST)"
-            if data is None:
-                d = load_default_data()
-                data, labels, class_names = d.images, d.labels, d.class_names
-                images = d.raw if images is None else images
-        title = title or type(model).__name__
-        analysis = SpectralAnalysis(model, example_input, progress=False)
+        saved = _load(session)
     except Exception as exc:  # noqa: BLE001 - shown in the widget
-        what = "Cannot open this session" if session is not None and saved is None else "Cannot analyse this model"
-        return Explorer(None, messages=[f"{what}: {exc}"], tracebacks=[_trace(exc)], title=title or type(model).__name__)
-    messages, tracebacks, profile = [], [], None
-    if saved is not None and saved.profile is not None:
-        profile = saved.profile
-        if data is not None and images is None:
-            images, labels = _display_images(data, labels)
-    elif data is not None:
-        try:
-            data = _check_data(analysis, data, labels)
-            from ..profiling import Profiler
-
-            # Profiler.profile shows its progress in a transient output (ddp_widgets._progress)
-            profile = Profiler(analysis).profile(data, labels, batch_size=batch_size, class_names=class_names,
-                                                 progress=progress)
-            shown, labels = _display_images(data, labels)
-            images = shown if images is None else images
-        except Exception as exc:  # noqa: BLE001
-            messages.append(f"No profile: {exc}")
-            tracebacks.append(_trace(exc))
-            profile = None
+        name = "the default model" if model is None else type(model).__name__
+        return Explorer(None, messages=[f"Cannot open this session: {exc}"], tracebacks=[_trace(exc)], title=name)
     try:
-        ex = Explorer(analysis, profile=profile, images=images if profile is not None else None,
-                      labels=labels if profile is not None else None, selection=selection, messages=messages,
-                      title=title, compute_metrics=compute_metrics, tracebacks=tracebacks)
+        opened = _Opened.of(model, data, labels, images, class_names, example_input)
+        analysis = SpectralAnalysis(opened.model, opened.example_input, progress=False)
+    except Exception as exc:  # noqa: BLE001 - shown in the widget
+        return Explorer(None, messages=[f"Cannot analyse this model: {exc}"], tracebacks=[_trace(exc)],
+                        title=type(model).__name__ if model is not None else "")
+    messages: list[str] = []
+    tracebacks: list[str] = []
+    profile, images, labels = _profile(analysis, opened, saved, batch_size, progress, messages, tracebacks)
+    try:
+        ex = Explorer(analysis, profile=profile, images=images, labels=labels, selection=selection, messages=messages,
+                      title=opened.title, compute_metrics=compute_metrics, tracebacks=tracebacks)
     except Exception as exc:  # noqa: BLE001
         return Explorer(None, messages=[*messages, f"Cannot build the explorer: {type(exc).__name__}: {exc}"],
-                        tracebacks=[*tracebacks, _trace(exc)], title=title)
+                        tracebacks=[*tracebacks, _trace(exc)], title=opened.title)
     if saved is not None:
         try:
             saved.apply(ex)
@@ -347,3 +320,64 @@ def explore(model: Any = None, data: Any = None, labels: Any = None, *, images: 
             ex.tracebacks.append(_trace(exc))
             ex._show_status()
     return ex
+
+
+def _load(session: str | Path | None) -> Any:
+    if session is None:
+        return None
+    from ..session import load_session
+
+    return load_session(session)
+
+
+@dataclass
+class _Opened:
+    """The model to explore and its data, after filling in the embedded default where nothing was given."""
+
+    model: Any
+    example_input: Any
+    title: str
+    data: Any
+    labels: Any
+    images: Any
+    class_names: Sequence[str] | None
+
+    @classmethod
+    def of(cls, model: Any, data: Any, labels: Any, images: Any, class_names: Sequence[str] | None,
+           example_input: Any) -> _Opened:
+        if model is not None:
+            return cls(model, example_input, type(model).__name__, data, labels, images, class_names)
+        from ..zoo import default_example_input, load_default_data, load_default_model
+
+        example_input = default_example_input() if example_input is None else example_input
+        if data is None:
+            d = load_default_data()
+            data, labels, class_names = d.images, d.labels, d.class_names
+            images = d.raw if images is None else images
+        return cls(load_default_model(), example_input, "MiniVGG (embedded default, Fashion-MNIST)", data, labels,
+                   images, class_names)
+
+
+def _profile(analysis: SpectralAnalysis, opened: _Opened, saved: Any, batch_size: int, progress: bool,
+             messages: list[str], tracebacks: list[str]) -> tuple[Any, Any, Any]:
+    """(profile, images, labels): the saved profile, or one made from the data (problems go to messages)."""
+    data, labels, images = opened.data, opened.labels, opened.images
+    if saved is not None and saved.profile is not None:
+        if data is not None and images is None:
+            images, labels = _display_images(data, labels)
+        return saved.profile, images, labels
+    if data is None:
+        return None, None, None
+    try:
+        data = _check_data(analysis, data, labels)
+        from ..profiling import Profiler
+
+        # Profiler.profile shows its progress in a transient output (ddp_widgets._progress)
+        profile = Profiler(analysis).profile(data, labels, batch_size=batch_size, class_names=opened.class_names,
+                                             progress=progress)
+    except Exception as exc:  # noqa: BLE001 - shown in the widget
+        messages.append(f"No profile: {exc}")
+        tracebacks.append(_trace(exc))
+        return None, None, None
+    shown, labels = _display_images(data, labels)
+    return profile, (shown if images is None else images), labels
