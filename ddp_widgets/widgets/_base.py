@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import html
+import json
 import re
 import traceback
 from collections import Counter
@@ -159,7 +160,11 @@ class View(widgets.VBox):
         return f"{type(self).__name__} · {self.selection.layer or 'no layer selected'}"
 
     def _ipython_display_(self) -> None:
-        self._snapshot_handle = display_with_snapshot(self, _live_text(self), self.snapshot_html)
+        self._snapshot_handle = display_with_snapshot(self, _live_text(self), self.snapshot_html, self.snapshot_state)
+
+    def snapshot_state(self) -> str:
+        """A summary of what the view shows (selection and settings): the snapshot is redrawn when it changes."""
+        return snapshot_state(self.selection, self.settings())
 
     def refresh_snapshot(self) -> None:
         """Re-render the static snapshot shown under the view (do it before saving the notebook)."""
@@ -214,3 +219,7 @@ def check_settings(view: str, settings: Mapping[str, Any], allowed: Mapping[str,
             raise ViewError(f"setting {key!r} of {view} must be of type {getattr(kind, '__name__', kind)}, "
                             f"not {type(value).__name__} ({value!r})")
     return dict(settings)
+
+
+def snapshot_state(selection: Selection, settings: Any) -> str:
+    return json.dumps([selection.to_dict(), settings], sort_keys=True, default=str)

@@ -23,6 +23,7 @@ import base64
 import html
 import io
 import os
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -68,11 +69,15 @@ def enabled() -> bool:
     return os.environ.get("DDP_WIDGETS_SNAPSHOTS", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def display_with_snapshot(widget: Any, text: str, snapshot: Callable[[], str]) -> Any:
+def display_with_snapshot(widget: Any, text: str, snapshot: Callable[[], str],
+                          state: Callable[[], str] | None = None) -> Any:
     """Display `widget` (live), then its static snapshot as a second output; return the snapshot's handle.
 
     In IPython the snapshot is rendered right after the cell has run (a one-shot post_run_cell hook), so
-    the live view appears first; the output is updated in place, in the same execution.
+    the live view appears first; the output is updated in place, in the same execution. With `state` (a
+    summary of what the view shows, e.g. its selection and settings), the snapshot is rendered again after
+    any later cell when that summary has changed, so a saved notebook shows what the view showed last.
+    Changes made by clicks are caught at the next cell run, or by ``refresh_snapshot()``.
     """
     from IPython.display import display
 
@@ -84,19 +89,48 @@ def display_with_snapshot(widget: Any, text: str, snapshot: Callable[[], str]) -
     placeholder = {"text/plain": f"(static snapshot of: {text}: being rendered)",
                    "text/html": f'<div class="{STATIC_CLASS}" style="{_FONT}">rendering the static snapshot …</div>'}
     handle = display(placeholder, raw=True, display_id=True)
-    _after_cell(lambda: update_snapshot(handle, text, snapshot))
+
+    def first() -> None:
+        update_snapshot(handle, text, snapshot)
+        if state is not None:
+            _follow(widget, handle, text, snapshot, state)
+
+    _after_cell(first)
     return handle
+
+
+def _follow(widget: Any, handle: Any, text: str, snapshot: Callable[[], str], state: Callable[[], str]) -> None:
+    """After every later cell: re-render the snapshot if `state()` changed (stops when the widget closes)."""
+    events = getattr(_shell(), "events", None)
+    if events is None:
+        return
+    alive = weakref.ref(widget)
+    last = [state()]
+
+    def check(*args: Any) -> None:
+        w = alive()
+        if w is None or getattr(w, "comm", None) is None or getattr(w, "_snapshot_handle", handle) is not handle:
+            events.unregister("post_run_cell", check)  # closed, collected, or displayed again elsewhere
+            return
+        now = state()
+        if now != last[0]:
+            last[0] = now
+            update_snapshot(handle, text, snapshot)
+
+    events.register("post_run_cell", check)
+
+
+def _shell() -> Any:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
+        return None
+    return get_ipython()
 
 
 def _after_cell(fn: Callable[[], None]) -> None:
     """Run `fn` once after the running cell (now, outside IPython)."""
-    try:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
-        shell = None
-    events = getattr(shell, "events", None)
+    events = getattr(_shell(), "events", None)
     if events is None:
         fn()
         return

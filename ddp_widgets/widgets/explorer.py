@@ -16,7 +16,7 @@ import torch
 from ..analysis import SpectralAnalysis
 from ..core.errors import DataError, InputShapeError
 from ..selection import Selection
-from ._base import FONT, View, _live_text, note_html
+from ._base import FONT, View, _live_text, note_html, snapshot_state
 from ._snapshot import LIVE_CLASS, display_with_snapshot, figure_img, snapshot_page, update_snapshot
 from .hypergraph_explorer import HypergraphExplorer
 from .layer_metrics import LayerMetrics
@@ -224,7 +224,11 @@ class Explorer(widgets.GridBox):
         return snapshot_page(self.title or "ddp-widgets Explorer", sections, note)
 
     def _ipython_display_(self) -> None:
-        self._snapshot_handle = display_with_snapshot(self, _live_text(self), self.snapshot_html)
+        self._snapshot_handle = display_with_snapshot(self, _live_text(self), self.snapshot_html, self.snapshot_state)
+
+    def snapshot_state(self) -> str:
+        """A summary of what the explorer shows (selection and settings): the snapshot is redrawn when it changes."""
+        return snapshot_state(self.selection, self.settings())
 
     def refresh_snapshot(self) -> None:
         """Re-render the static snapshot under the explorer (done by save() and save_figures())."""

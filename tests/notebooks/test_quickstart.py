@@ -69,6 +69,8 @@ def test_every_view_output_is_followed_by_its_static_snapshot(executed: nbformat
     html = "".join(o["data"].get("text/html", "") for o in _outputs(executed) if "data" in o)
     assert html.count('class="ddp-static"') >= 2  # the SpectrumPlot cell and the explorer
     assert "MiniVGG (embedded default, Fashion-MNIST)" in html
+    # the last cell moved the selection: the explorer's snapshot was rendered again after it
+    assert "selection: layer classifier.0, SVD neuron 2" in html
 
 
 def test_no_progress_widget_or_raw_widget_text_is_left_behind(executed: nbformat.NotebookNode) -> None:
