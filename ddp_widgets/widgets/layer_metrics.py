@@ -20,6 +20,7 @@ from .layer_selector import cached_metrics
 
 __all__ = ["METRICS", "LayerMetrics", "estimated_cost"]
 
+# TODO(issue 10): read the baselines (names, labels) from the analysis's single registry once it exists
 BASELINES = {"permuted": "permuted weights", "random-init": "random initialisation", "none": "no baseline"}
 TRAINED, BASE, SEL = "#1f77b4", "#7f7f7f", "#d62728"
 

@@ -18,6 +18,7 @@ from ._base import View, callback, check_settings, esc, interaction, note_html, 
 
 __all__ = ["SpectrumPlot", "esd_histogram"]
 
+# TODO(issue 10): read the spectrum views (names, labels) from the analysis's single registry once it exists
 VIEWS = ("unfolded", "slices", "operator")
 VIEW_COLORS = {"unfolded": "#1f77b4", "slices": "#2ca02c", "operator": "#9467bd"}
 MP_COLOR, PL_COLOR, SEL_COLOR = "#ff7f0e", "#d62728", "#d62728"
