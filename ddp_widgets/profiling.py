@@ -21,6 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ._data import as_batch, batches, check_labels
+from ._progress import transient_progress
 from .analysis import SpectralAnalysis
 from .core.errors import DataError, InputShapeError, LayerNotDecomposableError, unknown_layer
 from .core.featvis import FeatureVisualization, image_input_shape, visualize_neuron
@@ -181,6 +182,7 @@ class Profiler:
         accs = {n: LayerAccumulator(self.analysis.svd(n).rank, top_n, threshold) for n in self.layers}
         n_classes = len(class_names) if class_names is not None else 0
         seen = 0
+        shown = transient_progress(progress, "profiled")  # no progress widget left in a saved notebook
         bar = tqdm(total=total, desc="profiling", unit="batch", delay=0.5, disable=not progress, leave=False)
         try:
             for b, (x, y) in enumerate(stream):
@@ -197,6 +199,7 @@ class Profiler:
                 bar.update(1)
         finally:
             bar.close()
+            shown.close()
         if seen == 0:
             raise DataError("the dataset is empty: no batch was produced, so there is nothing to profile")
         if class_names is None:

@@ -84,3 +84,15 @@ class NeuronIndexError(DDPWidgetsError, IndexError):
 
 class StaleDecompositionError(DDPWidgetsError, ValueError):
     """A cached SVD no longer decomposes the layer's current weight (the weights changed after it)."""
+
+
+class ViewError(DDPWidgetsError, ValueError):
+    """A view (ddp_widgets.widgets) was given an option value it does not know."""
+
+
+class ViewArgumentError(DDPWidgetsError, TypeError):
+    """A view was given an argument of the wrong type."""
+
+
+class SessionError(DDPWidgetsError, ValueError):
+    """A saved exploration (Explorer.save) cannot be read: corrupt, edited, of another version or model."""
