@@ -98,6 +98,9 @@ class Selection(HasTraits):
             for k in _SELECTED:
                 if k in values:
                     setattr(self, k, values[k])
+            for k in _SELECTED:  # an unchanged value raises no change event: check it against the new layer too
+                if k in values:
+                    getattr(type(self), k)._cross_validate(self, getattr(self, k))
         return self
 
     def clear(self) -> None:
