@@ -28,21 +28,21 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirna
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # numpy/scipy (powerlaw, weightwatcher): one thread too
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import io  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import math  # noqa: E402
-import resource  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
+import argparse
+import contextlib
+import io
+import json
+import logging
+import math
+import resource
+import statistics
+import subprocess
+import time
+import warnings
 
-import torch  # noqa: E402
-import torchvision  # noqa: E402
-from torch import nn  # noqa: E402
+import torch
+import torchvision
+from torch import nn
 
 WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 TARGETS = {"limit": 1.5, "ddp": 10.0, "ww": 3.0, "memory_gb": 3.0}
@@ -181,7 +181,7 @@ def memory_child(name: str) -> None:
     sa.metrics()
     print(json.dumps({"params": params, "rss_before": rss_before, "peak_before": peak_before, "peak": _vm("VmHWM"),
                       "reset": reset, "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                      "svd_calls": len(svd_calls), "svd_objects": len(sa._svd)}))
+                      "svd_calls": len(svd_calls), "svd_objects": sa.computed["svd"]}))
 
 
 def measure_memory(name: str) -> dict[str, float]:

@@ -72,3 +72,28 @@ def unknown_layer(name: object, valid: Iterable[str]) -> UnknownLayerError:
         f"List the valid names with ddp_widgets.core.list_layers(model) "
         f"(this model has {len(valid)}: {', '.join(valid[:6])}{', ...' if len(valid) > 6 else ''})."
     )
+
+
+class UnknownOptionError(DDPWidgetsError, ValueError):
+    """An option value (spectrum view, baseline, normalization, convention, MP method) that is not offered."""
+
+
+class BaselineModelError(DDPWidgetsError, ValueError):
+    """A reference model handed in as a baseline has no matching layer."""
+
+
+class NeuronIndexError(DDPWidgetsError, IndexError):
+    """An SVD-neuron index outside a layer's range."""
+
+
+class TorchScriptModelError(DDPWidgetsError, TypeError):
+    """A TorchScript module was handed in where the eager nn.Module is needed."""
+
+
+class LayerNotProfilableError(LayerNotDecomposableError):
+    """The layer can be decomposed but its SVD-neuron signals cannot be captured (e.g. it is never called)."""
+
+
+def unknown_option(what: str, value: object, valid: Iterable[str]) -> UnknownOptionError:
+    """Build the error for an option value that is not one of `valid`."""
+    return UnknownOptionError(f"unknown {what} {value!r}: use one of {', '.join(str(v) for v in valid)}")
