@@ -97,7 +97,8 @@ class SpectralAnalysis:
     example_input: a tensor the model accepts (batch of 1 is enough) for the probe pass that finds forward
     order and input sizes; inferred from the first layer when omitted (cast to the model's dtype and
     device). normalization: "mm" (σ²/N, default) or "ddp" (σ²/rows). dtype: float32 or float64 for the
-    decompositions (default: float64 for float64 models, float32 otherwise, half models included).
+    decompositions (default: float64 for float64 models and under convention="ww", float32 otherwise,
+    half models included).
     convention: "default", or "ww" for WeightWatcher 0.7.7's numbers in the columns named like its own
     (pooled k×k slices, Conv2d scaled by √½, eigenvalues not divided by N, its x_min search); see
     docs/metrics.md. max_candidates: cap the power-law x_min scan (default: every candidate; a cap is
@@ -134,7 +135,7 @@ class SpectralAnalysis:
         ww = convention == "ww"
         self.convention = convention
         self.normalization = "ww" if ww else normalization
-        self.dtype = _decomposition_dtype(dtype, model)
+        self.dtype = torch.float64 if ww and dtype is None else _decomposition_dtype(dtype, model)  # ww: as its numpy
         self.mp_method = mp_method
         self.settings = SpectrumSettings(
             self.normalization, mp_method, self.dtype, "ww" if ww else "csn", max_candidates, ww_slices=ww
