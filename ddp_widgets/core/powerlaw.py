@@ -188,36 +188,35 @@ def _fixed_xmin_fit(x: np.ndarray, xmin: float, min_tail: int) -> PowerLawFit:
 
 
 def _ww_small_n_fit(x: np.ndarray, k_min: int = 8) -> PowerLawFit:
-    """WeightWatcher 0.7.7's fit for fewer than 20 values: α = 1 + (n − 1)/Σ ln(x/x_min) over tails of at
-    least k_min points, x_min minimising D − 0.868/√n; the whole sample when no tail qualifies."""
+    """WeightWatcher 0.7.7's fit for fewer than 20 values: a bias-corrected α = 1 + (n − 1)/Σ ln(x/x_min)
+    on tails of at least k_min points, x_min at the minimum KS distance (its WWFit takes the argmin of D
+    after the small-n pass, so the pass's own objective does not decide); the whole sample when no tail
+    qualifies."""
     size = x.size
     logx = np.log(x)
-    best, best_j = -1, math.inf
     alphas, ds = np.zeros(size - 1), np.ones(size - 1)
+    fitted = np.zeros(size - 1, dtype=bool)
     for i in range(size - 1):
         n = size - i
         s = float(np.sum(logx[i:]) - n * logx[i])
         if n < k_min or s <= 1e-12:
             continue
         alphas[i] = 1.0 + (n - 1.0) / s
-        if alphas[i] <= 1.0:
-            continue
-        ds[i] = _ks_distances_fixed(x[i:], float(x[i]), float(alphas[i]))
-        j = ds[i] - 0.868 / math.sqrt(n)
-        if j < best_j:
-            best, best_j = i, j
-    extra = {"candidates": size - 1, "scanned": size - 1, "n_values": int(size)}
-    note = f"only {size} eigenvalues (< {SMALL_N}): WeightWatcher's small-n fit, unreliable"
-    if best < 0:
+        if alphas[i] > 1.0:
+            ds[i] = _ks_distances_fixed(x[i:], float(x[i]), float(alphas[i]))
+            fitted[i] = True
+    if not fitted.any():  # no qualifying tail: the whole sample
         s = float(np.sum(logx) - size * logx[0])
-        if s <= 1e-12:
-            return PowerLawFit(1.0, float(x[0]), float(x[-1]), 1.0, size, 0.0, note, **extra)
-        a = 1.0 + (size - 1.0) / s
-        d = _ks_distances_fixed(x, float(x[0]), a)
-        return PowerLawFit(a, float(x[0]), float(x[-1]), d, size, (a - 1) / math.sqrt(size), note, **extra)
-    a = float(alphas[best])
-    n = size - best
-    return PowerLawFit(a, float(x[best]), float(x[-1]), float(ds[best]), n, (a - 1) / math.sqrt(n), note, **extra)
+        if s > 1e-12:
+            alphas[0] = 1.0 + (size - 1.0) / s
+            ds[0] = _ks_distances_fixed(x, float(x[0]), float(alphas[0]))
+    best = int(np.argmin(ds))
+    a, n = float(alphas[best]), size - best
+    note = f"only {size} eigenvalues (< {SMALL_N}): WeightWatcher's small-n fit, unreliable"
+    return PowerLawFit(
+        a, float(x[best]), float(x[-1]), float(ds[best]), n, (a - 1) / math.sqrt(n), note,
+        candidates=size - 1, scanned=size - 1, n_values=int(size),
+    )
 
 
 def _ks_distances_fixed(tail: np.ndarray, xmin: float, alpha: float) -> float:
