@@ -30,6 +30,8 @@ def weightwatcher_frame(model: torch.nn.Module):
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ww = pytest.importorskip("weightwatcher")
+        if ww.__version__ != "0.7.7":
+            pytest.skip(f"the peer numbers are WeightWatcher 0.7.7's; {ww.__version__} is installed")
         logging.getLogger("weightwatcher").setLevel(logging.ERROR)
         return ww.WeightWatcher(model=model).analyze().set_index("longname")
 

@@ -157,7 +157,7 @@ class _Entry:
     profile_reason: str | None = None
 
 
-def _conv_attrs(module: nn.Module) -> dict[str, Any]:
+def _conv_attrs(module: Any) -> dict[str, Any]:
     conv_like = isinstance(module, CONV_TYPES + TRANSPOSED_TYPES) or (
         is_quantized(module) and type(module).__name__.startswith("Conv")
     )
@@ -405,7 +405,8 @@ def probe(model: nn.Module, example_input: Any, watch: dict[str, nn.Module]) -> 
 
 def infer_example_inputs(model: nn.Module) -> list[torch.Tensor]:
     """Candidate probe inputs guessed from the first weighted layer (several spatial sizes to try)."""
-    for module in model.modules():
+    for m in model.modules():
+        module: Any = m  # conv and linear attributes, also on quantized modules
         weight = getattr(module, "weight", None)
         if isinstance(weight, nn.parameter.UninitializedParameter):
             return []

@@ -112,8 +112,8 @@ def operator_singular_values(
     mats = freq.movedim(1, -1).movedim(1, -1)  # (g, n..., a, b)
     sv = torch.linalg.svdvals(mats)  # (g, n1, ..., n_last//2+1, min(a, b))
     counts = mult.view(*([1] * (sv.dim() - 2)), -1, 1).expand_as(sv).reshape(-1)
-    values = torch.repeat_interleave(sv.reshape(-1), counts)
-    values = np.sort(values.cpu().numpy())[::-1].copy()
+    pooled = torch.repeat_interleave(sv.reshape(-1), counts)
+    values = np.sort(pooled.cpu().numpy())[::-1].copy()
 
     notes = _approximations(tuple(w.shape[2:]), dil, stride, padding, padding_mode, transposed)
     exact = not notes
@@ -144,7 +144,7 @@ def _approximations(
     return notes
 
 
-def dense_operator_matrix(conv: nn.Module, input_size: Sequence[int]) -> torch.Tensor:
+def dense_operator_matrix(conv: Any, input_size: Sequence[int]) -> torch.Tensor:
     """The operator as a dense matrix (for tests on small layers): column j = conv(e_j) − b."""
     c_in = conv.in_channels
     n = c_in * math.prod(input_size)

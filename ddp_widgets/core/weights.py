@@ -89,12 +89,17 @@ def _eval_mode(modules: Iterator[nn.Module]) -> Iterator[None]:
             m.training = training
 
 
+def _parametrizations(module: nn.Module, param: str) -> nn.Module:
+    plist: Any = module.parametrizations  # a ModuleDict that parametrize adds
+    return plist[param]
+
+
 def raw_weight(module: nn.Module, param: str = "weight") -> Any:
     """What stands for the weight before reading it: a tensor, an UninitializedParameter, or None."""
     if is_quantized(module):
         return None
     if parametrize.is_parametrized(module, param):
-        return next(iter(module.parametrizations[param].parameters()), None)
+        return next(iter(_parametrizations(module, param).parameters()), None)
     return getattr(module, param, None)
 
 
@@ -106,9 +111,10 @@ def read_weight(module: nn.Module, param: str = "weight", rows: tuple[int, int] 
     """
     with torch.no_grad():
         if is_quantized(module):
-            w = module.weight().dequantize()
+            quantized: Any = module
+            w = quantized.weight().dequantize()
         elif parametrize.is_parametrized(module, param):
-            with _eval_mode(module.parametrizations[param].modules()):
+            with _eval_mode(_parametrizations(module, param).modules()):
                 w = getattr(module, param)
         else:
             hook = _hook_based(module, param)
@@ -128,7 +134,7 @@ def weight_sources(module: nn.Module, param: str = "weight") -> list[Any]:
         packed = getattr(module, "_packed_params", None)
         return [getattr(packed, "_packed_params", packed)]
     if parametrize.is_parametrized(module, param):
-        plist = module.parametrizations[param]
+        plist = _parametrizations(module, param)
         return [*plist.parameters(), *plist.buffers()]
     hook = _hook_based(module, param)
     if hook is not None:
