@@ -89,6 +89,32 @@ def test_dynamically_quantized_model():
     check_profile(sa, torch.randn(4, 3, 8, 8))
 
 
+class QuantStubbed(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.quant, self.dequant = torch.ao.quantization.QuantStub(), torch.ao.quantization.DeQuantStub()
+        self.body = cnn()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dequant(self.body(self.quant(x)))
+
+
+def test_statically_quantized_model():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = QuantStubbed().eval()
+        model.qconfig = torch.ao.quantization.get_default_qconfig("fbgemm")
+        prepared = torch.ao.quantization.prepare(model)
+        prepared(torch.randn(8, 3, 8, 8))
+        quantized = torch.ao.quantization.convert(prepared)
+        sa = SpectralAnalysis(quantized, torch.zeros(1, 3, 8, 8), progress=False)
+        check_coverage(sa, quantized)
+        deq = quantized.body[2].weight().dequantize()
+    assert sa.names == ["body.0", "body.2", "body.5", "body.7"]
+    assert all("dequantized" in sa.info(n).note and not sa.info(n).profilable for n in sa.names)
+    np.testing.assert_allclose(sa.values("body.2").numpy(), torch.linalg.svdvals(deq.reshape(2, 4, -1)).flatten().sort(descending=True).values.numpy(), rtol=1e-5)
+
+
 def test_compiled_model():
     model = cnn()
     sa = SpectralAnalysis(torch.compile(model), torch.zeros(1, 3, 8, 8), progress=False)

@@ -97,3 +97,7 @@ class LayerNotProfilableError(LayerNotDecomposableError):
 def unknown_option(what: str, value: object, valid: Iterable[str]) -> UnknownOptionError:
     """Build the error for an option value that is not one of `valid`."""
     return UnknownOptionError(f"unknown {what} {value!r}: use one of {', '.join(str(v) for v in valid)}")
+
+
+class UnknownModelError(DDPWidgetsError, ValueError):
+    """A model name (e.g. a torchvision architecture) that is not available."""
