@@ -134,15 +134,20 @@ class Selection(HasTraits):
     def select(self, **values: Any) -> Selection:
         """Set several traits at once, e.g. ``sel.select(layer="fc", neuron=0)``.
 
-        The layer is set first so that an index is checked against the new layer's rank.
+        The layer is set first so that an index is checked against the new layer's rank. All or nothing:
+        when any value is invalid, nothing changes (and no observer is notified) before the error.
         """
         values = _new_names(values)
         unknown = set(values) - set(_SELECTED)
         if unknown:
             raise TypeError(f"Selection.select got unexpected keywords {sorted(unknown)}: use {', '.join(_SELECTED)}")
-        for k in _SELECTED:
-            if k in values:
-                setattr(self, k, values[k])
+        with self.hold_trait_notifications():  # validates together at the end; rolls back on TraitError
+            for k in _SELECTED:
+                if k in values:
+                    setattr(self, k, values[k])
+            for k in _SELECTED:  # an unchanged value raises no change event: check it against the new layer too
+                if k in values:
+                    getattr(type(self), k)._cross_validate(self, getattr(self, k))
         return self
 
     def clear(self) -> None:

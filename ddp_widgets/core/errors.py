@@ -96,3 +96,28 @@ class ViewArgumentError(DDPWidgetsError, TypeError):
 
 class SessionError(DDPWidgetsError, ValueError):
     """A saved exploration (Explorer.save) cannot be read: corrupt, edited, of another version or model."""
+
+
+class UnknownOptionError(DDPWidgetsError, ValueError):
+    """An option value (spectrum view, baseline, normalization, convention, MP method) that is not offered."""
+
+
+class BaselineModelError(DDPWidgetsError, ValueError):
+    """A reference model handed in as a baseline has no matching layer."""
+
+
+class TorchScriptModelError(DDPWidgetsError, TypeError):
+    """A TorchScript module was handed in where the eager nn.Module is needed."""
+
+
+class LayerNotProfilableError(LayerNotDecomposableError):
+    """The layer can be decomposed but its SVD-neuron signals cannot be captured (e.g. it is never called)."""
+
+
+def unknown_option(what: str, value: object, valid: Iterable[str]) -> UnknownOptionError:
+    """Build the error for an option value that is not one of `valid`."""
+    return UnknownOptionError(f"unknown {what} {value!r}: use one of {', '.join(str(v) for v in valid)}")
+
+
+class UnknownModelError(DDPWidgetsError, ValueError):
+    """A model name (e.g. a torchvision architecture) that is not available."""
