@@ -72,3 +72,31 @@ def unknown_layer(name: object, valid: Iterable[str]) -> UnknownLayerError:
         f"List the valid names with ddp_widgets.core.list_layers(model) "
         f"(this model has {len(valid)}: {', '.join(valid[:6])}{', ...' if len(valid) > 6 else ''})."
     )
+
+
+class InvalidArgumentError(DDPWidgetsError, ValueError):
+    """A parameter outside its valid range (e.g. batch_size <= 0); the message names the parameter."""
+
+
+class UnknownOptionError(DDPWidgetsError, ValueError):
+    """A name that is not in one of the package's registries (e.g. an aggregation)."""
+
+
+class NeuronIndexError(DDPWidgetsError, IndexError):
+    """An SVD-neuron index outside a layer's rank."""
+
+
+class ProfileFileError(DDPWidgetsError, ValueError):
+    """A profile file that cannot be written or read: truncated, corrupt, edited or of another format."""
+
+
+class ProfileFileNotFoundError(ProfileFileError, FileNotFoundError):
+    """No profile file at the given path."""
+
+
+class ProfileMergeError(DDPWidgetsError, ValueError):
+    """Profiles that cannot be merged: overlapping images, other layers, aggregation, classes or weights."""
+
+
+class DistributedProfileError(DDPWidgetsError, RuntimeError):
+    """A distributed profile failed: another rank raised, or the ranks disagree on their setup."""
