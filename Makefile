@@ -63,7 +63,7 @@ demo: install labextension
 bench: install
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python benchmarks/spectra.py
-	$(BIN)/python benchmarks/profile.py
+	$(BIN)/python benchmarks/profile_overhead.py
 	$(BIN)/python benchmarks/widgets.py
 
 clean:

@@ -121,3 +121,23 @@ def unknown_option(what: str, value: object, valid: Iterable[str]) -> UnknownOpt
 
 class UnknownModelError(DDPWidgetsError, ValueError):
     """A model name (e.g. a torchvision architecture) that is not available."""
+
+
+class InvalidArgumentError(DDPWidgetsError, ValueError):
+    """A parameter outside its valid range (e.g. batch_size <= 0); the message names the parameter."""
+
+
+class ProfileFileError(DDPWidgetsError, ValueError):
+    """A profile file that cannot be written or read: truncated, corrupt, edited or of another format."""
+
+
+class ProfileFileNotFoundError(ProfileFileError, FileNotFoundError):
+    """No profile file at the given path."""
+
+
+class ProfileMergeError(DDPWidgetsError, ValueError):
+    """Profiles that cannot be merged: overlapping images, other layers, aggregation, classes or weights."""
+
+
+class DistributedProfileError(DDPWidgetsError, RuntimeError):
+    """A distributed profile failed: another rank raised, or the ranks disagree on their setup."""

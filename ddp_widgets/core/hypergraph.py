@@ -1,6 +1,6 @@
 """Hypergraphs of class separation (PAPER §4), built from per-class mean SVD-neuron signals.
 
-Hyperedges are SVD neurons "layer:α"; nodes are classes; a class belongs to the edge of (layer, α) when
+Hyperedges are SVD neurons "layer:neuron"; nodes are classes; a class belongs to the edge of (layer, neuron) when
 that neuron is influential for the class's mean signal. The dual swaps the roles. hypernetx (which brings
 pandas) is imported only inside `to_hypernetx`.
 """
@@ -15,13 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from .errors import UnknownOptionError
 from .profile import influential
 
 RANKINGS = ("sigma", "signal")
 
 
-def edge_name(layer: str, alpha: int) -> str:
-    return f"{layer}:{alpha}"
+def edge_name(layer: str, neuron: int) -> str:
+    return f"{layer}:{neuron}"
 
 
 def class_neuron_sets(
@@ -35,7 +36,7 @@ def class_neuron_sets(
     mean signal restricted to the candidates, or its top_n candidates by |signal| when top_n is given.
     """
     if rank_by not in RANKINGS:
-        raise ValueError(f"unknown rank_by {rank_by!r}: use 'sigma' or 'signal'")
+        raise UnknownOptionError(f"unknown rank_by {rank_by!r}: use 'sigma' or 'signal'")
     r = class_means.shape[1]
     k = r if top_k is None else max(1, min(top_k, r))
     if rank_by == "sigma":
@@ -58,7 +59,7 @@ def class_neuron_sets(
 class ClassHypergraph:
     """Incidence of classes and SVD neurons: `edges[edge][node] = weight`.
 
-    Edge names are "layer:α" (or class names in the dual); `edge_info`/`node_info` say what each one is.
+    Edge names are "layer:neuron" (or class names in the dual); `edge_info`/`node_info` say what each one is.
     """
 
     edges: dict[str, dict[str, float]]
@@ -137,15 +138,15 @@ def build_hypergraph(
     dual: bool = False,
     meta: dict[str, Any] | None = None,
 ) -> ClassHypergraph:
-    """Union over layers of the class ↔ neuron incidences. weights[layer][class, α] gives incidence weights."""
+    """Union over layers of the class ↔ neuron incidences. weights[layer][class, neuron] gives incidence weights."""
     edges: dict[str, dict[str, float]] = {}
     edge_info: dict[str, dict[str, Any]] = {}
     for layer, sets in layer_sets.items():
-        alphas = sorted(set().union(*sets)) if sets else []
-        for a in alphas:
+        neurons = sorted(set().union(*sets)) if sets else []
+        for a in neurons:
             name = edge_name(layer, a)
             edges[name] = {}
-            edge_info[name] = {"layer": layer, "alpha": int(a)}
+            edge_info[name] = {"layer": layer, "neuron": int(a), "alpha": int(a)}  # alpha: deprecated alias
             for c, members in enumerate(sets):
                 if a in members:
                     w = float(weights[layer][c, a]) if weights is not None else 1.0

@@ -1,22 +1,23 @@
-"""SVD-neuron signals (PAPER §2) and streaming accumulators for dataset profiles.
+"""SVD-neuron signals (PAPER §2): projection, aggregation over positions, DDP's influence rule, capture hooks.
 
 For a weighted module with output Y (before BatchNorm and activation) and bias b, the SVD-neuron
-signals are S = Uᵀ(Y − b) = Σ Vᵀ unfold(x): one value per SVD neuron α and output position. They are
-aggregated over positions by mean (computed mean-first, Uᵀ(mean(Y) − b), identical by linearity and
-several times cheaper), max or min.
+signals are S = Uᵀ(Y − b) = Σ Vᵀ unfold(x): one value per SVD neuron and output position. They are
+aggregated over positions by one of the AGGREGATIONS (mean is computed mean-first, Uᵀ(mean(Y) − b),
+identical by linearity and several times cheaper). Streaming per-class statistics live in `accumulator`.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
-AGGREGATIONS = ("mean", "max", "min")
+from .errors import InvalidArgumentError, UnknownOptionError
+
+CALLS = ("first", "all")
 
 
 def _channels_last(y: torch.Tensor, linear: bool) -> torch.Tensor:
@@ -24,23 +25,6 @@ def _channels_last(y: torch.Tensor, linear: bool) -> torch.Tensor:
     if linear:
         return y.reshape(y.shape[0], -1, y.shape[-1])
     return y.reshape(y.shape[0], y.shape[1], -1).transpose(1, 2)
-
-
-def aggregate_signals(
-    y: torch.Tensor, projection: torch.Tensor, bias: torch.Tensor | None, how: str = "mean", linear: bool = False
-) -> torch.Tensor:
-    """Aggregated SVD-neuron signals (B, R) of a module output y, given P = block-diagonal Uᵀ (R, d)."""
-    if how not in AGGREGATIONS:
-        raise ValueError(f"unknown aggregation {how!r}: use one of {', '.join(AGGREGATIONS)}")
-    p = projection.to(y.dtype)
-    if how == "mean":
-        m = _channels_last(y, linear).mean(1)  # (B, d): mean over positions
-        if bias is not None:
-            m = m - bias.to(m.dtype)
-        return m @ p.T
-    s = project(y, projection, bias, linear=linear)  # (B, R, positions)
-    s = s.reshape(s.shape[0], s.shape[1], -1)
-    return s.amax(-1) if how == "max" else s.amin(-1)
 
 
 def project(y: torch.Tensor, projection: torch.Tensor, bias: torch.Tensor | None, linear: bool = False) -> torch.Tensor:
@@ -54,6 +38,72 @@ def project(y: torch.Tensor, projection: torch.Tensor, bias: torch.Tensor | None
     return s.reshape(y.shape[0], p.shape[0], *spatial)
 
 
+def _mean_signals(y: torch.Tensor, p: torch.Tensor, bias: torch.Tensor | None, linear: bool) -> torch.Tensor:
+    m = _channels_last(y, linear).mean(1)  # (B, d): mean over positions
+    if bias is not None:
+        m = m - bias.to(m.dtype)
+    return m @ p.to(y.dtype).T
+
+
+def _extreme(reduce: Callable[[torch.Tensor], torch.Tensor]) -> Callable[..., torch.Tensor]:
+    def signals(y: torch.Tensor, p: torch.Tensor, bias: torch.Tensor | None, linear: bool) -> torch.Tensor:
+        s = project(y, p, bias, linear=linear)
+        return reduce(s.reshape(s.shape[0], s.shape[1], -1))
+
+    return signals
+
+
+def _pool_mean(a: torch.Tensor, na: int, b: torch.Tensor, nb: int) -> torch.Tensor:
+    return (a * na + b * nb) / (na + nb)
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    """How the per-position signals of one call become one value per SVD neuron.
+
+    signals(y, P, b, linear) -> (B, R); pool(a, positions_a, b, positions_b) combines two calls of the
+    module in one forward pass as if their positions had been one map (calls="all").
+    """
+
+    name: str
+    label: str
+    signals: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None, bool], torch.Tensor]
+    pool: Callable[[torch.Tensor, int, torch.Tensor, int], torch.Tensor]
+
+
+AGGREGATIONS: dict[str, Aggregation] = {
+    a.name: a
+    for a in (
+        Aggregation("mean", "mean over positions", _mean_signals, _pool_mean),
+        Aggregation("max", "maximum over positions", _extreme(lambda s: s.amax(-1)),
+                    lambda a, _na, b, _nb: torch.maximum(a, b)),
+        Aggregation("min", "minimum over positions", _extreme(lambda s: s.amin(-1)),
+                    lambda a, _na, b, _nb: torch.minimum(a, b)),
+    )
+}
+
+
+def get_aggregation(name: object) -> Aggregation:
+    """The registered aggregation called `name`; the one place where aggregation names are checked."""
+    if isinstance(name, Aggregation):
+        return name
+    if not isinstance(name, str) or name not in AGGREGATIONS:
+        raise UnknownOptionError(f"unknown aggregation {name!r}: use one of {', '.join(map(repr, AGGREGATIONS))}")
+    return AGGREGATIONS[name]
+
+
+def positions(y: torch.Tensor, linear: bool) -> int:
+    """How many output positions one sample of the module output y has."""
+    return int(_channels_last(y, linear).shape[1])
+
+
+def aggregate_signals(
+    y: torch.Tensor, projection: torch.Tensor, bias: torch.Tensor | None, how: str = "mean", linear: bool = False
+) -> torch.Tensor:
+    """Aggregated SVD-neuron signals (B, R) of a module output y, given P = block-diagonal Uᵀ (R, d)."""
+    return get_aggregation(how).signals(y, projection, bias, linear)
+
+
 def influential(agg: torch.Tensor, threshold: float = 0.1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """DDP's influential SVD neurons of each row of `agg` (B, R).
 
@@ -63,8 +113,7 @@ def influential(agg: torch.Tensor, threshold: float = 0.1) -> tuple[torch.Tensor
       t (by the total when even the first neuron exceeds t), so kept weights may sum to more than 1;
     - weights: |agg| of the kept neurons normalised to sum to 1.
     """
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
+    check_threshold(threshold)
     a = agg.abs()
     vals, order = torch.sort(a, dim=1, descending=True)
     cum = torch.cumsum(vals, dim=1)
@@ -92,32 +141,64 @@ class SignalSpec:
     linear: bool
 
 
+def check_threshold(threshold: object) -> float:
+    """The influence rule's t, a number in [0, 1]; anything else names the parameter."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= float(threshold) <= 1.0:
+        raise InvalidArgumentError(f"threshold must be a number in [0, 1] (the share of |signal| kept), got {threshold!r}")
+    return float(threshold)
+
+
+class SignalCapture(dict):
+    """name -> signals of one forward pass, plus `calls`: how often each hooked module ran in that pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: dict[str, int] = {}
+        self._positions: dict[str, int] = {}
+
+
 @contextlib.contextmanager
 def capture_signals(
     modules: dict[str, nn.Module], specs: dict[str, SignalSpec], how: str = "mean", full: bool = False,
-    *, detach: bool = True,
-) -> Iterator[dict[str, torch.Tensor]]:
-    """Within the block, each forward pass fills the yielded dict: name -> signals of the first call.
+    *, detach: bool = True, calls: str = "first",
+) -> Iterator[SignalCapture]:
+    """Within the block, each forward pass fills the yielded dict: name -> signals.
 
-    Aggregated (B, R) by default, full per-position maps with full=True. Outputs are detached unless
-    detach=False, which keeps the autograd graph so that the signals can be differentiated with respect to
-    the input (feature visualisation). Hooks are removed on exit, whether the block succeeds or raises.
+    Aggregated (B, R) by default, full per-position maps (first call) with full=True. A module called several
+    times per pass contributes its first call (calls="first") or all its calls pooled as one map of positions
+    (calls="all"; the calls must share the batch size); `capture.calls` counts the calls either way.
+    Outputs are detached unless detach=False, which keeps the autograd graph so that the signals can be
+    differentiated with respect to the input (feature visualisation). Hooks are removed on exit, whether
+    the block succeeds or raises.
     """
-    out: dict[str, torch.Tensor] = {}
+    agg = get_aggregation(how)
+    if calls not in CALLS:
+        raise UnknownOptionError(f"unknown calls={calls!r}: use 'first' (the default) or 'all'")
+    out = SignalCapture()
     handles = []
 
     def make(name: str) -> Callable:
         spec = specs[name]
 
         def hook(_mod, _inputs, y):
-            if name in out:
-                return  # a module called more than once per pass: keep its first call
+            out.calls[name] = out.calls.get(name, 0) + 1
+            if name in out and (calls == "first" or full):
+                return  # keep the first call
             if detach:
                 y = y.detach()
             if full:
                 out[name] = project(y, spec.projection, spec.bias, spec.linear)
-            else:
-                out[name] = aggregate_signals(y, spec.projection, spec.bias, how, spec.linear)
+                return
+            s, n = agg.signals(y, spec.projection, spec.bias, spec.linear), positions(y, spec.linear)
+            if name in out:
+                if out[name].shape != s.shape:
+                    raise InvalidArgumentError(
+                        f"calls='all' pools the calls of '{name}', but its calls saw batches of different sizes "
+                        f"({out[name].shape[0]} and {s.shape[0]}): profile it with calls='first'"
+                    )
+                s, n = agg.pool(out[name], out._positions[name], s, n), out._positions[name] + n
+            out[name], out._positions[name] = s, n
+            return
 
         return hook
 
@@ -128,67 +209,3 @@ def capture_signals(
     finally:
         for h in handles:
             h.remove()
-
-
-@dataclass
-class LayerAccumulator:
-    """Running per-class statistics of one layer's aggregated signals; memory is independent of N."""
-
-    rank: int
-    top_n: int
-    threshold: float
-    n_classes: int = 0
-    count: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    sum: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    sumsq: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    infl_count: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
-    infl_ddp: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    infl_weight: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    top_score: np.ndarray | None = None  # (n, R) descending per column
-    top_index: np.ndarray | None = None  # (n, R) dataset indices
-
-    def grow(self, n_classes: int) -> None:
-        if n_classes <= self.n_classes:
-            return
-        extra = n_classes - self.n_classes
-        r = self.rank
-
-        def pad(a: np.ndarray, dtype) -> np.ndarray:
-            base = a if a.size else np.zeros((0, r), dtype)
-            return np.concatenate([base, np.zeros((extra, r), dtype)])
-
-        self.count = np.concatenate([self.count, np.zeros(extra, np.int64)])
-        self.sum, self.sumsq = pad(self.sum, np.float64), pad(self.sumsq, np.float64)
-        self.infl_count = pad(self.infl_count, np.int64)
-        self.infl_ddp, self.infl_weight = pad(self.infl_ddp, np.float64), pad(self.infl_weight, np.float64)
-        self.n_classes = n_classes
-
-    def update(self, signals: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor) -> None:
-        """Add a batch: signals (B, R) on any device, labels (B,) int64 CPU, dataset indices (B,)."""
-        mask, ddp_w, w = influential(signals, self.threshold)
-        lab = labels.to(signals.device)
-        c = self.n_classes
-
-        def per_class(x: torch.Tensor) -> np.ndarray:
-            acc = torch.zeros(c, x.shape[1], dtype=torch.float64, device=x.device)
-            acc.index_add_(0, lab, x.to(torch.float64))
-            return acc.cpu().numpy()
-
-        self.count += np.bincount(labels.numpy(), minlength=c)
-        self.sum += per_class(signals)
-        self.sumsq += per_class(signals.to(torch.float64) ** 2)
-        self.infl_count += per_class(mask).astype(np.int64)
-        self.infl_ddp += per_class(ddp_w)
-        self.infl_weight += per_class(w)
-        self._update_top(signals, indices)
-
-    def _update_top(self, signals: torch.Tensor, indices: torch.Tensor) -> None:
-        s = signals.detach().to(torch.float64).cpu()
-        idx = indices.reshape(-1, 1).expand_as(s)
-        if self.top_score is not None:
-            s = torch.cat([torch.from_numpy(self.top_score), s])
-            idx = torch.cat([torch.from_numpy(self.top_index), idx])
-        k = min(self.top_n, s.shape[0])
-        score, pos = torch.topk(s, k, dim=0)  # ties: torch picks deterministically for the same input
-        self.top_score = score.numpy()
-        self.top_index = torch.gather(idx, 0, pos).numpy()

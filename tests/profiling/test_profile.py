@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 import torchvision
+from torch import nn
 
 from ddp_widgets import Profile, Profiler
 from ddp_widgets.core import DataError, InputShapeError
@@ -32,7 +32,7 @@ def test_streaming_equals_in_memory(tiny):
         for c in range(4):
             np.testing.assert_allclose(streamed.class_mean(name)[c], s[y == c].mean(0).numpy(), rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(streamed.class_std(name)[c], s[y == c].std(0, unbiased=False).numpy(), rtol=1e-4, atol=1e-5)
-        mask, ddp_w, w = influential(whole[name], 0.2)
+        mask, ddp_w, _w = influential(whole[name], 0.2)
         for c in range(4):
             assert (streamed.influence_counts(name)[c] == mask[y == c].sum(0).numpy()).all()
             np.testing.assert_allclose(streamed.influence_weights(name, "ddp")[c], ddp_w[y == c].sum(0).numpy(), rtol=1e-5)
@@ -49,8 +49,8 @@ def test_memory_does_not_grow_with_the_dataset(tiny):
     small = prof.profile(x[:20], y[:20], batch_size=5, progress=False)
     big = prof.profile(x.repeat(10, 1, 1, 1), y.repeat(10), batch_size=5, progress=False)
     for name in prof.layers:
-        for key in ("sum", "sumsq", "infl_count", "top_score", "top_index"):
-            assert getattr(small._acc[name], key).shape == getattr(big._acc[name], key).shape
+        for key in ("sum", "sumsq", "infl_count", "top_score", "top_index", "bottom_score", "bottom_index"):
+            assert getattr(small._stats[name], key).shape == getattr(big._stats[name], key).shape
     assert big.n_images == 500
 
 
@@ -73,7 +73,7 @@ def test_save_and_load_roundtrip(tiny, tmp_path):
     model, x, y = tiny
     p = Profiler(model).profile(x, y, class_names=["a", "b", "c", "d"], progress=False)
     path = p.save(tmp_path / "prof")
-    assert path.suffix == ".npz" and (tmp_path / "prof.json").exists()
+    assert path == tmp_path / "prof.npz" and sorted(f.name for f in tmp_path.iterdir()) == ["prof.npz"]
     q = Profile.load(tmp_path / "prof")
     assert q.class_names == ["a", "b", "c", "d"] and q.layers == p.layers and q.n_images == 50
     for name in p.layers:
@@ -83,10 +83,17 @@ def test_save_and_load_roundtrip(tiny, tmp_path):
 
 
 def test_hypergraph_is_deterministic(tiny):
+    """Regression (issue 8): two batch sizes gave weights differing in the 9th digit and `==` failed on AMD EPYC.
+
+    A batched forward pass differs in the last bits between batch sizes: the same incidences, weights to rtol 1e-5.
+    """
     model, x, y = tiny
     a = Profiler(model).profile(x, y, progress=False).hypergraph(top_k=4, threshold=0.3)
     b = Profiler(model).profile(x, y, batch_size=13, progress=False).hypergraph(top_k=4, threshold=0.3)
-    assert a.edges == b.edges and a.to_hif() == b.to_hif()
+    assert {e: set(m) for e, m in a.edges.items()} == {e: set(m) for e, m in b.edges.items()}
+    for e, members in a.edges.items():
+        for node, w in members.items():
+            assert b.edges[e][node] == pytest.approx(w, rel=1e-5)
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,12 @@ def test_ddp_rule_signs_and_batch():
     assert mask.tolist() == [[True, False, False, False], [False, False, False, True]]
     with pytest.raises(ValueError, match="threshold"):
         influential(agg, 1.5)
+    from ddp_widgets.core.errors import InvalidArgumentError, UnknownOptionError
+
+    with pytest.raises(InvalidArgumentError, match="threshold"):
+        influential(agg, -0.1)
+    with pytest.raises(UnknownOptionError, match="rank_by"):
+        class_neuron_sets(np.ones((2, 3)), np.ones(3), rank_by="size")
 
 
 def test_disjoint_sets_give_purity_one_and_jaccard_zero():
@@ -63,7 +69,7 @@ def test_class_neuron_sets_candidates():
 def test_hypergraph_and_dual_and_hif():
     hg = build_hypergraph({"L": [{0}, {0, 1}, {1}]}, ["a", "b", "c"])
     assert hg.edges == {"L:0": {"a": 1.0, "b": 1.0}, "L:1": {"b": 1.0, "c": 1.0}}
-    assert hg.edge_info["L:1"] == {"layer": "L", "alpha": 1}
+    assert hg.edge_info["L:1"] == {"layer": "L", "neuron": 1, "alpha": 1}  # alpha: the deprecated name
     dual = hg.dualize()
     assert dual.dual and dual.edges["b"] == {"L:0": 1.0, "L:1": 1.0}
     hif = json.loads(json.dumps(hg.to_hif()))

@@ -4,26 +4,20 @@ resnet18 (weights=None), batches of 32 random 224×224 images, one thread by def
 ratios measured in this run; targets: mean aggregation ≤ 1.10× the plain forward, max ≤ 1.5×; peak memory
 flat when the number of profiled batches grows 10× (each measured in a fresh child process).
 
-    python benchmarks/profile.py [--repeats 5] [--batch 32] [--size 224] [--device cpu|cuda]
+    python benchmarks/profile_overhead.py [--repeats 5] [--batch 32] [--size 224] [--device cpu|cuda]
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import json
+import statistics
+import subprocess
 import sys
+import time
 
-# this file is named like the standard library's `profile` module, which torch imports (via cProfile):
-# keep its own folder off the import path so the standard module wins
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-
-import torch  # noqa: E402
-import torchvision  # noqa: E402
+import torch
+import torchvision
 
 
 def build(device: str) -> torch.nn.Module:
