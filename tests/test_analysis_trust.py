@@ -292,3 +292,13 @@ def test_operator_view_scans_every_x_min_candidate():
     spec = sa.spectrum("0", view="operator")
     assert spec.exact and spec.eigenvalues.size == 24 * 24 * 16
     assert spec.power_law.scanned == spec.power_law.candidates > (1 << 24) // spec.eigenvalues.size
+
+
+def test_random_init_weight_is_seeded_by_seed_and_name_and_leaves_the_module_alone():
+    from ddp_widgets.core import random_init_weight
+
+    conv = nn.Conv2d(3, 4, 3)
+    before = conv.weight.detach().clone()
+    a, again, other = (random_init_weight(conv, 0, n) for n in ("x", "x", "y"))
+    assert torch.equal(a, again) and not torch.equal(a, other) and not torch.equal(a, before)
+    assert torch.equal(conv.weight, before)
