@@ -1,9 +1,13 @@
 """ImageGrid: hundreds of small images (filters, top dataset images) in one widget, sent as a binary buffer.
 
-The view lives in the ddp-widgets JupyterLab extension (labextension/src/widget.ts); it draws one canvas per
-tile, labels under the tiles, a tooltip on hover, and highlights ``selected_index``, which a click sets.
+An anywidget: its front end is one ES module, built from labextension/src/image_grid.ts into
+``ddp_widgets/static/image_grid.js`` and shipped inside the Python package, so it renders wherever anywidget
+does (JupyterLab, Notebook 7, VS Code, Colab, marimo, exported HTML), with or without this package's
+JupyterLab extension. It draws one canvas per tile, labels under the tiles, a tooltip on hover, and highlights
+``selected_index``, which a click or the arrow keys set.
 
-    >>> grid = ImageGrid.from_array(filters, labels=[f"α={i}" for i in range(len(filters))])  # doctest: +SKIP
+    >>> labels = [f"SVD neuron {k}" for k in range(len(filters))]
+    >>> grid = ImageGrid.from_array(filters, labels=labels)  # doctest: +SKIP
     >>> grid.observe(lambda change: print(change["new"]), names="selected_index")  # doctest: +SKIP
 
 Colours: uint8 data is shown as stored (0..255). float32 data is scaled per tile: ``"gray"`` maps the tile's
@@ -14,31 +18,30 @@ has negative values. Non-finite values are drawn transparent.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ipywidgets import DOMWidget
+from anywidget import AnyWidget
 from ipywidgets.widgets.trait_types import bytes_serialization
 from traitlets import Bytes, Enum, Int, List, TraitError, Unicode, observe, validate
 
-from ddp_widgets import __version__
-
 __all__ = ["ImageGrid"]
-
-MODULE_NAME = "ddp-widgets"
 
 _EXPECTED = "(n, h, w), (n, h, w, c) or (n, c, h, w) with c = 1 (grey) or 3 (RGB)"
 
+STATIC = Path(__file__).resolve().parent.parent / "static"
+ESM = STATIC / "image_grid.js"
+CSS = STATIC / "image_grid.css"
 
-def _module_version_range(version: str) -> str:
-    """npm semver range that the front end's registered version (the same release) satisfies."""
-    match = re.match(r"\d+\.\d+\.\d+", version)
-    return f"^{match.group(0)}" if match else "*"
-
-
-MODULE_VERSION = _module_version_range(__version__)
+# Shown instead of the grid when the front end was never built (a source checkout used without
+# `pip install -e .`): a clear message in the output, never an empty or half-drawn grid.
+_NOT_BUILT_ESM = """\
+const message = "ddp-widgets: the ImageGrid's front end (ddp_widgets/static/image_grid.js) is not built. " +
+  "Install the wheel, or run `pip install -e .` (or `make labextension`) in the repository with node >= 20.";
+export default { render({ el }) { console.error(message); el.textContent = message; } };
+"""
 
 
 def _to_numpy(array: Any) -> np.ndarray:
@@ -90,7 +93,8 @@ def _pixel_data(array: np.ndarray) -> tuple[bytes, str]:
     if kind in "iuf":
         return np.ascontiguousarray(array, dtype="<f4").tobytes(), "float32"
     raise TypeError(
-        f"ImageGrid needs real-valued images (uint8, other integers, floats or bools), got dtype {array.dtype}"
+        "ImageGrid needs real-valued images (uint8, other integers, floats or bools), "
+        f"got dtype {array.dtype}"
     )
 
 
@@ -123,19 +127,16 @@ def _text_list(values: Sequence[Any] | None, count: int, name: str) -> list[str]
     return items
 
 
-class ImageGrid(DOMWidget):
+class ImageGrid(AnyWidget):
     """A grid of n small images with labels, hover tooltips and a clickable, synced ``selected_index``.
 
     Build it with :meth:`from_array` or :meth:`set_images`; the traits below are what travels to the
-    browser. ``data`` holds the pixels of all images as one binary buffer, (n, h, w, c) in C order.
+    browser (the front end's list is labextension/src/traits.ts; a test keeps the two equal). ``data`` holds
+    the pixels of all images as one binary buffer, (n, h, w, c) in C order.
     """
 
-    _model_name = Unicode("ImageGridModel").tag(sync=True)
-    _view_name = Unicode("ImageGridView").tag(sync=True)
-    _model_module = Unicode(MODULE_NAME).tag(sync=True)
-    _view_module = Unicode(MODULE_NAME).tag(sync=True)
-    _model_module_version = Unicode(MODULE_VERSION).tag(sync=True)
-    _view_module_version = Unicode(MODULE_VERSION).tag(sync=True)
+    _esm = ESM if ESM.is_file() else _NOT_BUILT_ESM
+    _css = CSS if CSS.is_file() else ""
 
     data = Bytes(b"", help="pixels of all images, (n, h, w, c) in C order, little-endian").tag(
         sync=True, **bytes_serialization
@@ -145,9 +146,9 @@ class ImageGrid(DOMWidget):
     labels = List(Unicode(), help="text under each tile: none, or one per image").tag(sync=True)
     tooltips = List(Unicode(), help="hover text of each tile: none, or one per image").tag(sync=True)
     selected_index = Int(None, allow_none=True, help="index of the selected tile, or None").tag(sync=True)
-    colormap = Enum(("auto", "gray", "diverging"), default_value="auto", help="colour scale of float data").tag(
-        sync=True
-    )
+    colormap = Enum(
+        ("auto", "gray", "diverging"), default_value="auto", help="colour scale of float data"
+    ).tag(sync=True)
     tile_size = Int(64, min=8, max=1024, help="edge of a tile in px").tag(sync=True)
     columns = Int(0, min=0, help="number of columns; 0 fits as many as the width allows").tag(sync=True)
     title = Unicode("", help="heading above the grid").tag(sync=True)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import comm
@@ -12,7 +15,7 @@ import torch
 from traitlets import TraitError
 
 import ddp_widgets
-from ddp_widgets.widgets.image_grid import ImageGrid
+from ddp_widgets.widgets.image_grid import _NOT_BUILT_ESM, CSS, ESM, ImageGrid
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -181,7 +184,10 @@ class TestSelection:
         seen = []
         grid.observe(lambda change: seen.append(change["new"]), names="selected_index")
         grid.comm.callback(
-            {"content": {"data": {"method": "update", "state": {"selected_index": 4}, "buffer_paths": []}}, "buffers": []}
+            {
+                "content": {"data": {"method": "update", "state": {"selected_index": 4}, "buffer_paths": []}},
+                "buffers": [],
+            }
         )
         assert grid.selected_index == 4
         assert seen == [4]
@@ -210,9 +216,44 @@ class TestTransport:
         assert set(state) >= {"shape", "labels"} and state["shape"] == [3, 5, 5, 3]
         assert bytes(message["buffers"][0]) == np.ones((3, 5, 5, 3), dtype=np.uint8).tobytes()
 
-    def test_module_name_and_version_match_the_labextension(self):
-        package = json.loads((ROOT / "labextension" / "package.json").read_text())
-        grid = ImageGrid()
-        assert grid._model_module == grid._view_module == package["name"] == "ddp-widgets"
-        assert grid._model_module_version == grid._view_module_version == f"^{package['version']}"
-        assert ddp_widgets.__version__ == package["version"]
+    def test_the_module_travels_in_the_state_and_the_pixels_beside_it(self, recording_comm):
+        grid = ImageGrid.from_array(np.zeros((2, 4, 4), dtype=np.uint8))
+        state = grid.comm.opened["data"]["state"]
+        names = (state["_model_module"], state["_model_name"], state["_view_name"])
+        assert names == ("anywidget", "AnyModel", "AnyView")
+        assert state["_esm"] == ESM.read_text() and state["_css"] == CSS.read_text()
+        assert state["_anywidget_id"] == "ddp_widgets.widgets.image_grid.ImageGrid"
+        assert grid.comm.opened["data"]["buffer_paths"] == [["data"]]
+
+
+class TestFrontEndModule:
+    """The built ES module (labextension/src/image_grid.ts -> ddp_widgets/static) is what the widget sends."""
+
+    def test_the_built_module_and_styles_are_in_the_package(self):
+        assert ESM.is_file() and CSS.is_file(), "run `pip install -e .` or `make labextension` with node"
+        assert ESM.parent == Path(ddp_widgets.__file__).parent / "static"
+        module = ESM.read_text()
+        assert "export" in module and "ddp-ImageGrid-tile" in module and "@jupyter-widgets" not in module
+        assert ".ddp-ImageGrid-tile.ddp-mod-selected" in CSS.read_text()
+        assert str(ImageGrid()._esm) == module  # not the "not built" message
+
+    def test_synced_traits_are_the_front_ends_trait_list(self):
+        source = (ROOT / "labextension" / "src" / "traits.ts").read_text()
+        interface = re.search(r"export interface IImageGridTraits \{(.*?)\n\}", source, re.S)
+        assert interface, "IImageGridTraits not found in labextension/src/traits.ts"
+        front_end = set(re.findall(r"^  (\w+)\??:", interface.group(1), re.M))
+        effects = re.search(r"TRAIT_EFFECTS[^=]*= \{(.*?)\n\};", source, re.S)
+        assert effects and set(re.findall(r"^  (\w+):", effects.group(1), re.M)) == front_end
+        python = set(ImageGrid.class_own_traits(sync=True)) - {"_esm", "_css"}
+        assert front_end == python
+
+    def test_a_checkout_without_the_build_imports_and_says_so_in_the_view(self):
+        code = (
+            "import pathlib; real = pathlib.Path.is_file\n"
+            "pathlib.Path.is_file = lambda p: False if p.parent.name == 'static' else real(p)\n"
+            "from ddp_widgets.widgets.image_grid import ImageGrid, _NOT_BUILT_ESM\n"
+            "grid = ImageGrid()\n"
+            "assert str(grid._esm) == _NOT_BUILT_ESM and str(grid._css) == '', grid._esm[:80]\n"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
+        assert "is not built" in _NOT_BUILT_ESM and "pip install -e ." in _NOT_BUILT_ESM

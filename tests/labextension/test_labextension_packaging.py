@@ -100,6 +100,14 @@ def test_wheel_carries_the_prebuilt_extension(built):
     print(f"\nwheel {wheel.name}: {wheel.stat().st_size / 1e6:.2f} MB, built in {built['seconds']:.0f} s")
 
 
+def test_wheel_carries_the_anywidget_module_inside_the_package(built):
+    with zipfile.ZipFile(built["wheel"]) as archive:
+        module = archive.read("ddp_widgets/static/image_grid.js").decode()
+        styles = archive.read("ddp_widgets/static/image_grid.css").decode()
+    assert "export" in module and "ddp-ImageGrid-tile" in module and "@jupyter-widgets" not in module
+    assert ".ddp-ImageGrid-tile" in styles
+
+
 def test_installed_wheel_lists_the_extension_enabled_and_ok_without_node(installed):
     result = run(
         [installed["python"], "-m", "jupyterlab.labextensions", "list"], env=installed["env"], cwd=installed["prefix"]
@@ -111,6 +119,21 @@ def test_installed_wheel_lists_the_extension_enabled_and_ok_without_node(install
     assert str(installed["prefix"]) in output  # found in the fresh venv, not elsewhere
     version = run([installed["python"], "-c", "import ddp_widgets; print(ddp_widgets.__version__)"], env=installed["env"])
     assert f"v{version.stdout.strip()}" in line
+
+
+def test_installed_wheel_sends_its_own_image_grid_module_without_node(installed):
+    code = (
+        "import ddp_widgets.widgets.image_grid as m; g = m.ImageGrid()\n"
+        "print(m.ESM); print(str(g._esm) == m.ESM.read_text() and 'ddp-ImageGrid-tile' in g._esm)"
+    )
+    result = run([installed["python"], "-c", code], env=installed["env"], cwd=installed["prefix"])
+    path, same = result.stdout.split()
+    assert Path(path).is_relative_to(installed["prefix"]), path  # the wheel's copy, not the source tree's
+    assert same == "True"
+    prefix = Path(installed["prefix"])
+    files = [p for p in prefix.rglob("*") if p.is_file() and "ddp" in str(p.relative_to(prefix))]
+    size = sum(p.stat().st_size for p in files) / 1e6
+    print(f"\ninstalled ddp-widgets (no dependencies): {size:.2f} MB, {len(files)} files")
 
 
 def test_installed_wheel_passes_the_jupyterlab_browser_check_without_node(installed):
