@@ -80,7 +80,8 @@ class LabServer:
         notebook = nbformat.v4.new_notebook()
         notebook.cells = [nbformat.v4.new_markdown_cell(text) for text in markdown]
         notebook.cells += [nbformat.v4.new_code_cell(code) for code in cells]
-        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        notebook.metadata["kernelspec"] = kernelspec
         path = self.root_dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, path)
@@ -99,7 +100,9 @@ class LabServer:
 def chromium() -> str:
     path = shutil.which("chromium")
     if path is None:
-        pytest.skip("chromium is missing: apt-get update && apt-get install -y chromium (or `make browser-deps`)")
+        pytest.skip(
+            "chromium is missing: apt-get update && apt-get install -y chromium (or `make browser-deps`)"
+        )
     return path
 
 
@@ -140,13 +143,15 @@ def jupyter_server(
         args.append("--allow-root")
     if app == "jupyterlab":  # (Notebook 7 has no such toast, and settings of an unknown plugin raise there)
         # No "get notified about Jupyter news?" toast over the page, no update check.
-        notification = base / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+        settings = base / "settings" / "@jupyterlab" / "apputils-extension"
+        notification = settings / "notification.jupyterlab-settings"
         notification.parent.mkdir(parents=True)
         notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     if disabled_extensions:  # what `jupyter labextension disable` writes, in this server's own config dir
         page_config = config / "labconfig" / "page_config.json"
         page_config.parent.mkdir(parents=True)
-        page_config.write_text(json.dumps({"disabledExtensions": {name: True for name in disabled_extensions}}))
+        disabled = {name: True for name in disabled_extensions}
+        page_config.write_text(json.dumps({"disabledExtensions": disabled}))
     log = base / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root_dir)
@@ -167,7 +172,8 @@ def _wait_until_up(server: LabServer, seconds: float = 90) -> None:
     deadline = time.monotonic() + seconds
     while True:
         if server.process.poll() is not None:
-            raise RuntimeError(f"the Jupyter server exited with {server.process.returncode}:\n{server.log_text()}")
+            code = server.process.returncode
+            raise RuntimeError(f"the Jupyter server exited with {code}:\n{server.log_text()}")
         try:
             with urllib.request.urlopen(f"{server.url}/api/status", timeout=2) as response:
                 if response.status == 200:
@@ -232,7 +238,8 @@ _KERNEL_IDLE = (
 # Resolves when every cell ran (true) or one raised and the rest were skipped (false).
 _RUN_ALL = """async (ms) => {
   const run = window.jupyterapp.commands.execute('notebook:run-all-cells');
-  const late = new Promise((_, reject) => setTimeout(() => reject(new Error(`cells still running after ${ms} ms`)), ms));
+  const late = new Promise((_, reject) =>
+    setTimeout(() => reject(new Error(`cells still running after ${ms} ms`)), ms));
   return await Promise.race([run, late]);
 }"""
 
@@ -277,7 +284,8 @@ class LabPage:
         self.page.wait_for_function(_KERNEL_IDLE, timeout=timeout)
 
     def run_all_cells(self, timeout: float = 120_000) -> bool:
-        """Run every cell of the current notebook, wait until done and the kernel idle; False if one raised."""
+        """Run every cell of the current notebook, wait until done and the kernel idle; False if one
+        raised."""
         completed = self.page.evaluate(_RUN_ALL, timeout)
         self.wait_for_kernel_idle(timeout)
         return bool(completed)

@@ -65,7 +65,9 @@ def test_image_grid_renders_512_tiles_and_syncs_the_selection(lab, lab_page):
 
     # Set from Python: the highlight moves, only one tile is highlighted.
     lab_page.execute("grid.selected_index = 3")
-    page.wait_for_function(f"() => document.querySelectorAll('{TILES}')[3].classList.contains('ddp-mod-selected')")
+    page.wait_for_function(
+        f"() => document.querySelectorAll('{TILES}')[3].classList.contains('ddp-mod-selected')"
+    )
     assert page.locator(f"{TILES}.ddp-mod-selected").count() == 1
     tiles.nth(3).scroll_into_view_if_needed()
     page.mouse.move(0, 0)
@@ -79,7 +81,7 @@ def test_image_grid_renders_512_tiles_and_syncs_the_selection(lab, lab_page):
     )
     updated = time.perf_counter() - start_update
     assert page.locator(f"{TILES}.ddp-mod-selected").count() == 0  # set_images clears the selection
-    print(f"\n512 tiles: shown {shown:.1f} s after run-all (kernel start included), redrawn in {updated:.2f} s")
+    print(f"\n512 tiles: shown {shown:.1f} s after run-all (kernel start too), redrawn in {updated:.2f} s")
     assert updated < 5
     lab_page.assert_no_console_errors()
 
@@ -111,12 +113,15 @@ rgb
     assert lab_page.page.locator(".ddp-ImageGrid-label").count() == 0  # no labels given, no label lines
 
     # Layout and selection changed in one message: both applied.
-    lab_page.execute("with rgb.hold_sync():\n    rgb.tile_size = 48\n    rgb.columns = 2\n    rgb.selected_index = 4")
+    lab_page.execute(
+        "with rgb.hold_sync():\n    rgb.tile_size = 48\n    rgb.columns = 2\n    rgb.selected_index = 4"
+    )
     page.wait_for_function(
         "() => document.querySelectorAll('.ddp-ImageGrid-tile')[4].classList.contains('ddp-mod-selected')"
     )
     boxes = page.evaluate(
-        "() => Array.from(document.querySelectorAll('.ddp-ImageGrid-tile')).map(t => [t.offsetLeft, t.offsetTop, t.offsetWidth])"
+        "() => Array.from(document.querySelectorAll('.ddp-ImageGrid-tile'))"
+        ".map(t => [t.offsetLeft, t.offsetTop, t.offsetWidth])"
     )
     assert all(width == 48 for _, _, width in boxes)
     assert len({left for left, _, _ in boxes}) == 2 and len({top for _, top, _ in boxes}) == 3

@@ -33,7 +33,9 @@ def assert_explorer_rendered_and_grid_linked(recorder) -> None:  # noqa: ANN001
     page.wait_for_function("() => document.querySelectorAll('.ddp-explorer .bqplot svg').length >= 4")
     page.wait_for_function("() => document.querySelectorAll('.ddp-explorer .ddp-graph canvas').length >= 1")
     for grid in (FILTERS, TOP_IMAGES):
-        page.wait_for_function(f"() => document.querySelectorAll('{grid} canvas').length >= 4", timeout=60_000)
+        page.wait_for_function(
+            f"() => document.querySelectorAll('{grid} canvas').length >= 4", timeout=60_000
+        )
         assert set(page.evaluate(CENTRE_ALPHA, grid)) == {255}, f"{grid}: tiles not decoded"
     # the stand-alone SpectrumPlot above the explorer rendered too
     assert page.locator(".bqplot svg").count() > page.locator(".ddp-explorer .bqplot svg").count()
@@ -55,8 +57,8 @@ def test_quickstart_renders_in_jupyterlab_without_this_packages_extension(lab_wi
     run_quickstart(lab_without_extension, recorder, "quickstart_no_extension.ipynb")
     page = recorder.page
     # really without it: none of its commands, no launcher card; anywidget's extension is what draws the grid
-    assert page.evaluate("() => window.jupyterapp.commands.hasCommand('ddp-widgets:about')") is False
-    assert page.evaluate("() => window.jupyterapp.commands.hasCommand('ddp-widgets:new-svd-exploration')") is False
+    for command in ("ddp-widgets:about", "ddp-widgets:new-svd-exploration"):
+        assert page.evaluate("(c) => window.jupyterapp.commands.hasCommand(c)", command) is False
     assert_explorer_rendered_and_grid_linked(recorder)
     recorder.screenshot("quickstart_jupyterlab_without_extension", page.locator(".ddp-explorer").first)
     recorder.assert_no_console_errors(allow=KNOWN_WARNINGS)

@@ -21,7 +21,9 @@ from ddp_widgets.widgets.image_grid import ESM
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "notebooks" / "01_quickstart.ipynb"
 IMAGE_GRID_ID = "ddp_widgets.widgets.image_grid.ImageGrid"
-WIDGET_STATE = re.compile(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', re.DOTALL)
+WIDGET_STATE = re.compile(
+    r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', re.DOTALL
+)
 STUCK_PROGRESS = re.compile(r"\d+%\|")  # a tqdm line such as "profiling:  31%|###1  | 5/16"
 
 
@@ -46,10 +48,8 @@ def _cell_index(path: Path, source_start: str) -> int:
 
 def test_html_export_carries_the_image_grid_module_and_pixels(executed_quickstart: Path, tmp_path: Path):
     target = tmp_path / "quickstart.html"
-    subprocess.run(
-        [sys.executable, "-m", "nbconvert", "--to", "html", str(executed_quickstart), "--output", str(target)],
-        check=True, capture_output=True, timeout=120,
-    )
+    command = [sys.executable, "-m", "nbconvert", "--to", "html", executed_quickstart, "--output", target]
+    subprocess.run([str(c) for c in command], check=True, capture_output=True, timeout=120)
     page = target.read_text()
     (state_json,) = WIDGET_STATE.findall(page)
     models = json.loads(state_json)["state"]
@@ -67,8 +67,8 @@ def test_html_export_carries_the_image_grid_module_and_pixels(executed_quickstar
 
 @pytest.mark.xfail(
     strict=True,
-    reason="static snapshots (issue 11 item 2) are being built on the widgets branch; remove this mark when "
-    "they land (the test then passes, and strict xfail fails until the mark is removed)",
+    reason="static snapshots (issue 11 item 2) are being built on the widgets branch; remove this mark "
+    "when they land (the test then passes, and strict xfail fails until the mark is removed)",
 )
 def test_reopened_notebook_without_kernel_shows_static_snapshots(executed_quickstart: Path, lab, lab_page):
     name = "quickstart_reopened.ipynb"

@@ -44,7 +44,8 @@ def make_venv(path: Path) -> Path:
     """A venv without pip or system site-packages that sees the project venv's packages after its own."""
     venv.create(path, with_pip=False, system_site_packages=False, symlinks=True)
     python = path / "bin" / "python"
-    site = Path(run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    purelib = run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout
+    site = Path(purelib.strip())
     (site / "_reuse_project_venv.pth").write_text(f"{MAIN_SITE}\n")
     return python
 
@@ -63,7 +64,8 @@ def built(tmp_path_factory) -> dict[str, Path | float]:
 def installed(built, tmp_path_factory) -> dict[str, object]:
     root = tmp_path_factory.mktemp("fresh")
     python = make_venv(root / "venv")
-    run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--ignore-installed", built["wheel"]])
+    pip = [python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--ignore-installed"]
+    run([*pip, built["wheel"]])
     manager = "@jupyter-widgets/jupyterlab-manager"
     target = root / "venv" / "share/jupyter/labextensions" / manager
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -109,15 +111,15 @@ def test_wheel_carries_the_anywidget_module_inside_the_package(built):
 
 
 def test_installed_wheel_lists_the_extension_enabled_and_ok_without_node(installed):
-    result = run(
-        [installed["python"], "-m", "jupyterlab.labextensions", "list"], env=installed["env"], cwd=installed["prefix"]
-    )
+    command = [installed["python"], "-m", "jupyterlab.labextensions", "list"]
+    result = run(command, env=installed["env"], cwd=installed["prefix"])
     output = result.stdout + result.stderr
     line = next((ln for ln in output.splitlines() if "ddp-widgets" in ln), "")
     assert "enabled" in line and "OK" in line, output
     assert "(python, ddp-widgets)" in line, output
     assert str(installed["prefix"]) in output  # found in the fresh venv, not elsewhere
-    version = run([installed["python"], "-c", "import ddp_widgets; print(ddp_widgets.__version__)"], env=installed["env"])
+    command = [installed["python"], "-c", "import ddp_widgets; print(ddp_widgets.__version__)"]
+    version = run(command, env=installed["env"], cwd=installed["prefix"])
     assert f"v{version.stdout.strip()}" in line
 
 
@@ -150,13 +152,17 @@ def test_sdist_has_sources_and_no_node_modules_yarn_cache_or_build(tmp_path):
     python = make_venv(tmp_path / "venv")
     run([python, "-m", "pip", "install", "-q", "hatch-nodejs-version>=0.3.2"])
     out = tmp_path / "dist"
-    run([python, "-c", f"from hatchling.build import build_sdist; print(build_sdist({str(out)!r}))"], cwd=ROOT)
+    build = f"from hatchling.build import build_sdist; print(build_sdist({str(out)!r}))"
+    run([python, "-c", build], cwd=ROOT)
     (sdist,) = out.glob("ddp_widgets-*.tar.gz")
     with tarfile.open(sdist) as archive:
         names = [name.split("/", 1)[1] for name in archive.getnames() if "/" in name]
     for required in ("labextension/package.json", "labextension/yarn.lock", "labextension/src/index.ts"):
         assert required in names
-    unwanted = ("node_modules/", ".yarn/", "labextension/lib/", "ddp_widgets/labextension/", "test-artifacts/")
+    unwanted = (
+        "node_modules/", ".yarn/", "labextension/lib/", "ddp_widgets/labextension/", "ddp_widgets/static/",
+        "test-artifacts/",
+    )
     shipped = [name for name in names if any(part in name for part in unwanted)]
     assert not shipped, shipped[:10]
     size = sdist.stat().st_size
