@@ -18,6 +18,10 @@ has negative values. Non-finite values are drawn transparent.
 
 from __future__ import annotations
 
+import base64
+import html
+import struct
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -127,6 +131,65 @@ def _text_list(values: Sequence[Any] | None, count: int, name: str) -> list[str]
     return items
 
 
+# The colour scales of labextension/src/grid.ts (decodeTile), in numpy: static pictures of a grid show the
+# same pixels as its view (a browser test compares them with the canvases).
+_NEGATIVE = np.array([33.0, 102.0, 172.0])
+_CENTRE = np.array([247.0, 247.0, 247.0])
+_POSITIVE = np.array([178.0, 24.0, 43.0])
+
+
+def _js_round(values: np.ndarray) -> np.ndarray:
+    """JavaScript's Math.round (halves up), which the view uses; numpy rounds halves to even."""
+    return np.floor(values + 0.5)
+
+
+def _scaled_tile(tile: np.ndarray, scale: str) -> np.ndarray:
+    """RGB in 0..255 (float) of one float tile (h, w, c) on the grey or diverging scale."""
+    finite = tile[np.isfinite(tile)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    abs_max = max(abs(low), abs(high))
+    channels = tile.shape[-1]
+    if scale == "gray":
+        span = high - low
+        grey = _js_round((tile - low) / span * 255) if span > 0 else np.full_like(tile, 128.0)
+        return grey if channels == 3 else np.repeat(grey, 3, axis=-1)
+    s = tile / abs_max if abs_max > 0 else np.zeros_like(tile)
+    if channels == 3:  # signed RGB: each channel centred on mid-grey
+        return _js_round((0.5 + s / 2) * 255)
+    t = np.clip(s[..., 0], -1, 1)[..., np.newaxis]
+    end = np.where(t < 0, _NEGATIVE, _POSITIVE)
+    return _js_round(_CENTRE + (end - _CENTRE) * np.abs(t))
+
+
+def colour_tiles(pixels: np.ndarray, dtype: str, colormap: str = "auto") -> np.ndarray:
+    """RGBA (n, h, w, 4) uint8 of images (n, h, w, c) as the ImageGrid view draws them."""
+    finite = np.isfinite(pixels).all(axis=-1) if dtype == "float32" else np.ones(pixels.shape[:-1], bool)
+    if dtype == "uint8":
+        rgb = pixels if pixels.shape[-1] == 3 else np.repeat(pixels, 3, axis=-1)
+    else:
+        scale = colormap if colormap != "auto" else ("diverging" if (pixels < 0).any() else "gray")
+        values = pixels.astype(np.float64)  # the view computes in doubles too
+        with np.errstate(invalid="ignore"):
+            rgb = np.stack([_scaled_tile(tile, scale) for tile in values]) if len(values) else values[..., :0]
+    rgba = np.zeros((*pixels.shape[:-1], 4), dtype=np.uint8)
+    rgba[..., :3] = np.where(finite[..., np.newaxis], np.nan_to_num(rgb.reshape(*pixels.shape[:-1], 3)), 0)
+    rgba[..., 3] = np.where(finite, 255, 0)
+    return rgba
+
+
+def png_bytes(rgba: np.ndarray) -> bytes:
+    """A PNG file of one RGBA image (h, w, 4) uint8 (no imaging library needed)."""
+    height, width = rgba.shape[:2]
+    rows = np.concatenate([np.zeros((height, 1), np.uint8), rgba.reshape(height, width * 4)], axis=1)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8-bit RGBA
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes())) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
 class ImageGrid(AnyWidget):
     """A grid of n small images with labels, hover tooltips and a clickable, synced ``selected_index``.
 
@@ -190,6 +253,39 @@ class ImageGrid(AnyWidget):
     def count(self) -> int:
         """Number of images."""
         return int(self.shape[0])
+
+    def pixels(self) -> np.ndarray:
+        """The images as stored in ``data``: (n, h, w, c), uint8 or float32 (a read-only view)."""
+        dtype = np.uint8 if self.dtype == "uint8" else np.dtype("<f4")
+        return np.frombuffer(self.data, dtype=dtype).reshape(self.shape)
+
+    def to_rgba(self) -> np.ndarray:
+        """(n, h, w, 4) uint8: every tile's pixels as the view draws them (same colour scale)."""
+        return colour_tiles(self.pixels(), self.dtype, self.colormap)
+
+    def snapshot_html(self, max_tiles: int = 256) -> str:
+        """A static HTML picture of the grid (title, tiles as inline PNGs at the tile size, labels) for
+        viewers without the widget: the first `max_tiles` tiles, and a line saying how many are left out."""
+        rgba = self.to_rgba()[:max_tiles]
+        height, width = self.shape[1:3]
+        zoom = max(1, self.tile_size // max(height, width, 1))
+        labels = self.labels or [""] * self.count
+        tiles = []
+        for index, tile in enumerate(rgba):
+            image = base64.b64encode(png_bytes(tile.repeat(zoom, axis=0).repeat(zoom, axis=1))).decode()
+            label = html.escape(labels[index])
+            tiles.append(
+                f'<figure style="margin:2px;text-align:center"><img alt="{label or index}" '
+                f'src="data:image/png;base64,{image}" width="{width * zoom}" height="{height * zoom}">'
+                + (f'<figcaption style="font-size:11px">{label}</figcaption>' if label else "")
+                + "</figure>"
+            )
+        more = self.count - len(tiles)
+        title = f"<div><b>{html.escape(self.title)}</b></div>" if self.title else ""
+        note = f"<div>… and {more} more images</div>" if more > 0 else ""
+        empty = "<div>No images.</div>" if self.count == 0 else ""
+        body = '<div style="display:flex;flex-wrap:wrap">' + "".join(tiles) + "</div>"
+        return f'<div class="ddp-ImageGrid-snapshot">{title}{empty}{body}{note}</div>'
 
     @validate("shape")
     def _valid_shape(self, proposal: dict[str, Any]) -> list[int]:

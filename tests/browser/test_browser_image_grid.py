@@ -48,6 +48,14 @@ def test_image_grid_renders_512_tiles_and_syncs_the_selection(lab, lab_page):
     r1, g1, b1, a1 = page.evaluate(centre_colour, 511)
     assert a0 == a1 == 255
     assert b0 > r0 + 60 and r1 > b1 + 60, ((r0, g0, b0), (r1, g1, b1))
+    # ... exactly the pixels of Python's to_rgba() (the static pictures' colour scale), NaN-free tiles here
+    tile_pixels = """(i) => {
+        const c = document.querySelectorAll('.ddp-ImageGrid-tile canvas')[i];
+        return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data);
+    }"""
+    for index in (0, 200, 511):
+        expected = lab_page.python(f"grid.to_rgba()[{index}].ravel().tolist()")
+        assert page.evaluate(tile_pixels, index) == expected, f"tile {index}: canvas and to_rgba() differ"
 
     # Hover: the tooltip of that tile (output scrolled into view first, so the screenshot does not move it).
     output = page.locator(".jp-OutputArea-output").first

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 import subprocess
@@ -257,3 +259,52 @@ class TestFrontEndModule:
         )
         subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
         assert "is not built" in _NOT_BUILT_ESM and "pip install -e ." in _NOT_BUILT_ESM
+
+
+class TestStaticPicture:
+    """to_rgba() is the view's colour scale in numpy (labextension/src/grid.ts; the same numbers as its
+    tests; a browser test compares it with the canvases); snapshot_html() draws it for viewers without JS."""
+
+    def test_diverging_scale_is_symmetric_per_tile_and_non_finite_is_transparent(self):
+        # -1 of max 2: green 247 - 72.5 = 174.5 rounds up to 175 as in the view (numpy's round gives 174)
+        images = np.array([[[-2.0, 0.0, 2.0, 1.0, -1.0, np.nan]], [[-0.1, 0.0, 0.1, 0.05, -0.05, np.inf]]])
+        rgba = ImageGrid.from_array(images).to_rgba()
+        for tile in rgba:  # each tile scaled by its own max |x|: the same colours at 100x smaller values
+            assert tile[0, :5, :3].tolist() == [[33, 102, 172], [247, 247, 247], [178, 24, 43],
+                                                [213, 136, 145], [140, 175, 210]]
+            assert tile[0, 5].tolist() == [0, 0, 0, 0] and set(tile[0, :5, 3]) == {255}
+
+    def test_grey_scale_rounds_halves_up_as_the_view_does(self):
+        grid = ImageGrid.from_array(np.array([[[0.0, 1.0, 0.5]], [[3.0, 3.0, 3.0]]]))
+        rgba = grid.to_rgba()
+        assert rgba[0, 0, :, 0].tolist() == [0, 255, 128]
+        assert rgba[1, 0, :, :3].tolist() == [[128] * 3] * 3  # a constant tile is mid-grey
+        assert ImageGrid.from_array(np.array([[[0.0, 0.25, 1.0]]])).to_rgba()[0, 0, 1, 0] == 64  # 63.75
+
+    def test_colormap_uint8_and_signed_rgb(self):
+        signed = np.array([[[-1.0, 0.0, 1.0]]])
+        assert ImageGrid.from_array(signed, colormap="gray").to_rgba()[0, 0, :, 0].tolist() == [0, 128, 255]
+        grey = ImageGrid.from_array(np.array([[[0, 7, 255]]], dtype=np.uint8), colormap="diverging")
+        assert grey.to_rgba()[0, 0].tolist() == [[0, 0, 0, 255], [7, 7, 7, 255], [255, 255, 255, 255]]
+        rgb = np.zeros((1, 1, 2, 3), dtype=np.float32)
+        rgb[0, 0, 0] = [-1.0, 0.0, 0.5]
+        rgba = ImageGrid.from_array(rgb, channels_last=True).to_rgba()
+        assert rgba[0, 0, 0].tolist() == [0, 128, 191, 255] and rgba[0, 0, 1].tolist() == [128, 128, 128, 255]
+
+    def test_snapshot_is_inline_pngs_of_those_pixels_with_labels(self):
+        from PIL import Image  # an independent PNG decoder (pillow comes with matplotlib)
+
+        images = np.random.default_rng(2).standard_normal((5, 4, 6)).astype(np.float32)
+        labels = ["a<b", "b", "c", "d", "e"]
+        grid = ImageGrid.from_array(images, labels=labels, title="Top & bottom", tile_size=24)
+        page = grid.snapshot_html(max_tiles=3)
+        sources = re.findall(r'src="data:image/png;base64,([^"]+)" width="(\d+)" height="(\d+)"', page)
+        assert len(sources) == 3 and "… and 2 more images" in page
+        assert "<b>Top &amp; bottom</b>" in page and ">a&lt;b</figcaption>" in page
+        expected = grid.to_rgba()
+        for index, (data, width, height) in enumerate(sources):
+            with Image.open(io.BytesIO(base64.b64decode(data))) as png:
+                decoded = np.asarray(png.convert("RGBA"))
+            assert (int(width), int(height)) == (24, 16) == (decoded.shape[1], decoded.shape[0])  # zoom 4
+            np.testing.assert_array_equal(decoded[::4, ::4], expected[index])
+        assert "No images." in ImageGrid().snapshot_html()
