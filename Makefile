@@ -29,7 +29,10 @@ LABEXT_STAMP := $(VENV)/.ddp-widgets-labextension
 # a link left by `jupyter-builder develop`: pip would write the reinstalled copy through it
 LABEXT_LINK := $(VENV)/share/jupyter/labextensions/ddp-widgets
 
-$(LABEXT_STAMP): $(STAMP) $(LABEXT_SRC)
+# (a missing module forces the rebuild check: a rule with no recipe for a file that is not there)
+$(ESM_BUILT):
+
+$(LABEXT_STAMP): $(STAMP) $(LABEXT_SRC) $(ESM_BUILT)
 	@if [ ! -f $(LABEXT_BUILT) ] || [ ! -f $(ESM_BUILT) ] || [ -n "$$(find $(LABEXT_SRC) -newer $(LABEXT_BUILT))" ]; then \
 	  echo "rebuilding the JupyterLab extension"; rm -rf ddp_widgets/labextension ddp_widgets/static; \
 	  ! [ -L $(LABEXT_LINK) ] || rm $(LABEXT_LINK); \
