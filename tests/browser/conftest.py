@@ -108,10 +108,14 @@ def chromium() -> str:
 
 @contextmanager
 def jupyter_server(
-    base: Path, app: str = "jupyterlab", disabled_extensions: Sequence[str] = ()
+    base: Path,
+    app: str = "jupyterlab",
+    disabled_extensions: Sequence[str] = (),
+    extra_args: Sequence[str] = (),
 ) -> Iterator[LabServer]:
     """Run `python -m <app>` (jupyterlab or notebook) on a free port with private config, settings and
-    workspaces under `base`; `disabled_extensions` are labextensions the page does not load."""
+    workspaces under `base`; `disabled_extensions` are labextensions the page does not load, `extra_args`
+    more command-line options of the server."""
     root_dir = base / "root"
     root_dir.mkdir(parents=True)
     port = _free_port()
@@ -138,6 +142,7 @@ def jupyter_server(
         f"--ServerApp.root_dir={root_dir}",
         f"--{app_class}.workspaces_dir={base / 'workspaces'}",
         f"--{app_class}.expose_app_in_browser=True",
+        *extra_args,
     ]
     if os.geteuid() == 0:
         args.append("--allow-root")
@@ -196,6 +201,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[Lab
 def lab_without_extension(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[LabServer]:
     """JupyterLab with this package's JupyterLab extension disabled (anywidget's and the others loaded)."""
     with jupyter_server(tmp_path_factory.mktemp("lab-no-ext"), disabled_extensions=["ddp-widgets"]) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def lab_without_kernels(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[LabServer]:
+    """JupyterLab that offers no kernel at all: notebooks open with "No Kernel", as in a viewer."""
+    no_kernels = ["--KernelSpecManager.allowed_kernelspecs=no-kernel-here"]
+    with jupyter_server(tmp_path_factory.mktemp("lab-no-kernels"), extra_args=no_kernels) as server:
         yield server
 
 
