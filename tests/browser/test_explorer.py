@@ -67,8 +67,10 @@ def test_explorer_renders_and_its_views_are_linked(lab, lab_page):  # noqa: ANN0
         "() => { const t = document.querySelector('.ddp-filters .ddp-mod-selected');"
         " return t && t.dataset.index === '3'; }"
     )
+    # the neuron's name: "features.7:3" here, "SVD neuron 3 of features.7" once issue 10's names land
     page.wait_for_function(
-        "() => document.querySelector('.ddp-singularvectorview').textContent.includes('features.7:3')"
+        "() => { const t = document.querySelector('.ddp-singularvectorview').textContent;"
+        " return t.includes('features.7:3') || t.includes('SVD neuron 3 of features.7'); }"
     )
     lab_page.screenshot("explorer_layer_and_neuron", explorer)
 
