@@ -104,7 +104,8 @@ class ProfileRun:
         except Exception:  # noqa: BLE001 - a partial profile is a courtesy; the original error matters
             return None
 
-    def execute(self, plan: DataPlan, max_batches: int | None, progress: bool, allow_empty: bool) -> Profile:
+    def execute(self, plan: DataPlan, max_batches: int | None, progress: bool, allow_empty: bool,
+                check_classes: bool = True) -> Profile:
         bar = tqdm(total=plan.total, desc="profiling", unit="batch", delay=0.5, disable=not progress, leave=False)
         b = 0
         try:
@@ -128,7 +129,7 @@ class ProfileRun:
         if self.batches_done == 0 and not allow_empty:
             raise DataError("the dataset is empty: no batch was produced, so there is nothing to profile")
         try:
-            profile = self.result()
+            profile = self.result(check_classes=check_classes)
         except DataError as exc:
             self._attach(exc, None)
             raise
