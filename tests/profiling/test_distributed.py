@@ -8,15 +8,15 @@ import json
 import socket
 import sys
 
+import dist_helpers
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from profile_checks import assert_same
 
-import dist_helpers
 from ddp_widgets import Profile, Profiler
 from ddp_widgets.core.errors import DistributedProfileError
-from profile_checks import assert_same
 
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs gloo")
 

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from profile_checks import assert_same as _assert_same
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
@@ -16,7 +17,6 @@ from ddp_widgets import Profile, Profiler
 from ddp_widgets.core import DataError, InputShapeError
 from ddp_widgets.core.errors import DDPWidgetsError, InvalidArgumentError, UnknownOptionError
 from ddp_widgets.zoo import load_default_data, load_default_model
-from profile_checks import assert_same as _assert_same
 
 
 def _tiny_model(seed=0):
