@@ -83,11 +83,11 @@ class ProfileRun:
         names, order = self.axis.names(check=check_classes)
         stats = {}
         for n, s in self.stats.items():
-            s = s.compact()
+            s = s.compact(copy=False)
             if order is not None:
                 s.permute_classes(order)
             s.grow(len(names))
-            stats[n] = s.compact()
+            stats[n] = s.compact(copy=False)
         sv = {n: self.profiler.analysis.svd(n).values.detach().cpu().double().numpy() for n in self.layers}
         meta = {"aggregation": self.aggregation, "threshold": self.threshold, "top_n": self.top_n,
                 "n_images": self.n_images, "n_ignored": self.n_ignored, "calls": self.calls,

@@ -224,9 +224,11 @@ def merge_across_ranks(local: Profile, axis: ClassAxis, dev: torch.device) -> Pr
     names = _class_axis(local, axis, dev)
     stats: dict[str, LayerStats] = {}
     for n in local.layers:
-        s = local._stats[n].compact()
-        s.grow(len(names))
-        stats[n] = s.compact()
+        s = local._stats[n]
+        if s.n_classes != len(names):
+            s = s.compact()
+            s.grow(len(names))
+        stats[n] = s.compact(copy=False)
     int_fields, float_fields = ("count", "nonfinite", "infl_count"), ("sum", "sumsq", "infl_ddp", "infl_weight")
     meta = local.meta
     totals = torch.tensor([local.n_images, local.n_ignored, int(meta.get("n_batches", 0)),

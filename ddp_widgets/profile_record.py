@@ -39,7 +39,7 @@ class Profile:
                  index_ranges: np.ndarray | None = None) -> None:
         self.layers = list(layers)
         self.class_names = list(class_names)
-        self._stats = {n: s.compact() for n, s in stats.items()}
+        self._stats = {n: s.compact(copy=False) for n, s in stats.items()}
         self._sv = {n: np.asarray(v, dtype=np.float64) for n, v in singular_values.items()}
         self.meta = dict(meta)
         self.index_ranges = normalize_ranges(np.zeros((0, 2), np.int64) if index_ranges is None else index_ranges)

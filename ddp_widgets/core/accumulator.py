@@ -176,13 +176,14 @@ class LayerStats:
         self.bottom_score = -neg
 
     # -- whole-state operations ----------------------------------------------------------------------
-    def compact(self) -> LayerStats:
-        """A copy without spare class capacity, on the CPU."""
+    def compact(self, copy: bool = True) -> LayerStats:
+        """Without spare class capacity, on the CPU: a copy, or (copy=False) views where no copy is needed."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         for name in CLASS_FIELDS:
             out[name] = out[name][: self.n_classes]
         for name in CLASS_FIELDS + RANK_FIELDS:
-            out[name] = out[name].detach().to("cpu").clone()
+            t = out[name].detach().to("cpu")
+            out[name] = t.clone() if copy and t.data_ptr() == getattr(self, name).data_ptr() else t.contiguous()
         return LayerStats(**out)
 
     def permute_classes(self, order: list[int]) -> None:
@@ -195,11 +196,11 @@ class LayerStats:
 
     def merged(self, other: LayerStats, top_n: int | None = None) -> LayerStats:
         """The statistics of the union of both (disjoint) image sets: counts and rankings exact, sums in float64."""
-        a, b = self.compact(), other.compact()
+        a, b = self.compact(copy=False), other.compact(copy=False)
         c = max(a.n_classes, b.n_classes)
         a.grow(c)
         b.grow(c)
-        a, b = a.compact(), b.compact()
+        a, b = a.compact(copy=False), b.compact(copy=False)
         out = {name: getattr(a, name) + getattr(b, name) for name in CLASS_FIELDS}
         n = min(a.top_n, b.top_n) if top_n is None else top_n
         out["top_score"], out["top_index"] = select_top(
