@@ -74,11 +74,15 @@ def _keep_best(score: torch.Tensor, index: torch.Tensor, new: torch.Tensor, new_
     return score, index
 
 
-def _class_add(target: torch.Tensor, labels: torch.Tensor, values: torch.Tensor) -> None:
-    """target[labels[i]] += values[i] for every row i, deterministically on any device."""
+def _class_add(target: torch.Tensor, labels: torch.Tensor, values: torch.Tensor, dense: bool | None = None) -> None:
+    """target[labels[i]] += values[i] for every row i, deterministically on any device.
+
+    The CPU adds row by row (index_add_); other devices (dense=True) multiply a one-hot matrix of the batch's
+    classes, so that no atomic adds make the sums depend on thread timing.
+    """
     if labels.numel() == 0:
         return
-    if target.device.type == "cpu":
+    if not (target.device.type != "cpu" if dense is None else dense):
         target.index_add_(0, labels, values.to(target.dtype))
         return
     classes, inverse = torch.unique(labels, return_inverse=True)

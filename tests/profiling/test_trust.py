@@ -547,3 +547,17 @@ def test_load_refuses_truncated_edited_and_foreign_files(tiny, tmp_path):
     np.savez(tmp_path / "foreign.npz", x=np.zeros(3))
     with pytest.raises(ProfileFileError, match="not a ddp-widgets profile"):
         Profile.load(tmp_path / "foreign")
+
+
+def test_the_device_path_of_the_class_sums_equals_the_cpu_path():
+    """The one-hot product used on CUDA (no atomics) gives the row-by-row sums; checked here on the CPU."""
+    from ddp_widgets.core.accumulator import _class_add
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 7, (50,), generator=g)
+    values = torch.randn(50, 9, generator=g, dtype=torch.float64)
+    for dtype, vals in ((torch.float64, values), (torch.int64, (values > 0).long())):
+        rows, dense = torch.zeros(10, 9, dtype=dtype), torch.zeros(10, 9, dtype=dtype)
+        _class_add(rows, labels, vals, dense=False)
+        _class_add(dense, labels, vals, dense=True)
+        torch.testing.assert_close(dense, rows, rtol=1e-12, atol=1e-12)
