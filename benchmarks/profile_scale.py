@@ -106,7 +106,7 @@ def _merge_worker(rank: int, world: int, port: int, out: str) -> None:
     import numpy as np
     import torchvision
 
-    from ddp_widgets._labels import ClassAxis
+    from ddp_widgets._classes import ClassAxis
     from ddp_widgets.core.accumulator import LayerStats
     from ddp_widgets.distributed import merge_across_ranks
     from ddp_widgets.profile_record import Profile

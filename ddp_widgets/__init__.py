@@ -30,7 +30,7 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
-_SUBMODULES = ("core", "analysis", "profiling", "selection", "widgets", "zoo")
+_SUBMODULES = ("core", "analysis", "profiling", "selection", "widgets", "zoo", "neurons", "figures", "session")
 
 
 def __getattr__(name: str) -> Any:

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 from tqdm.auto import tqdm
 
+from ._classes import IGNORED, ClassAxis
 from ._data import Batch, DataPlan
-from ._labels import IGNORED, ClassAxis
+from ._progress import transient_progress
 from .core.accumulator import LayerStats
 from .core.coverage import IndexCoverage
 from .core.errors import DataError
@@ -106,6 +107,7 @@ class ProfileRun:
 
     def execute(self, plan: DataPlan, max_batches: int | None, progress: bool, allow_empty: bool,
                 check_classes: bool = True) -> Profile:
+        shown = transient_progress(progress, "profiled")  # no progress widget left in a saved notebook
         bar = tqdm(total=plan.total, desc="profiling", unit="batch", delay=0.5, disable=not progress, leave=False)
         b = 0
         try:
@@ -126,6 +128,7 @@ class ProfileRun:
             raise
         finally:
             bar.close()
+            shown.close()
         if self.batches_done == 0 and not allow_empty:
             raise DataError("the dataset is empty: no batch was produced, so there is nothing to profile")
         try:

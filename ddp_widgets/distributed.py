@@ -30,8 +30,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
+from ._classes import ClassAxis
 from ._data import Batch, DataPlan, plan_batches
-from ._labels import ClassAxis
 from ._profile_run import ProfileRun
 from .core.accumulator import LayerStats, select_top
 from .core.errors import DataError, DistributedProfileError, InvalidArgumentError

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._classes import ClassAxis
 from ._data import as_inputs, check_shard, plan_batches
-from ._labels import ClassAxis
 from ._profile_run import ProfileRun, cast_inputs
 from .analysis import SpectralAnalysis
 from .core.errors import (
@@ -54,40 +54,26 @@ class Profiler:
     def __init__(self, model: nn.Module | SpectralAnalysis, layers: Sequence[str] | None = None, *, example_input: Any = None) -> None:
         if isinstance(model, SpectralAnalysis):
             self.analysis = model
-        else:  # decompose in the model's own precision, so that float64 models get float64 signals
-            dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32) if isinstance(model, nn.Module) else torch.float32
-            self.analysis = SpectralAnalysis(model, example_input, progress=False, dtype=dtype)
+        else:  # decomposes in float64 for float64 models, float32 otherwise (half models included)
+            self.analysis = SpectralAnalysis(model, example_input, progress=False)
         self.model = self.analysis.model
-        profilable = [n for n in self.analysis.names if not self.analysis.info(n).transposed]
-        if layers is None:
-            self.layers = profilable
+        if layers is None:  # layers the probe saw called, with an output to hook
+            self.layers = self.analysis.profilable_layers()
         else:
             self.layers = [layers] if isinstance(layers, str) else list(layers)
             for name in self.layers:
-                if name in self.analysis.names and name not in profilable:
-                    raise LayerNotDecomposableError(
-                        f"layer '{name}' ({self.analysis.info(name).kind}) cannot be profiled: a transposed "
-                        f"convolution's output is not a per-position image of Uᵀ; profile a Conv or Linear layer"
-                    )
-                if name not in self.analysis.names:
-                    if name in self.analysis.layers.names:
-                        raise LayerNotDecomposableError(
-                            f"layer '{name}' cannot be profiled: {self.analysis.info(name).reason}"
-                        )
-                    raise unknown_layer(name, profilable)
+                self.analysis.check_profilable(name)
         if not self.layers:
-            raise LayerNotDecomposableError("no layer to profile: the model has only transposed convolutions")
-        self._specs: dict[str, SignalSpec] = {}
+            raise LayerNotDecomposableError(
+                "no layer to profile: " + "; ".join(f"{i.name}: {i.profile_reason}" for i in self.analysis.layers[:3])
+            )
 
     # -- signals ------------------------------------------------------------------------------------
     def _spec(self, name: str) -> SignalSpec:
-        if name not in self._specs:
-            module = self.analysis.module(name)
-            svd = self.analysis.svd(name)
-            p = svd.projection().to(device=module.weight.device, dtype=module.weight.dtype)
-            bias = module.bias.detach() if module.bias is not None else None
-            self._specs[name] = SignalSpec(p, bias, isinstance(module, nn.Linear))
-        return self._specs[name]
+        module = self.analysis.module(name)
+        p = self.analysis.projection(name)  # of the current weights, in the module's dtype and device
+        bias = module.bias.detach() if module.bias is not None else None
+        return SignalSpec(p, bias, isinstance(module, nn.Linear))
 
     def _expected_shape(self) -> str:
         first = self.analysis.layers[0]
@@ -214,7 +200,7 @@ class Profiler:
 
         data: a tensor of inputs (with `labels`), a Dataset, a DataLoader (shuffled or not), or an iterable of
         `(x, y, *extra)` / dict batches (see ddp_widgets._data). Every image keeps its dataset index, which
-        `top_images` / `bottom_images` return. Classes: see ddp_widgets._labels (class_names fixes the order;
+        `top_images` / `bottom_images` return. Classes: see ddp_widgets._classes (class_names fixes the order;
         ignore_index skips a label, e.g. 255). keys=(input_key, label_key) picks dict entries. shard=(rank,
         world_size) profiles a contiguous block of whole batches, so that `Profile.merge` of all shards equals
         the whole profile; shard="auto" does that for every rank of torch.distributed and merges with collectives

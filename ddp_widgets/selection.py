@@ -6,24 +6,52 @@ is readable and writable from Python::
 
     sel = Selection.for_analysis(analysis)
     sel.layer = "features.7"          # moves every view
-    sel.singular_index = 3            # the SVD neuron (0 = largest singular value)
+    sel.neuron = 3                    # SVD neuron 3 of that layer (0 = largest singular value)
+
+The SVD neuron's index is called ``neuron`` (several: ``neurons``) everywhere in the package and shown
+as "SVD neuron k"; α only ever means the power-law exponent. ``singular_index`` / ``singular_indices``
+are deprecated aliases kept for one release (they warn and still work).
 
 When a list of valid layers (``valid_layers``), per-layer ranks (``ranks``), class names
 (``class_names``) or a number of images (``n_images``) is attached, values are validated against
-them and a bad value raises `traitlets.TraitError` with a message that names the valid choices.
+them and a bad value raises `SelectionError` (a `traitlets.TraitError` and a `ValueError`) with a
+message that names the valid choices.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from difflib import get_close_matches
 from typing import Any
 
 from traitlets import Dict, HasTraits, Int, List, TraitError, Unicode, observe, validate
 
-__all__ = ["Selection"]
+from .core.errors import DDPWidgetsError
 
-_SELECTED = ("layer", "singular_index", "singular_indices", "class_label", "class_labels", "image_index")
+__all__ = ["Selection", "SelectionError"]
+
+_SELECTED = ("layer", "neuron", "neurons", "class_label", "class_labels", "image_index")
+_DEPRECATED = {"singular_index": "neuron", "singular_indices": "neurons"}  # old name -> new name
+
+
+class SelectionError(DDPWidgetsError, TraitError, ValueError):
+    """A value a Selection cannot take (unknown layer, index out of range, ...)."""
+
+
+def _renamed(old: str, stacklevel: int = 3) -> str:
+    new = _DEPRECATED[old]
+    warnings.warn(f"Selection.{old} is deprecated and will be removed in the next release: use Selection.{new}",
+                  DeprecationWarning, stacklevel=stacklevel)
+    return new
+
+
+def _new_names(values: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments with the deprecated names replaced (with a warning)."""
+    out = {}
+    for k, v in values.items():
+        out[_renamed(k, stacklevel=5) if k in _DEPRECATED else k] = v
+    return out
 
 
 def _names(values: Iterable[Any], n: int = 6) -> str:
@@ -36,15 +64,15 @@ class Selection(HasTraits):
     """What is selected, shared by all views.
 
     layer: the selected layer's name (None: nothing selected).
-    singular_index: the focused SVD neuron of that layer (0 = largest σ); singular_indices: several.
+    neuron: the focused SVD neuron of that layer (its singular value's index, 0 = largest σ); neurons: several.
     class_label / class_labels: the focused class index and a set of classes.
     image_index: the focused dataset image.
     valid_layers, ranks, class_names, n_images: what values are allowed (empty: not checked).
     """
 
     layer = Unicode(None, allow_none=True, help="selected layer name")
-    singular_index = Int(None, allow_none=True, help="focused SVD neuron: index of its singular value")
-    singular_indices = List(Int(), help="several SVD neurons of the selected layer")
+    neuron = Int(None, allow_none=True, help="focused SVD neuron: index of its singular value (0 = largest)")
+    neurons = List(Int(), help="several SVD neurons of the selected layer")
     class_label = Int(None, allow_none=True, help="focused class index")
     class_labels = List(Int(), help="several class indices")
     image_index = Int(None, allow_none=True, help="focused dataset image")
@@ -58,10 +86,29 @@ class Selection(HasTraits):
         # constraints first, so the selected values are validated against them
         constraints = {k: kwargs.pop(k) for k in ("valid_layers", "ranks", "class_names", "n_images") if k in kwargs}
         super().__init__(**constraints)
-        for k, v in kwargs.items():
+        for k, v in _new_names(kwargs).items():
             if k not in _SELECTED:
                 raise TypeError(f"Selection got an unexpected keyword {k!r}: use one of {', '.join(_SELECTED)}")
             setattr(self, k, v)
+
+    # -- deprecated aliases (one release) ------------------------------------------------------------
+    @property
+    def singular_index(self) -> int | None:
+        """Deprecated: use `neuron`."""
+        return getattr(self, _renamed("singular_index"))
+
+    @singular_index.setter
+    def singular_index(self, value: int | None) -> None:
+        setattr(self, _renamed("singular_index"), value)
+
+    @property
+    def singular_indices(self) -> list[int]:
+        """Deprecated: use `neurons`."""
+        return getattr(self, _renamed("singular_indices"))
+
+    @singular_indices.setter
+    def singular_indices(self, value: list[int]) -> None:
+        setattr(self, _renamed("singular_indices"), value)
 
     # -- construction helpers ------------------------------------------------------------------------
     @classmethod
@@ -69,8 +116,7 @@ class Selection(HasTraits):
         """A Selection whose valid layers and ranks are those of a SpectralAnalysis (and profile)."""
         sel = cls()
         sel.attach(analysis, profile)
-        for k, v in kwargs.items():
-            setattr(sel, k, v)
+        sel.select(**kwargs)
         return sel
 
     def attach(self, analysis: Any = None, profile: Any = None) -> Selection:
@@ -86,21 +132,27 @@ class Selection(HasTraits):
         return self
 
     def select(self, **values: Any) -> Selection:
-        """Set several traits at once, validated together, e.g. ``sel.select(layer="fc", singular_index=0)``.
+        """Set several traits at once, e.g. ``sel.select(layer="fc", neuron=0)``.
 
-        The layer is set first so that an index is checked against the new layer's rank.
+        The layer is set first so that an index is checked against the new layer's rank. All or nothing:
+        when any value is invalid, nothing changes (and no observer is notified) before the error.
         """
+        values = _new_names(values)
         unknown = set(values) - set(_SELECTED)
         if unknown:
             raise TypeError(f"Selection.select got unexpected keywords {sorted(unknown)}: use {', '.join(_SELECTED)}")
-        for k in _SELECTED:
-            if k in values:
-                setattr(self, k, values[k])
+        with self.hold_trait_notifications():  # validates together at the end; rolls back on TraitError
+            for k in _SELECTED:
+                if k in values:
+                    setattr(self, k, values[k])
+            for k in _SELECTED:  # an unchanged value raises no change event: check it against the new layer too
+                if k in values:
+                    getattr(type(self), k)._cross_validate(self, getattr(self, k))
         return self
 
     def clear(self) -> None:
         """Select nothing."""
-        self.select(layer=None, singular_index=None, singular_indices=[], class_label=None, class_labels=[], image_index=None)
+        self.select(layer=None, neuron=None, neurons=[], class_label=None, class_labels=[], image_index=None)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in _SELECTED}
@@ -117,36 +169,38 @@ class Selection(HasTraits):
             return name
         close = get_close_matches(str(name), self.valid_layers, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise TraitError(
+        raise SelectionError(
             f"The 'layer' trait of a Selection expected one of the model's layers "
             f"({_names(self.valid_layers)}), not {name!r}.{hint} All names: selection.valid_layers."
         )
 
     def _check_index(self, i: int, what: str) -> int:
         if i < 0:
-            raise TraitError(f"The '{what}' trait of a Selection expected an index >= 0 (0 = largest singular value), not {i}.")
+            raise SelectionError(
+                f"The '{what}' trait of a Selection expected an SVD neuron index >= 0 (0 = largest singular value), not {i}."
+            )
         rank = self.ranks.get(self.layer) if self.layer is not None else None
         if rank is not None and i >= rank:
-            raise TraitError(
+            raise SelectionError(
                 f"The '{what}' trait of a Selection expected an index below {rank} "
                 f"(layer {self.layer!r} has {rank} singular values), not {i}."
             )
         return i
 
-    @validate("singular_index")
-    def _valid_singular_index(self, proposal: Any) -> Any:
+    @validate("neuron")
+    def _valid_neuron(self, proposal: Any) -> Any:
         i = proposal["value"]
-        return i if i is None else self._check_index(i, "singular_index")
+        return i if i is None else self._check_index(i, "neuron")
 
-    @validate("singular_indices")
-    def _valid_singular_indices(self, proposal: Any) -> Any:
-        return [self._check_index(i, "singular_indices") for i in proposal["value"]]
+    @validate("neurons")
+    def _valid_neurons(self, proposal: Any) -> Any:
+        return [self._check_index(i, "neurons") for i in proposal["value"]]
 
     def _check_class(self, c: int, what: str) -> int:
         n = len(self.class_names)
         if c < 0 or (n and c >= n):
             valid = f"0 ... {n - 1} ({_names(self.class_names, 4)})" if n else ">= 0"
-            raise TraitError(f"The '{what}' trait of a Selection expected a class index {valid}, not {c}.")
+            raise SelectionError(f"The '{what}' trait of a Selection expected a class index {valid}, not {c}.")
         return c
 
     @validate("class_label")
@@ -165,26 +219,26 @@ class Selection(HasTraits):
             return i
         if i < 0 or (self.n_images is not None and i >= self.n_images):
             limit = f"0 ... {self.n_images - 1}" if self.n_images is not None else ">= 0"
-            raise TraitError(f"The 'image_index' trait of a Selection expected an image index {limit}, not {i}.")
+            raise SelectionError(f"The 'image_index' trait of a Selection expected an image index {limit}, not {i}.")
         return i
 
     # -- consistency ---------------------------------------------------------------------------------
     @observe("layer")
     def _drop_out_of_range(self, change: Any) -> None:
-        """Keep the singular index when the new layer has it (browse 'the top neuron' across layers)."""
+        """Keep the SVD neuron when the new layer has it (browse 'the top neuron' across layers)."""
         rank = self.ranks.get(change["new"]) if change["new"] is not None else None
         if rank is None:
             return
-        if self.singular_index is not None and self.singular_index >= rank:
-            self.singular_index = None
-        if any(i >= rank for i in self.singular_indices):
-            self.singular_indices = [i for i in self.singular_indices if i < rank]
+        if self.neuron is not None and self.neuron >= rank:
+            self.neuron = None
+        if any(i >= rank for i in self.neurons):
+            self.neurons = [i for i in self.neurons if i < rank]
 
-    @observe("singular_index")
-    def _leave_indices(self, change: Any) -> None:
+    @observe("neuron")
+    def _leave_neurons(self, change: Any) -> None:
         """A focus outside the multi-selection ends the multi-selection."""
-        if change["new"] is not None and self.singular_indices and change["new"] not in self.singular_indices:
-            self.singular_indices = []
+        if change["new"] is not None and self.neurons and change["new"] not in self.neurons:
+            self.neurons = []
 
     @observe("class_label")
     def _leave_labels(self, change: Any) -> None:

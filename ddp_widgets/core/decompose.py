@@ -10,14 +10,14 @@ same singular values as the transposed-convolution operator block.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from .errors import LayerNotDecomposableError, MetaDeviceError, NonFiniteWeightsError
+from .errors import LayerNotDecomposableError, MetaDeviceError, NeuronIndexError, NonFiniteWeightsError
 from .layers import SUPPORTED_NAMES, SUPPORTED_TYPES, TRANSPOSED_TYPES
+from .weights import is_quantized, raw_weight, read_weight
 
 DEFAULT_DTYPE = torch.float32
 
@@ -25,12 +25,16 @@ DEFAULT_DTYPE = torch.float32
 def _weight_and_groups(layer: nn.Module | torch.Tensor, groups: int | None) -> tuple[torch.Tensor, int, bool]:
     if isinstance(layer, torch.Tensor):
         return layer, groups or 1, False
-    if not isinstance(layer, SUPPORTED_TYPES):
+    if not isinstance(layer, SUPPORTED_TYPES) and not is_quantized(layer):
         raise LayerNotDecomposableError(
             f"cannot decompose a {type(layer).__name__}: ddp-widgets decomposes {SUPPORTED_NAMES} "
             f"(or pass a weight tensor)"
         )
-    return layer.weight, int(getattr(layer, "groups", 1)), isinstance(layer, TRANSPOSED_TYPES)
+    raw = raw_weight(layer)
+    lazy_or_meta = raw is not None and (isinstance(raw, nn.parameter.UninitializedParameter) or raw.is_meta)
+    weight = raw if lazy_or_meta else read_weight(layer)
+    transposed = isinstance(layer, TRANSPOSED_TYPES) or type(layer).__name__.startswith("ConvTranspose")
+    return weight, int(getattr(layer, "groups", 1)), transposed
 
 
 def check_weight(weight: torch.Tensor, name: str = "the layer") -> None:
@@ -187,7 +191,7 @@ class LayerSVD:
 
     def _where(self, alpha: int) -> tuple[int, int]:
         if not -self.rank <= alpha < self.rank:
-            raise IndexError(f"singular index {alpha} out of range: {self.name or 'this layer'} has {self.rank} singular values")
+            raise NeuronIndexError(f"SVD neuron {alpha} out of range: {self.name or 'this layer'} has {self.rank} singular values")
         alpha %= self.rank
         return int(self.group_of[alpha]), int(self.index_in_group[alpha])
 
@@ -264,10 +268,3 @@ def decompose(
         return sort_group_values(values)[0]
     kind = type(layer_or_weight).__name__ if isinstance(layer_or_weight, nn.Module) else "weight"
     return LayerSVD(matrix, tuple(weight.shape), name=name, kind=kind, transposed=transposed, values=values)
-
-
-def matrix_dims(weight_shape: Sequence[int], groups: int = 1) -> tuple[int, int]:
-    """(N, M): the larger and smaller dimension of one group's unfolded matrix."""
-    rows = weight_shape[0] // groups
-    cols = math.prod(weight_shape[1:])
-    return max(rows, cols), min(rows, cols)

@@ -74,16 +74,57 @@ def unknown_layer(name: object, valid: Iterable[str]) -> UnknownLayerError:
     )
 
 
-class InvalidArgumentError(DDPWidgetsError, ValueError):
-    """A parameter outside its valid range (e.g. batch_size <= 0); the message names the parameter."""
-
-
-class UnknownOptionError(DDPWidgetsError, ValueError):
-    """A name that is not in one of the package's registries (e.g. an aggregation)."""
+class NotLinearToLogitsError(DDPWidgetsError, ValueError):
+    """A layer's output does not reach the logits through linear maps only (no weight-space readout)."""
 
 
 class NeuronIndexError(DDPWidgetsError, IndexError):
-    """An SVD-neuron index outside a layer's rank."""
+    """An SVD-neuron index (or a number of kept neurons) that is not an integer in the layer's range."""
+
+
+class StaleDecompositionError(DDPWidgetsError, ValueError):
+    """A cached SVD no longer decomposes the layer's current weight (the weights changed after it)."""
+
+
+class ViewError(DDPWidgetsError, ValueError):
+    """A view (ddp_widgets.widgets) was given an option value it does not know."""
+
+
+class ViewArgumentError(DDPWidgetsError, TypeError):
+    """A view was given an argument of the wrong type."""
+
+
+class SessionError(DDPWidgetsError, ValueError):
+    """A saved exploration (Explorer.save) cannot be read: corrupt, edited, of another version or model."""
+
+
+class UnknownOptionError(DDPWidgetsError, ValueError):
+    """An option value (spectrum view, baseline, normalization, convention, MP method) that is not offered."""
+
+
+class BaselineModelError(DDPWidgetsError, ValueError):
+    """A reference model handed in as a baseline has no matching layer."""
+
+
+class TorchScriptModelError(DDPWidgetsError, TypeError):
+    """A TorchScript module was handed in where the eager nn.Module is needed."""
+
+
+class LayerNotProfilableError(LayerNotDecomposableError):
+    """The layer can be decomposed but its SVD-neuron signals cannot be captured (e.g. it is never called)."""
+
+
+def unknown_option(what: str, value: object, valid: Iterable[str]) -> UnknownOptionError:
+    """Build the error for an option value that is not one of `valid`."""
+    return UnknownOptionError(f"unknown {what} {value!r}: use one of {', '.join(str(v) for v in valid)}")
+
+
+class UnknownModelError(DDPWidgetsError, ValueError):
+    """A model name (e.g. a torchvision architecture) that is not available."""
+
+
+class InvalidArgumentError(DDPWidgetsError, ValueError):
+    """A parameter outside its valid range (e.g. batch_size <= 0); the message names the parameter."""
 
 
 class ProfileFileError(DDPWidgetsError, ValueError):

@@ -82,7 +82,9 @@ def fit_marchenko_pastur(eigenvalues: np.ndarray, Q: float, method: str = "media
     elif method == "max":
         sigma2 = float(np.max(ev)) / (1.0 + 1.0 / math.sqrt(Q)) ** 2
     else:
-        raise ValueError(f"unknown MP fit method {method!r}: use 'median', 'mean' or 'max'")
+        from .errors import unknown_option
+
+        raise unknown_option("MP fit method", method, MP_METHODS)
     lo, hi = mp_edges(Q, sigma2)
     tol = 1e-9 * max(hi, 1e-300)
     inside = float(np.mean((ev >= lo - tol) & (ev <= hi + tol)))

@@ -5,7 +5,8 @@ after a d-dimensional DFT of the kernel (zero-padded, or wrapped round when the 
 input) it splits into one small (c_out × c_in) matrix per frequency; the operator's singular values are
 the union of theirs: prod(n) · min(c_out, c_in) values per group. Dilation is exact too (the kernel is
 spread on its dilated grid). Strided or zero-padded layers get the stride-1 circular operator's values,
-labelled as an approximation.
+labelled as an approximation, and so are layers whose padding does not keep the input size (their
+operator is not block-circulant).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from .errors import LayerNotDecomposableError
+from .errors import InputShapeError, LayerNotDecomposableError
 from .layers import CONV_TYPES, TRANSPOSED_TYPES
 
 
@@ -62,6 +64,7 @@ def operator_singular_values(
     groups: int | None = None,
     dilation: Sequence[int] | None = None,
     stride: Sequence[int] | None = None,
+    padding: Any = None,
     padding_mode: str = "circular",
     transposed: bool = False,
     dtype: torch.dtype = torch.float64,
@@ -69,7 +72,9 @@ def operator_singular_values(
     """Singular values of the convolution operator on an input of spatial size `input_size`.
 
     `conv` is a conv module, or a weight tensor described by the keyword arguments (groups, dilation,
-    stride, padding_mode, transposed), which only label whether the result is exact.
+    stride, padding, padding_mode, transposed), which only label whether the result is exact: it is for
+    stride 1, circular padding and a padding that keeps the input size in every dimension
+    (2·padding = dilation·(kernel − 1)); padding=None (a bare tensor) means the circular convolution itself.
     """
     if isinstance(conv, torch.Tensor):
         weight, g = conv, groups or 1
@@ -78,6 +83,7 @@ def operator_singular_values(
     elif isinstance(conv, CONV_TYPES + TRANSPOSED_TYPES):
         weight, g = conv.weight, int(conv.groups)
         stride, padding_mode, dil = tuple(conv.stride), conv.padding_mode, tuple(conv.dilation)
+        padding = conv.padding
         transposed = isinstance(conv, TRANSPOSED_TYPES)
     else:
         raise LayerNotDecomposableError(
@@ -88,7 +94,7 @@ def operator_singular_values(
     size = (int(input_size),) * spatial_dims if isinstance(input_size, (int, np.integer)) else tuple(int(s) for s in input_size)
     size = size[-spatial_dims:]
     if len(size) != spatial_dims or min(size) < 1:
-        raise ValueError(f"input_size must give {spatial_dims} spatial sizes for this layer, got {input_size!r}")
+        raise InputShapeError(f"input_size must give {spatial_dims} spatial sizes for this layer, got {input_size!r}")
 
     w = weight.detach().to(dtype)
     c0, c1 = w.shape[:2]
@@ -106,22 +112,39 @@ def operator_singular_values(
     mats = freq.movedim(1, -1).movedim(1, -1)  # (g, n..., a, b)
     sv = torch.linalg.svdvals(mats)  # (g, n1, ..., n_last//2+1, min(a, b))
     counts = mult.view(*([1] * (sv.dim() - 2)), -1, 1).expand_as(sv).reshape(-1)
-    values = torch.repeat_interleave(sv.reshape(-1), counts)
-    values = np.sort(values.cpu().numpy())[::-1].copy()
+    pooled = torch.repeat_interleave(sv.reshape(-1), counts)
+    values = np.sort(pooled.cpu().numpy())[::-1].copy()
 
-    notes = []
-    if stride is not None and any(s != 1 for s in stride):
-        notes.append(f"stride {stride}: values of the stride-1 operator")
-    if padding_mode != "circular":
-        notes.append(f"{padding_mode} padding treated as circular")
+    notes = _approximations(tuple(w.shape[2:]), dil, stride, padding, padding_mode, transposed)
     exact = not notes
-    note = "exact (circular padding, stride 1)" if exact else "approximation: " + "; ".join(notes)
+    note = "exact (circular padding, stride 1, size-preserving padding)" if exact else "approximation: " + "; ".join(notes)
     if transposed:
         note += " (transposed convolution: adjoint operator, same singular values)"
     return OperatorSpectrum(values, size, exact, note)
 
 
-def dense_operator_matrix(conv: nn.Module, input_size: Sequence[int]) -> torch.Tensor:
+def _approximations(
+    kernel: tuple[int, ...], dilation: Sequence[int], stride: Any, padding: Any, padding_mode: str, transposed: bool
+) -> list[str]:
+    """Why the circular stride-1 operator is not this layer's operator (empty when it is)."""
+    notes = []
+    if stride is not None and any(s != 1 for s in stride):
+        notes.append(f"stride {tuple(stride)}: values of the stride-1 operator")
+    if padding_mode != "circular":
+        notes.append(f"{padding_mode} padding treated as circular")
+    if not transposed and padding is not None and padding != "same":  # (transposed convs pad with zeros)
+        pads = (0,) * len(kernel) if padding == "valid" else tuple(np.broadcast_to(np.asarray(padding), (len(kernel),)))
+        keeps = [2 * int(p) == d * (k - 1) for p, d, k in zip(pads, dilation, kernel)]
+        if not all(keeps):
+            bad = [i for i, ok in enumerate(keeps) if not ok]
+            notes.append(
+                f"padding {tuple(int(p) for p in pads)} does not keep the input size in dimension(s) "
+                f"{', '.join(map(str, bad))} (needs 2·padding = dilation·(kernel − 1)): values of the size-preserving operator"
+            )
+    return notes
+
+
+def dense_operator_matrix(conv: Any, input_size: Sequence[int]) -> torch.Tensor:
     """The operator as a dense matrix (for tests on small layers): column j = conv(e_j) − b."""
     c_in = conv.in_channels
     n = c_in * math.prod(input_size)

@@ -5,14 +5,14 @@
 - `LayerMetrics`: one metric across layers, trained against a baseline (bqplot)
 - `SingularVectorView`: singular filters; with a profile, top images and class signal of an SVD neuron
 - `HypergraphExplorer`: classes and SVD neurons as a bipartite graph (ipycytoscape, behind an adapter)
-- `Explorer` / `explore()`: all of them in one layout, linked by one `Selection`
+- `Explorer` / `explore()`: all of them in one layout (built from the list `VIEWS`), linked by one `Selection`
 - `ImageGrid`: the image-grid widget of the labextension
 """
 
 from __future__ import annotations
 
 from ..selection import Selection
-from .explorer import Explorer, explore
+from .explorer import VIEWS, Explorer, ViewEntry, explore
 from .hypergraph_explorer import HypergraphExplorer
 from .image_grid import ImageGrid
 from .layer_metrics import LayerMetrics
@@ -21,6 +21,7 @@ from .singular_vectors import SingularVectorView
 from .spectrum_plot import SpectrumPlot
 
 __all__ = [
+    "VIEWS",
     "Explorer",
     "HypergraphExplorer",
     "ImageGrid",
@@ -29,5 +30,6 @@ __all__ = [
     "Selection",
     "SingularVectorView",
     "SpectrumPlot",
+    "ViewEntry",
     "explore",
 ]

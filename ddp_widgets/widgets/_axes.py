@@ -28,7 +28,7 @@ def log_ticks(lo: float, hi: float, n: int = 5) -> np.ndarray:
         return np.array([lo, hi]) if lo > 0 else np.zeros(0)
     decades = np.arange(math.ceil(math.log10(lo)), math.floor(math.log10(hi)) + 1)
     if decades.size >= 3:
-        step = int(math.ceil(decades.size / n))
+        step = math.ceil(decades.size / n)
         return 10.0 ** decades[::step]
     ticks = np.geomspace(lo, hi, n)
     digits = np.floor(np.log10(ticks))

@@ -5,14 +5,19 @@ from __future__ import annotations
 import contextlib
 import functools
 import html
+import json
+import re
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import ipywidgets as widgets
 
+from ..core.errors import ViewArgumentError, ViewError
 from ..selection import Selection
+from ._snapshot import LIVE_CLASS, display_with_snapshot, figure_img, snapshot_page, update_snapshot
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,7 +77,8 @@ class View(widgets.VBox):
 
     def __init__(self, selection: Selection | None, **kwargs: Any) -> None:
         if selection is not None and not isinstance(selection, Selection):
-            raise TypeError(f"selection must be a ddp_widgets.Selection, got {type(selection).__name__}")
+            raise ViewArgumentError(f"selection must be a ddp_widgets.Selection, got {type(selection).__name__}: "
+                                    "build one with ddp_widgets.Selection.for_analysis(analysis)")
         self.selection = selection if selection is not None else Selection()
         self.calls: Counter[str] = Counter()  # observer name -> number of calls (tests check no loops)
         self.last_error: BaseException | None = None
@@ -80,10 +86,21 @@ class View(widgets.VBox):
         self._syncing = 0
         self._watching: list[tuple[Callable[..., Any], list[str]]] = []
         self.errors = widgets.Output(layout=widgets.Layout(max_height="120px", overflow="auto"))
+        self.export_button = widgets.Button(description="export figures", icon="download",
+                                            tooltip="write this view's figures as SVG, PNG and PDF into the folder",
+                                            layout=widgets.Layout(width="auto"))
+        self.export_folder = widgets.Text(value="figures", description="to", layout=widgets.Layout(width="180px"),
+                                          style={"description_width": "20px"})
+        self.export_note = widgets.HTML("")
+        self.export_bar = widgets.HBox([self.export_button, self.export_folder, self.export_note],
+                                       layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+        self.export_button.on_click(self._on_export)
+        self._snapshot_handle: Any = None
         kwargs.setdefault("layout", widgets.Layout(min_width="0"))
         super().__init__(**kwargs)
         # a DOM class per view, e.g. "ddp-spectrumplot", for styling and browser tests
         self.add_class(f"ddp-{type(self).__name__.lower()}")
+        self.add_class(LIVE_CLASS)
 
     def _watch(self, handler: Callable[..., Any], names: list[str]) -> None:
         """Observe the named selection traits (only those) with `handler`."""
@@ -102,6 +119,57 @@ class View(widgets.VBox):
         finally:
             self._syncing -= 1
 
+    # -- figures, settings, snapshot -----------------------------------------------------------------
+    def figures(self) -> dict[str, Any]:
+        """The view's current content as publication figures (name -> matplotlib Figure)."""
+        return {}
+
+    def snapshot_figures(self) -> dict[str, Any]:
+        """What the static snapshot shows (default: the figures)."""
+        return self.figures()
+
+    def save_figures(self, folder: str | Path, formats: Sequence[str] = ("svg", "png", "pdf")) -> list[Path]:
+        """Write the view's figures into `folder` (one file per figure and format); returns the paths."""
+        from .. import figures as figs
+
+        paths: list[Path] = []
+        for name, fig in self.figures().items():
+            paths += figs.save(fig, Path(folder) / name, formats)
+        return paths
+
+    @interaction
+    def _on_export(self, button: Any) -> None:
+        folder = self.export_folder.value.strip() or "figures"
+        paths = self.save_figures(folder)
+        self.export_note.value = note_html(f"wrote {len(paths)} files to {esc(folder)}/")
+
+    def settings(self) -> dict[str, Any]:
+        """The view's own settings (JSON-ready), as `Explorer.save` stores them."""
+        return {}
+
+    def apply_settings(self, settings: Mapping[str, Any]) -> None:
+        """Restore settings from `settings()`; unknown keys or wrong types raise ViewError."""
+        check_settings(type(self).__name__, settings, {})
+
+    def snapshot_html(self) -> str:
+        """The static HTML of what the view shows now: title and the figures as inline PNG images."""
+        images = [figure_img(fig, alt=name) for name, fig in self.snapshot_figures().items()]
+        return snapshot_page(self.snapshot_title(), [("", images)])
+
+    def snapshot_title(self) -> str:
+        return f"{type(self).__name__} · {self.selection.layer or 'no layer selected'}"
+
+    def _ipython_display_(self) -> None:
+        self._snapshot_handle = display_with_snapshot(self, _live_text(self), self.snapshot_html, self.snapshot_state)
+
+    def snapshot_state(self) -> str:
+        """A summary of what the view shows (selection and settings): the snapshot is redrawn when it changes."""
+        return snapshot_state(self.selection, self.settings())
+
+    def refresh_snapshot(self) -> None:
+        """Re-render the static snapshot shown under the view (do it before saving the notebook)."""
+        update_snapshot(self._snapshot_handle, _live_text(self), self.snapshot_html)
+
     # -- errors ----------------------------------------------------------------------------------------
     def show_error(self, exc: BaseException, where: str = "") -> None:
         """Show an exception raised in a callback in the view's error area (and keep it for inspection)."""
@@ -109,7 +177,8 @@ class View(widgets.VBox):
         self.last_traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         prefix = f"{type(self).__name__}" + (f" ({where.strip('_')})" if where else "")
         self.errors.outputs = ()
-        self.errors.append_stderr(f"{prefix}: {type(exc).__name__}: {exc}\n")
+        # the message first, then the traceback (kept, so that the error can be traced to its line)
+        self.errors.append_stderr(f"{prefix}: {type(exc).__name__}: {exc}\n\n{self.last_traceback}")
 
     def clear_errors(self) -> None:
         if self.errors.outputs:
@@ -119,7 +188,38 @@ class View(widgets.VBox):
 
     def close(self) -> None:
         """Stop observing the selection, then close the view."""
-        for handler, names in self._watching:
+        for handler, names in getattr(self, "_watching", []):  # none when __init__ raised early
             self.selection.unobserve(handler, names=names)
         self._watching = []
         super().close()
+
+
+def _live_text(widget: Any) -> str:
+    return (f"ddp-widgets {type(widget).__name__}: an interactive view that needs a running kernel "
+            "(run the cell again); a static snapshot follows")
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe version of a layer name or label."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_") or "view"
+
+
+def check_settings(view: str, settings: Mapping[str, Any], allowed: Mapping[str, type | tuple[type, ...]]) -> dict[str, Any]:
+    """Validate saved settings of a view: known keys with values of the right type."""
+    if not isinstance(settings, Mapping):
+        raise ViewError(f"settings of {view} must be a mapping of names to values, got {type(settings).__name__}")
+    unknown = sorted(set(settings) - set(allowed))
+    if unknown:
+        raise ViewError(f"{view} has no setting(s) {unknown}: it knows {sorted(allowed) or 'none'}")
+    for key, value in settings.items():
+        kind = allowed[key]
+        if isinstance(value, bool) and kind in (int, float, (int, float)):
+            raise ViewError(f"setting {key!r} of {view} must be a number, not {value!r}")
+        if not isinstance(value, kind):
+            raise ViewError(f"setting {key!r} of {view} must be of type {getattr(kind, '__name__', kind)}, "
+                            f"not {type(value).__name__} ({value!r})")
+    return dict(settings)
+
+
+def snapshot_state(selection: Selection, settings: Any) -> str:
+    return json.dumps([selection.to_dict(), settings], sort_keys=True, default=str)

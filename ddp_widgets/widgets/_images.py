@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["diverging", "grayscale", "pad_to", "render_filter", "render_images", "upscale"]
+from .._labels import neuron_tile_label
+
+__all__ = ["diverging", "filter_tiles", "grayscale", "linear_input_shape", "pad_to", "render_filter", "render_images", "upscale"]
 
 # a blue - white - red diverging scale (negative - 0 - positive), colour-blind safe end points
 _DIV_STOPS = np.array(
@@ -62,8 +64,8 @@ def _fit(img: np.ndarray, size: int) -> np.ndarray:
 
 def _near_square(v: np.ndarray) -> np.ndarray:
     n = v.size
-    w = int(math.ceil(math.sqrt(n)))
-    h = int(math.ceil(n / w))
+    w = math.ceil(math.sqrt(n))
+    h = math.ceil(n / w)
     out = np.zeros(h * w)
     out[:n] = v
     return out.reshape(h, w)
@@ -96,7 +98,7 @@ def render_filter(f: np.ndarray, *, first_layer: bool, channels: int = 4, size: 
     vmax = float(np.max(np.abs(maps[top]))) or 1.0
     kh, kw = maps.shape[1:]
     per_row = 2 if len(top) == 4 else len(top)  # 4 patterns as 2×2, fewer in one row
-    n_rows = int(math.ceil(len(top) / per_row))
+    n_rows = math.ceil(len(top) / per_row)
     zoom = max(1, (size // per_row) // max(kh, kw))
     gap = max(1, zoom // 4)
     ph, pw = kh * zoom, kw * zoom
@@ -109,7 +111,7 @@ def render_filter(f: np.ndarray, *, first_layer: bool, channels: int = 4, size: 
 
 def shrink(img: np.ndarray, max_side: int) -> np.ndarray:
     """Average f×f blocks so that the longer side is at most max_side (keeps small images as they are)."""
-    f = int(math.ceil(max(img.shape[0], img.shape[1]) / max_side))
+    f = math.ceil(max(img.shape[0], img.shape[1]) / max_side)
     if f <= 1:
         return img
     h, w = (img.shape[0] // f) * f, (img.shape[1] // f) * f
@@ -137,3 +139,56 @@ def render_images(images: Any, indices: Sequence[int], size: int = 56, max_side:
             x = np.stack([x] * 3, -1)
         out.append(_fit(x, size))
     return out
+
+
+def linear_input_shape(analysis: Any, name: str) -> tuple[int, ...] | None:
+    """For a Linear layer reading a flattened conv output: that output's (c, h, w), when it can tell.
+
+    The nearest conv before it gives c; pooling in between may change h and w, so a square h = w with
+    c·h·w = inputs is assumed then (the usual flatten of N×C×H×W).
+    """
+    info = analysis.info(name)
+    if info.kind != "Linear" or info.order is None:
+        return None
+    n_in = info.weight_shape[1]
+    before = [i for i in analysis.layers if i.order is not None and i.order < info.order and i.output_shape]
+    if not before:
+        return None
+    prev = max(before, key=lambda i: i.order)
+    shape = tuple(prev.output_shape[1:])
+    if len(shape) != 3:
+        return None
+    if math.prod(shape) == n_in:
+        return shape
+    side = math.isqrt(n_in // shape[0]) if n_in % shape[0] == 0 else 0
+    return (shape[0], side, side) if side and shape[0] * side * side == n_in else None
+
+
+def filter_tiles(analysis: Any, name: str, n: int = 16, channels: int = 4) -> tuple[list[np.ndarray], list[str], list[str], str]:
+    """The singular filters of the top n singular values of a layer as RGB tiles.
+
+    Returns (tiles, labels "k · σ …", tooltips, how they are drawn) -- what SingularVectorView shows and
+    what `ddp_widgets.figures.singular_filters` draws.
+    """
+    svd = analysis.svd(name)
+    info = analysis.info(name)
+    n = min(n, svd.rank)
+    filters = svd.singular_filters(n).detach().cpu().numpy()
+    first = info.order == 0 or analysis.names.index(name) == 0
+    spatial = linear_input_shape(analysis, name)
+    tiles, captions = [], []
+    for f in filters:
+        img, cap = render_filter(f, first_layer=first, channels=channels, spatial=spatial)
+        tiles.append(img)
+        captions.append(cap)
+    sv = svd.values.detach().cpu().numpy()
+    labels = [neuron_tile_label(k, sv[k]) for k in range(n)]
+    tips = [f"{name}:{k} · σ = {sv[k]:.4g} · {captions[k]}" for k in range(n)]
+    c = info.weight_shape[1] if len(info.weight_shape) > 1 else 0
+    if info.kind == "Linear":
+        how = f"weight vectors{' as ' + '×'.join(map(str, spatial)) + ' maps, strongest channels' if spatial else ''}"
+    elif first and c in (1, 3):
+        how = "grey filters" if c == 1 else "RGB filters"
+    else:
+        how = f"k×k patterns on the {min(channels, c)} strongest input channels"
+    return tiles, labels, tips, how

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -11,15 +14,17 @@ import numpy as np
 import torch
 
 from ..analysis import SpectralAnalysis
+from ..core.errors import DataError, InputShapeError
 from ..selection import Selection
-from ._base import FONT, note_html
+from ._base import FONT, View, _live_text, note_html, snapshot_state
+from ._snapshot import LIVE_CLASS, display_with_snapshot, figure_img, snapshot_page, update_snapshot
 from .hypergraph_explorer import HypergraphExplorer
 from .layer_metrics import LayerMetrics
 from .layer_selector import LayerSelector
 from .singular_vectors import SingularVectorView
 from .spectrum_plot import SpectrumPlot
 
-__all__ = ["Explorer", "explore"]
+__all__ = ["VIEWS", "Explorer", "ViewEntry", "explore"]
 
 _CSS = """<style>
 .ddp-explorer .ddp-layer-selector select { font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
@@ -28,63 +33,138 @@ _CSS = """<style>
 </style>"""
 
 
+@dataclass(frozen=True)
+class ViewEntry:
+    """One linked view of the Explorer: the attribute it is kept under, and how to build it.
+
+    build(explorer) returns the view, or None where it does not apply (e.g. no profile); wide views take
+    a whole row of the layout, the others share rows two by two. A new linked view is one more entry.
+    """
+
+    name: str
+    build: Callable[[Explorer], View | None]
+    wide: bool = False
+
+
+def _layer_selector(ex: Explorer) -> View:
+    return LayerSelector(ex.analysis, ex.selection)
+
+
+def _spectrum(ex: Explorer) -> View:
+    return SpectrumPlot(ex.analysis, ex.selection)
+
+
+def _metrics(ex: Explorer) -> View:
+    return LayerMetrics(ex.analysis, ex.selection, compute=ex.compute_metrics)
+
+
+def _vectors(ex: Explorer) -> View:
+    return SingularVectorView(ex.analysis, ex.selection, profile=ex.profile, images=ex.images, labels=ex.labels)
+
+
+def _hypergraph(ex: Explorer) -> View | None:
+    # centred class means at t = 0.3 show what sets classes apart (the controls switch back)
+    return None if ex.profile is None else HypergraphExplorer(ex.profile, ex.selection, threshold=0.3, center=True)
+
+
+VIEWS: list[ViewEntry] = [
+    ViewEntry("layer_selector", _layer_selector),
+    ViewEntry("spectrum", _spectrum),
+    ViewEntry("metrics", _metrics),
+    ViewEntry("vectors", _vectors),
+    ViewEntry("hypergraph", _hypergraph, wide=True),
+]
+
+
+def _grid_areas(entries: Sequence[tuple[str, bool]]) -> str:
+    """CSS grid-template-areas: a header row, then the views two per row (wide ones alone)."""
+    rows, pending = ['"header header"'], []
+    for name, wide in entries:
+        if wide:
+            if pending:
+                rows.append(f'"{pending[0]} ."')
+                pending = []
+            rows.append(f'"{name} {name}"')
+        else:
+            pending.append(name)
+            if len(pending) == 2:
+                rows.append(f'"{pending[0]} {pending[1]}"')
+                pending = []
+    if pending:
+        rows.append(f'"{pending[0]} ."')
+    return " ".join(rows)
+
+
 class Explorer(widgets.GridBox):
     """All views of a model in one layout, sharing `selection`.
 
-    Attributes: selection, analysis, profile, and the views layer_selector, spectrum, metrics, vectors,
-    hypergraph (None without a profile). `messages` lists what went wrong while building (also shown).
+    Attributes: selection, analysis, profile, and one attribute per entry of `VIEWS` (layer_selector,
+    spectrum, metrics, vectors, hypergraph; None where a view does not apply, e.g. no profile).
+    `messages` lists what went wrong while building (also shown); `tracebacks` keeps their tracebacks.
     """
 
     def __init__(self, analysis: SpectralAnalysis | None, *, profile: Any = None, images: Any = None, labels: Any = None,
                  selection: Selection | None = None, messages: Sequence[str] = (), title: str = "",
-                 compute_metrics: str = "auto") -> None:
-        self.analysis, self.profile = analysis, profile
+                 compute_metrics: str = "auto", tracebacks: Sequence[str] = (),
+                 views: Sequence[ViewEntry] | None = None) -> None:
+        self.analysis, self.profile, self.images, self.labels = analysis, profile, images, labels
         self.selection = selection if selection is not None else Selection()
-        self.messages = list(messages)
+        self.messages, self.tracebacks = list(messages), list(tracebacks)
+        self.title, self.compute_metrics = title, compute_metrics
         self.status = widgets.HTML("")
-        self.layer_selector = self.spectrum = self.metrics = self.vectors = self.hypergraph = None
-        area = lambda name: widgets.Layout(grid_area=name, min_width="0", overflow="hidden")
-        header = widgets.VBox([widgets.HTML(_CSS), self.status], layout=area("header"))
+        self._entries = list(VIEWS if views is None else views)
+        self._views: dict[str, View] = {}
+        self._snapshot_handle: Any = None
+        for entry in self._entries:
+            setattr(self, entry.name, None)
+        header = widgets.VBox([widgets.HTML(_CSS), self.status], layout=widgets.Layout(grid_area="header", min_width="0"))
         if analysis is None:
             super().__init__(children=[header], layout=widgets.Layout(width="100%", grid_template_areas='"header"'))
             self.add_class("ddp-explorer")
-            self._show_status(title)
+            self._show_status()
             return
         self.selection.attach(analysis, profile)
-        first = analysis.names[0]
-        self.selection.select(layer=self.selection.layer if self.selection.layer in analysis.names else first,
-                              singular_index=self.selection.singular_index if self.selection.singular_index is not None else 0)
-        self.layer_selector = LayerSelector(analysis, self.selection)
-        self.spectrum = SpectrumPlot(analysis, self.selection)
-        self.metrics = LayerMetrics(analysis, self.selection, compute=compute_metrics)
-        self.metrics.on_computed.append(self.layer_selector.refresh_badges)
-        self.layer_selector.refresh_badges()
-        self.vectors = SingularVectorView(analysis, self.selection, profile=profile, images=images, labels=labels)
-        views: list[tuple[widgets.Widget, str]] = [(self.layer_selector, "layers"), (self.spectrum, "spectrum"),
-                                                   (self.metrics, "metrics"), (self.vectors, "vectors")]
-        areas = '"header header" "layers spectrum" "metrics vectors"'
-        if profile is not None:
-            # centred class means at t = 0.3 show what sets classes apart (the controls switch back)
-            self.hypergraph = HypergraphExplorer(profile, self.selection, threshold=0.3, center=True)
-            views.append((self.hypergraph, "graph"))
-            areas += ' "graph graph"'
-        for view, name in views:
-            view.layout.grid_area = name
-            view.add_class("ddp-panel")
+        layer = self.selection.layer if self.selection.layer in analysis.names else analysis.names[0]
+        self.selection.select(layer=layer, neuron=self.selection.neuron if self.selection.neuron is not None else 0)
+        for entry in self._entries:
+            view = entry.build(self)
+            if view is not None:
+                setattr(self, entry.name, view)
+                self._views[entry.name] = view
+                view.layout.grid_area = entry.name
+                view.add_class("ddp-panel")
+        self._link_views()
+        shown = [(e.name, e.wide) for e in self._entries if e.name in self._views]
         super().__init__(
-            children=[header, *(v for v, _ in views)],
+            children=[header, *self._views.values()],
             layout=widgets.Layout(width="100%", grid_template_columns="minmax(0, 2fr) minmax(0, 3fr)",
-                                  grid_template_areas=areas, grid_gap="8px"),
+                                  grid_template_areas=_grid_areas(shown), grid_gap="8px"),
         )
         self.add_class("ddp-explorer")
-        self._show_status(title)
+        self.add_class(LIVE_CLASS)
+        self._show_status()
+
+    def _link_views(self) -> None:
+        """Views that compute metrics tell the views that show them (e.g. the layer list's α badges)."""
+        listeners = [v.on_metrics_computed for v in self._views.values() if hasattr(v, "on_metrics_computed")]
+        for view in self._views.values():
+            hooks = getattr(view, "on_computed", None)
+            if isinstance(hooks, list):
+                hooks.extend(listeners)
+        for fn in listeners:
+            fn()
 
     @property
     def views(self) -> list[Any]:
-        return [v for v in (self.layer_selector, self.spectrum, self.metrics, self.vectors, self.hypergraph) if v is not None]
+        """The views shown, in layout order."""
+        return list(self._views.values())
 
-    def _show_status(self, title: str) -> None:
-        parts = [f"<b>{html.escape(title)}</b>"] if title else []
+    @property
+    def views_by_name(self) -> dict[str, Any]:
+        return dict(self._views)
+
+    def _show_status(self) -> None:
+        parts = [f"<b>{html.escape(self.title)}</b>"] if self.title else []
         if self.analysis is not None:
             parts.append(f"{len(self.analysis.names)} decomposable layers")
             if self.profile is not None:
@@ -94,7 +174,65 @@ class Explorer(widgets.GridBox):
         text = note_html(" · ".join(parts))
         for m in self.messages:
             text += note_html(html.escape(m), "error")
+        if self.tracebacks:
+            text += ('<details><summary style="cursor:pointer">traceback</summary><pre style="font-size:11px">'
+                     + html.escape("\n".join(self.tracebacks)) + "</pre></details>")
         self.status.value = f'<div style="{FONT}">{text}</div>'
+
+    # -- figures, snapshot, sessions ------------------------------------------------------------------
+    def figures(self) -> dict[str, Any]:
+        """Every view's figures of the current selection (name -> matplotlib Figure)."""
+        out: dict[str, Any] = {}
+        for view in self.views:
+            out.update(view.figures())
+        return out
+
+    def save_figures(self, folder: str | Path, formats: Sequence[str] = ("svg", "png", "pdf")) -> list[Path]:
+        """Write the figures of the current selection (every view's) into `folder`; returns the paths."""
+        paths: list[Path] = []
+        for view in self.views:
+            paths += view.save_figures(folder, formats)
+        self.refresh_snapshot()
+        return paths
+
+    def save(self, path: str | Path) -> Path:
+        """Save this exploration (selection, view settings, profile) into the folder `path`.
+
+        Reopen it with ``explore(model, session=path)``; see ddp_widgets.session for the format.
+        """
+        from ..session import save_session
+
+        folder = save_session(self, path)
+        self.refresh_snapshot()
+        return folder
+
+    def settings(self) -> dict[str, dict[str, Any]]:
+        return {name: view.settings() for name, view in self._views.items()}
+
+    def snapshot_html(self) -> str:
+        """The static HTML of every view as it is now (figures as inline PNG images)."""
+        sections = []
+        for name, view in self._views.items():
+            if name == "layer_selector":
+                sections.append(("layers", [view.snapshot_html()]))
+                continue
+            sections.append((name, [figure_img(fig, alt=key) for key, fig in view.snapshot_figures().items()]))
+        sel = self.selection
+        note = f"selection: layer {sel.layer}, SVD neuron {sel.neuron}" if sel.layer is not None else ""
+        if self.messages:
+            note = " · ".join([note, *self.messages]).strip(" ·")
+        return snapshot_page(self.title or "ddp-widgets Explorer", sections, note)
+
+    def _ipython_display_(self) -> None:
+        self._snapshot_handle = display_with_snapshot(self, _live_text(self), self.snapshot_html, self.snapshot_state)
+
+    def snapshot_state(self) -> str:
+        """A summary of what the explorer shows (selection and settings): the snapshot is redrawn when it changes."""
+        return snapshot_state(self.selection, self.settings())
+
+    def refresh_snapshot(self) -> None:
+        """Re-render the static snapshot under the explorer (done by save() and save_figures())."""
+        update_snapshot(getattr(self, "_snapshot_handle", None), _live_text(self), self.snapshot_html)
 
     def close(self) -> None:
         for v in self.views:
@@ -114,15 +252,16 @@ def _check_data(analysis: SpectralAnalysis, data: Any, labels: Any) -> Any:
         return data  # DataLoader / Dataset / iterable: the profiler checks batches as they come
     first = analysis.layers[0]
     expected = first.input_shape
-    if expected is not None and first.order == 0:
-        if data.dim() != len(expected) or tuple(data.shape[1:2]) != tuple(expected[1:2]):
-            want = "(N, " + ", ".join(map(str, expected[1:])) + ")"
-            raise ValueError(
-                f"data of shape {tuple(data.shape)} does not fit the model: it expects a batch of inputs shaped "
-                f"{want} ({expected[1]} channels). Reshape or normalise the data the way the model was trained"
-            )
+    fits = expected is None or first.order != 0 or (
+        data.dim() == len(expected) and tuple(data.shape[1:2]) == tuple(expected[1:2]))
+    if not fits:
+        want = "(N, " + ", ".join(map(str, expected[1:])) + ")"
+        raise InputShapeError(
+            f"data of shape {tuple(data.shape)} does not fit the model: it expects a batch of inputs shaped "
+            f"{want} ({expected[1]} channels). Reshape or normalise the data the way the model was trained"
+        )
     if labels is not None and _num(labels) != data.shape[0]:
-        raise ValueError(f"labels has {_num(labels)} entries but data has {data.shape[0]} inputs: give one class label per input")
+        raise DataError(f"labels has {_num(labels)} entries but data has {data.shape[0]} inputs: give one class label per input")
     return data.float() if not data.is_floating_point() else data
 
 
@@ -136,51 +275,113 @@ def _display_images(data: Any, labels: Any) -> tuple[Any, Any]:
     return None, labels
 
 
+def _trace(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
 def explore(model: Any = None, data: Any = None, labels: Any = None, *, images: Any = None,
             class_names: Sequence[str] | None = None, example_input: Any = None, batch_size: int = 64,
-            selection: Selection | None = None, compute_metrics: str = "auto", progress: bool = True) -> Explorer:
+            selection: Selection | None = None, compute_metrics: str = "auto", progress: bool = True,
+            session: str | Path | None = None) -> Explorer:
     """Open the explorer: layer list, spectra, metrics, singular filters and (with data) the class hypergraph.
 
     model=None opens the embedded default model (MiniVGG on Fashion-MNIST) with its sample images.
     data: images (tensor (N, C, H, W)), a DataLoader or a Dataset; labels: one class index per image
     (not needed for a DataLoader of (x, y)). images: what to show as top images (default: the data).
+    session: a file written by `Explorer.save`: its profile, selection and view settings are restored
+    (data is then not profiled again; pass images=... to see top images of your own data).
     Metrics of all layers are computed at once for small models and on a button's press for large ones;
     the hypergraph starts on centred class means at threshold 0.3 (its controls switch back to the plain
     means and the profile's threshold).
-    Problems (no decomposable layer, data of the wrong shape, labels of the wrong length) are shown in
-    the widget; nothing is raised.
+    Problems (no decomposable layer, data of the wrong shape, labels of the wrong length, a session that
+    does not fit) are shown in the widget with their traceback (``explorer.tracebacks``); nothing is raised.
     """
-    title = ""
     try:
-        if model is None:
-            from ..zoo import default_example_input, load_default_data, load_default_model
-
-            model = load_default_model()
-            example_input = default_example_input() if example_input is None else example_input
-            title = "MiniVGG (embedded default, Fashion-MNIST)"
-            if data is None:
-                d = load_default_data()
-                data, labels, class_names = d.images, d.labels, d.class_names
-                images = d.raw if images is None else images
-        title = title or type(model).__name__
-        analysis = SpectralAnalysis(model, example_input, progress=False)
+        saved = _load(session)
     except Exception as exc:  # noqa: BLE001 - shown in the widget
-        return Explorer(None, messages=[f"Cannot analyse this model: {exc}"], title=title or type(model).__name__)
-    messages, profile = [], None
-    if data is not None:
-        try:
-            data = _check_data(analysis, data, labels)
-            from ..profiling import Profiler
-
-            profile = Profiler(analysis).profile(data, labels, batch_size=batch_size, class_names=class_names, progress=progress)
-            shown, labels = _display_images(data, labels)
-            images = shown if images is None else images
-        except Exception as exc:  # noqa: BLE001
-            messages.append(f"No profile: {exc}")
-            profile = None
+        name = "the default model" if model is None else type(model).__name__
+        return Explorer(None, messages=[f"Cannot open this session: {exc}"], tracebacks=[_trace(exc)], title=name)
     try:
-        return Explorer(analysis, profile=profile, images=images if profile is not None else None,
-                        labels=labels if profile is not None else None, selection=selection, messages=messages,
-                        title=title, compute_metrics=compute_metrics)
+        opened = _Opened.of(model, data, labels, images, class_names, example_input)
+        analysis = SpectralAnalysis(opened.model, opened.example_input, progress=False)
+    except Exception as exc:  # noqa: BLE001 - shown in the widget
+        return Explorer(None, messages=[f"Cannot analyse this model: {exc}"], tracebacks=[_trace(exc)],
+                        title=type(model).__name__ if model is not None else "")
+    messages: list[str] = []
+    tracebacks: list[str] = []
+    profile, images, labels = _profile(analysis, opened, saved, batch_size, progress, messages, tracebacks)
+    try:
+        ex = Explorer(analysis, profile=profile, images=images, labels=labels, selection=selection, messages=messages,
+                      title=opened.title, compute_metrics=compute_metrics, tracebacks=tracebacks)
     except Exception as exc:  # noqa: BLE001
-        return Explorer(None, messages=[*messages, f"Cannot build the explorer: {type(exc).__name__}: {exc}"], title=title)
+        return Explorer(None, messages=[*messages, f"Cannot build the explorer: {type(exc).__name__}: {exc}"],
+                        tracebacks=[*tracebacks, _trace(exc)], title=opened.title)
+    if saved is not None:
+        try:
+            saved.apply(ex)
+        except Exception as exc:  # noqa: BLE001
+            ex.messages.append(f"Session not restored: {exc}")
+            ex.tracebacks.append(_trace(exc))
+            ex._show_status()
+    return ex
+
+
+def _load(session: str | Path | None) -> Any:
+    if session is None:
+        return None
+    from ..session import load_session
+
+    return load_session(session)
+
+
+@dataclass
+class _Opened:
+    """The model to explore and its data, after filling in the embedded default where nothing was given."""
+
+    model: Any
+    example_input: Any
+    title: str
+    data: Any
+    labels: Any
+    images: Any
+    class_names: Sequence[str] | None
+
+    @classmethod
+    def of(cls, model: Any, data: Any, labels: Any, images: Any, class_names: Sequence[str] | None,
+           example_input: Any) -> _Opened:
+        if model is not None:
+            return cls(model, example_input, type(model).__name__, data, labels, images, class_names)
+        from ..zoo import default_example_input, load_default_data, load_default_model
+
+        example_input = default_example_input() if example_input is None else example_input
+        if data is None:
+            d = load_default_data()
+            data, labels, class_names = d.images, d.labels, d.class_names
+            images = d.raw if images is None else images
+        return cls(load_default_model(), example_input, "MiniVGG (embedded default, Fashion-MNIST)", data, labels,
+                   images, class_names)
+
+
+def _profile(analysis: SpectralAnalysis, opened: _Opened, saved: Any, batch_size: int, progress: bool,
+             messages: list[str], tracebacks: list[str]) -> tuple[Any, Any, Any]:
+    """(profile, images, labels): the saved profile, or one made from the data (problems go to messages)."""
+    data, labels, images = opened.data, opened.labels, opened.images
+    if saved is not None and saved.profile is not None:
+        if data is not None and images is None:
+            images, labels = _display_images(data, labels)
+        return saved.profile, images, labels
+    if data is None:
+        return None, None, None
+    try:
+        data = _check_data(analysis, data, labels)
+        from ..profiling import Profiler
+
+        # Profiler.profile shows its progress in a transient output (ddp_widgets._progress)
+        profile = Profiler(analysis).profile(data, labels, batch_size=batch_size, class_names=opened.class_names,
+                                             progress=progress)
+    except Exception as exc:  # noqa: BLE001 - shown in the widget
+        messages.append(f"No profile: {exc}")
+        tracebacks.append(_trace(exc))
+        return None, None, None
+    shown, labels = _display_images(data, labels)
+    return profile, (shown if images is None else images), labels

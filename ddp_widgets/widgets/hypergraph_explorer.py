@@ -1,6 +1,6 @@
 """HypergraphExplorer: classes and SVD neurons of the chosen layers as a bipartite graph (ipycytoscape).
 
-Each hyperedge (an SVD neuron "layer:α"; a class in the dual) is drawn as a node linked to its members
+Each hyperedge (an SVD neuron "layer:k"; a class in the dual) is drawn as a node linked to its members
 (the classes whose mean signal that neuron influences). Hyperedges sit in rows above and below the row
 of members, ordered to limit crossings, and are coloured by s-connected component.
 """
@@ -13,8 +13,9 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ..core.errors import ViewError
 from ..selection import Selection
-from ._base import View, callback, esc, interaction, note_html
+from ._base import View, callback, check_settings, esc, interaction, note_html, safe_name
 from .graph_adapter import CytoscapeAdapter
 
 __all__ = ["HypergraphExplorer", "graph_elements"]
@@ -23,6 +24,9 @@ PALETTE = ["#4e79a7", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#f
 CLASS_COLOR, NEURON_COLOR, LONE_COLOR = "#f4a261", "#4e79a7", "#c8c8c8"
 GAP, MEMBER_ROW_GAP, ROW_GAP = 110.0, 70.0, 130.0  # model units; the view fits the drawing
 ASPECT = 2.2  # width / height of the graph area
+# what Explorer.save stores of this view: control -> type
+SETTINGS: dict[str, Any] = {"follow": bool, "layers": list, "top_k": int, "threshold": (int, float), "s": int,
+                            "collapse": bool, "dual": bool, "center": bool}
 
 
 def _grid(n_members: int, n_hyper: int) -> tuple[int, int, int]:
@@ -132,7 +136,7 @@ class HypergraphExplorer(View):
     threshold, s (colours s-connected components), collapse (merge hyperedges with the same members),
     dual (classes as hyperedges), centred (class means minus the overall mean). At most `max_elements`
     nodes + links are drawn; larger graphs keep their heaviest hyperedges and say so.
-    Observes ``layer``, ``singular_index``, ``class_label`` and ``class_labels``.
+    Observes ``layer``, ``neuron``, ``class_label`` and ``class_labels``.
     """
 
     def __init__(self, profile: Any, selection: Selection | None = None, *, layers: Sequence[str] | None = None,
@@ -161,17 +165,18 @@ class HypergraphExplorer(View):
         self.dual = widgets.Checkbox(value=dual, description="dual", **box)
         self.center = widgets.Checkbox(value=center, description="centred", **box)
         self.note = widgets.HTML("")
+        self._holding = False  # True while settings are applied together (one rebuild at the end)
         for w in (self.follow, self.layers, self.top_k, self.threshold, self.s, self.collapse, self.dual, self.center):
             w.observe(self._on_control, names="value")
         self._watch(self._on_layer, ["layer"])
-        self._watch(self._on_highlight, ["singular_index", "class_label", "class_labels"])
+        self._watch(self._on_highlight, ["neuron", "class_label", "class_labels"])
         controls = widgets.HBox([
             widgets.VBox([self.follow, self.layers]),
             widgets.VBox([self.top_k, self.threshold, self.s]),
             widgets.VBox([self.collapse, self.dual, self.center]),
         ], layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))
         self.children = [widgets.HTML(note_html("<b>Class hypergraph</b>: SVD neurons ▢ and classes ● ; click a node to select it")),
-                         controls, self.note, self.graph.widget, self.errors]
+                         controls, self.note, self.graph.widget, self.export_bar, self.errors]
         self.rebuild()
 
     # -- graph ---------------------------------------------------------------------------------------
@@ -214,8 +219,8 @@ class HypergraphExplorer(View):
         chosen = set()
         for c in {sel.class_label, *sel.class_labels} - {None}:
             chosen.add(f"c|{c}")
-        if sel.layer is not None and sel.singular_index is not None:
-            chosen.add(f"n|{sel.layer}:{sel.singular_index}")
+        if sel.layer is not None and sel.neuron is not None:
+            chosen.add(f"n|{sel.layer}:{sel.neuron}")
         drawn = set(self._elements["members"])
         out = {i for i in chosen if i in drawn}
         # hyperedges merged by collapse, or nodes named differently: map through the names
@@ -238,6 +243,46 @@ class HypergraphExplorer(View):
         """Ids of the drawn nodes highlighted as selected."""
         return [i for i in self.graph.node_ids if "sel" in self.graph.node_classes(i).split()]
 
+    # -- figures and settings ------------------------------------------------------------------------
+    def figures(self) -> dict[str, Any]:
+        """The hypergraph drawn now, in HyperNetX's own drawing."""
+        if self.hypergraph is None or not any(self.hypergraph.edges.values()):
+            return {}
+        from .. import figures as figs
+
+        layers = self.chosen_layers()
+        return {f"hypergraph_{safe_name('+'.join(layers))}": figs.class_hypergraph(self.hypergraph)}
+
+    def snapshot_figures(self) -> dict[str, Any]:
+        """The drawing as laid out in the view (quicker than HyperNetX's layout, and what the view shows)."""
+        if not self._elements.get("nodes"):
+            return {}
+        from .. import figures as figs
+
+        chosen = self._selected_ids()
+        return {"graph": figs.graph_layout(self._elements["nodes"], self._elements["links"], chosen,
+                                           title=f"class hypergraph · {', '.join(self.chosen_layers())}")}
+
+    def settings(self) -> dict[str, Any]:
+        out = {k: getattr(self, k).value for k in SETTINGS}
+        out["layers"] = list(out["layers"])
+        return out
+
+    def apply_settings(self, settings: Any) -> None:
+        s = check_settings("HypergraphExplorer", settings, SETTINGS)
+        unknown = [n for n in s.get("layers", []) if n not in self.profile.layers]
+        if unknown:
+            raise ViewError(f"HypergraphExplorer settings name layers {unknown} that the profile does not hold: "
+                            f"use some of {list(self.profile.layers)}")
+        self._holding = True
+        try:
+            for key, value in s.items():
+                getattr(self, key).value = tuple(value) if key == "layers" else value
+        finally:
+            self._holding = False
+        self.layers.disabled = self.follow.value
+        self.rebuild()
+
     # -- selection -> widgets ------------------------------------------------------------------------
     @callback
     def _on_layer(self, change: Any) -> None:
@@ -253,7 +298,8 @@ class HypergraphExplorer(View):
     @callback
     def _on_control(self, change: Any) -> None:
         self.layers.disabled = self.follow.value
-        self.rebuild()
+        if not self._holding:
+            self.rebuild()
 
     # -- user interaction -> selection ---------------------------------------------------------------
     @interaction
@@ -266,4 +312,4 @@ class HypergraphExplorer(View):
         if "class_index" in info:
             self.selection.class_label = int(info["class_index"])
         elif "layer" in info:
-            self.selection.select(layer=info["layer"], singular_index=int(info["alpha"]))
+            self.selection.select(layer=info["layer"], neuron=int(info["alpha"]))

@@ -10,26 +10,17 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
+from .._labels import METRIC_X, METRICS
 from ..core import spectrum_metrics
+from ..core.errors import ViewError
 from ..selection import Selection
 from ._axes import nice_ticks
-from ._base import View, callback, esc, interaction, note_html
+from ._base import View, callback, check_settings, esc, interaction, note_html
 from .layer_selector import cached_metrics
 
 __all__ = ["METRICS", "LayerMetrics", "estimated_cost"]
 
-# metric column -> label; the first six have a baseline (SpectralAnalysis.compare)
-METRICS = {
-    "alpha": "α (power-law exponent)",
-    "num_spikes": "spikes above the MP bulk",
-    "stable_rank": "stable rank",
-    "spectral_norm": "spectral norm λ_max",
-    "mp_sigma2": "MP σ²",
-    "ks_distance": "KS distance of the α fit",
-    "alpha_weighted": "α-weighted (α · log λ_max)",
-    "log_norm": "log₁₀ Frobenius norm²/N",
-    "rank": "numerical rank",
-}
+# TODO(issue 10): read the baselines (names, labels) from the analysis's single registry once it exists
 BASELINES = {"permuted": "permuted weights", "random-init": "random initialisation", "none": "no baseline"}
 TRAINED, BASE, SEL = "#1f77b4", "#7f7f7f", "#d62728"
 
@@ -56,13 +47,14 @@ class LayerMetrics(View):
                  baseline: str = "permuted", compute: str = "auto", auto_limit: float = 3e9, height: str = "280px") -> None:
         super().__init__(selection)
         if metric not in METRICS:
-            raise ValueError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
+            raise ViewError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
         if baseline not in BASELINES:
-            raise ValueError(f"unknown baseline {baseline!r}: use one of {', '.join(BASELINES)}")
+            raise ViewError(f"unknown baseline {baseline!r}: use one of {', '.join(BASELINES)}")
         if compute not in ("auto", "now", "lazy"):
-            raise ValueError(f"compute must be 'auto', 'now' or 'lazy', not {compute!r}")
+            raise ViewError(f"compute must be 'auto', 'now' or 'lazy', not {compute!r}")
         self.analysis = analysis
         self.names: list[str] = list(analysis.names)
+        # TODO(issue 10): read the analysis's public baseline-metrics API (being added) instead of this own cache
         self._baseline_rows: dict[tuple[str, str], dict[str, Any]] = {}
         self.on_computed: list[Callable[[], None]] = []  # e.g. the layer selector refreshing its badges
         self.metric = widgets.Dropdown(options=[(v, k) for k, v in METRICS.items()], value=metric, description="metric",
@@ -87,7 +79,7 @@ class LayerMetrics(View):
         self.base_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[BASE], line_style="dashed")
         self.cursor = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[SEL], line_style="dotted")
         many = len(self.names) > 14
-        x_axis = bq.Axis(scale=xs, label="layer (forward order)" if many else "", tick_format="d",
+        x_axis = bq.Axis(scale=xs, label=METRIC_X if many else "", tick_format="d",
                          tick_values=None if many else np.arange(len(self.names), dtype=float),
                          tick_labels={} if many else {i: n for i, n in enumerate(self.names)},
                          tick_rotate=0 if many else -30, tick_style={"font-size": "10px"} if many else {"font-size": "10px", "text-anchor": "end"})
@@ -106,7 +98,7 @@ class LayerMetrics(View):
         legend = (f'<span style="color:{TRAINED}">● trained</span> &nbsp; <span style="color:{BASE}">◆ baseline</span> &nbsp; '
                   f'<span style="color:{SEL}">● selected layer</span>')
         self.children = [widgets.HTML(note_html(f"<b>Metrics across layers</b>: click a point to select the layer · {legend}")),
-                         controls, self.figure, self.note, self.errors]
+                         controls, self.figure, self.note, self.export_bar, self.errors]
         if compute == "now" or (compute == "auto" and estimated_cost(analysis) <= auto_limit):
             self.compute_all()
         else:
@@ -202,6 +194,28 @@ class LayerMetrics(View):
         else:
             self.trained.selected = None
         self.cursor.x, self.cursor.y = np.zeros(0), np.zeros(0)
+
+    # -- figures and settings ------------------------------------------------------------------------
+    def figures(self) -> dict[str, Any]:
+        """The metric across layers as drawn now (same values, baseline and selected layer)."""
+        from .. import figures as figs
+
+        metric, baseline = self.metric.value, self.baseline.value
+        fig = figs.layer_metric(self.analysis, metric, baseline, layer=self.selection.layer, values=self.values())
+        return {f"metrics_{metric}_{baseline}": fig}
+
+    def settings(self) -> dict[str, Any]:
+        return {"metric": self.metric.value, "baseline": self.baseline.value}
+
+    def apply_settings(self, settings: Any) -> None:
+        s = check_settings("LayerMetrics", settings, {"metric": str, "baseline": str})
+        if s.get("metric", "alpha") not in METRICS:
+            raise ViewError(f"unknown metric {s['metric']!r} in the LayerMetrics settings: use one of {', '.join(METRICS)}")
+        if s.get("baseline", "none") not in BASELINES:
+            raise ViewError(f"unknown baseline {s['baseline']!r} in the LayerMetrics settings: use one of {', '.join(BASELINES)}")
+        for key in ("metric", "baseline"):
+            if key in s:
+                getattr(self, key).value = s[key]
 
     # -- selection -> widgets ------------------------------------------------------------------------
     @callback

@@ -7,14 +7,16 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ..core.errors import ViewError
 from ..selection import Selection
-from ._base import View, callback, interaction, note_html
+from ._base import View, callback, check_settings, esc, interaction, note_html
 
 __all__ = ["LayerSelector", "cached_metrics"]
 
 
 def cached_metrics(analysis: Any, name: str) -> dict[str, Any] | None:
     """The layer's metrics if the analysis has already computed them (never computes)."""
+    # TODO(issue 10): read the analysis's public cached-metrics API (being added) instead of its private _metrics
     return getattr(analysis, "_metrics", {}).get(name)
 
 
@@ -45,7 +47,7 @@ class LayerSelector(View):
     def __init__(self, analysis: Any, selection: Selection | None = None, *, badge: str = "auto", rows: int = 12) -> None:
         super().__init__(selection)
         if badge not in ("auto", "alpha", "stable_rank"):
-            raise ValueError(f"badge must be 'auto', 'alpha' or 'stable_rank', not {badge!r}")
+            raise ViewError(f"badge must be 'auto', 'alpha' or 'stable_rank', not {badge!r}")
         self.analysis = analysis
         self.badge = badge
         self.names: list[str] = list(analysis.names)
@@ -86,6 +88,30 @@ class LayerSelector(View):
             value = self.select.value
             self.select.options = options
             self.select.value = value
+
+    def settings(self) -> dict[str, Any]:
+        return {"badge": self.badge}
+
+    def apply_settings(self, settings: Any) -> None:
+        s = check_settings("LayerSelector", settings, {"badge": str})
+        if s.get("badge", "auto") not in ("auto", "alpha", "stable_rank"):
+            raise ViewError(f"badge must be 'auto', 'alpha' or 'stable_rank', not {s['badge']!r}")
+        if "badge" in s:
+            self.badge = s["badge"]
+            self.refresh_badges()
+
+    def snapshot_html(self) -> str:
+        """The layer list as text (the badges as computed so far; the selected layer in bold)."""
+        rows = []
+        for n in self.names:
+            weight = "bold" if n == self.selection.layer else "normal"
+            rows.append(f'<div style="font-weight:{weight}">{esc(self.label(n))}</div>')
+        return ('<div class="ddp-static" style="font-family:monospace; font-size:11px; white-space:pre">'
+                + "".join(rows) + "</div>")
+
+    def on_metrics_computed(self) -> None:
+        """Called by the Explorer when another view has computed layer metrics."""
+        self.refresh_badges()
 
     # -- selection <-> widget --------------------------------------------------------------------------
     @interaction

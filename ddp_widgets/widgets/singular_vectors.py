@@ -3,7 +3,6 @@ responds to (its top dataset images and the class distribution of its signal).""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,10 +10,12 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
+from .._labels import CLASS_SIGNAL_TITLE, CLASS_SIGNAL_Y, neuron_label
+from ..core.errors import ViewError
 from ..selection import Selection
 from ._axes import nice_ticks
-from ._base import View, callback, esc, interaction, note_html
-from ._images import pad_to, render_filter, render_images
+from ._base import View, callback, check_settings, esc, interaction, note_html, safe_name
+from ._images import filter_tiles, pad_to, render_images
 from .image_grid import ImageGrid
 
 __all__ = ["SingularVectorView"]
@@ -41,7 +42,7 @@ class SingularVectorView(View):
     With a `profile` (`Profiler.profile(...)`), also the top dataset images of the selected SVD neuron
     (`images`: the dataset as (N, H, W) / (N, C, H, W), e.g. DefaultData.raw; `labels`: their classes)
     and a bar chart of its mean signal per class (click a bar to select the class).
-    Observes ``layer``, ``singular_index``, ``class_label`` and ``image_index``.
+    Observes ``layer``, ``neuron``, ``class_label`` and ``image_index``.
     """
 
     def __init__(
@@ -82,81 +83,39 @@ class SingularVectorView(View):
             )
             self.bars.observe(self._on_bar_click, names="selected")
             self.class_fig = bq.Figure(
-                marks=[self.bars], title="mean signal per class",
+                marks=[self.bars], title=CLASS_SIGNAL_TITLE,
                 axes=[bq.Axis(scale=xs, tick_rotate=-35, tick_style={"font-size": "10px", "text-anchor": "end"}),
-                      bq.Axis(scale=ys, side="left", tick_format=".2g", label="mean signal", label_offset="42px")],
+                      bq.Axis(scale=ys, side="left", tick_format=".2g", label=CLASS_SIGNAL_Y, label_offset="42px")],
                 fig_margin={"top": 30, "bottom": 70, "left": 56, "right": 10}, title_style={"font-size": "13px"},
                 layout=widgets.Layout(width="100%", height="240px"), min_aspect_ratio=0.1, max_aspect_ratio=10, display_toolbar=False,
             )
             children += [self.neuron_header, self.top_images, self.class_fig]
             self._watch(self._on_class, ["class_label"])
             self._watch(self._on_image, ["image_index"])
-        self.children = [*children, self.errors]
+        self.children = [*children, self.export_bar, self.errors]
         self._watch(self._on_layer, ["layer"])
-        self._watch(self._on_index, ["singular_index"])
+        self._watch(self._on_index, ["neuron"])
         if self.selection.layer is not None:
             self._on_layer({"new": self.selection.layer})
 
     # -- filters -------------------------------------------------------------------------------------
-    def _spatial(self, name: str) -> tuple[int, ...] | None:
-        """For a Linear layer reading a flattened conv output: that output's (c, h, w), when it can tell.
-
-        The nearest conv before it gives c; pooling in between may change h and w, so a square h = w with
-        c·h·w = inputs is assumed then (the usual flatten of N×C×H×W).
-        """
-        info = self.analysis.info(name)
-        if info.kind != "Linear" or info.order is None:
-            return None
-        n_in = info.weight_shape[1]
-        before = [i for i in self.analysis.layers if i.order is not None and i.order < info.order and i.output_shape]
-        if not before:
-            return None
-        prev = max(before, key=lambda i: i.order)
-        shape = tuple(prev.output_shape[1:])
-        if len(shape) != 3:
-            return None
-        if math.prod(shape) == n_in:
-            return shape
-        side = math.isqrt(n_in // shape[0]) if n_in % shape[0] == 0 else 0
-        return (shape[0], side, side) if side and shape[0] * side * side == n_in else None
-
     def _draw_filters(self, name: str) -> None:
-        svd = self.analysis.svd(name)
-        info = self.analysis.info(name)
-        n = min(self.n_filters, svd.rank)
-        filters = svd.singular_filters(n).detach().cpu().numpy()
-        first = info.order == 0 or self.analysis.names.index(name) == 0
-        spatial = self._spatial(name)
-        tiles, captions = [], []
-        for f in filters:
-            img, cap = render_filter(f, first_layer=first, channels=self.channels, spatial=spatial)
-            tiles.append(img)
-            captions.append(cap)
-        sv = svd.values.detach().cpu().numpy()
-        labels = [f"α{a} σ{sv[a]:.2g}" for a in range(n)]
-        tips = [f"{name}:{a} · σ = {sv[a]:.4g} · {captions[a]}" for a in range(n)]
-        index = self.selection.singular_index
+        tiles, labels, tips, how = filter_tiles(self.analysis, name, self.n_filters, self.channels)
+        index = self.selection.neuron
         with self._sync(self.filters):
             self.filters.set_images(_stack(tiles), labels=labels, tooltips=tips)
-            self.filters.selected_index = index if index is not None and index < n else None
-        c = info.weight_shape[1] if len(info.weight_shape) > 1 else 0
-        if info.kind == "Linear":
-            how = f"weight vectors{' as ' + '×'.join(map(str, spatial)) + ' maps, strongest channels' if spatial else ''}"
-        elif first and c in (1, 3):
-            how = "grey filters" if c == 1 else "RGB filters"
-        else:
-            how = f"k×k patterns on the {min(self.channels, c)} strongest input channels"
+            self.filters.selected_index = index if index is not None and index < len(tiles) else None
         self.header.value = note_html(
-            f"<b>{esc(name)}</b>: singular filters of the top {n} of {svd.rank} singular values ({how}; "
-            f"blue &lt; 0 &lt; red, one scale per filter). Click one to select it."
+            f"<b>{esc(name)}</b>: singular filters of the top {len(tiles)} of {self.analysis.svd(name).rank} "
+            f"singular values ({how}; blue &lt; 0 &lt; red, one scale per filter). Click one to select it."
         )
 
     # -- profile ---------------------------------------------------------------------------------------
     def _draw_neuron(self) -> None:
         if self.profile is None:
             return
-        name, alpha = self.selection.layer, self.selection.singular_index
-        if name is None or name not in self.profile.layers or alpha is None:
+        name, neuron = self.selection.layer, self.selection.neuron
+        if name is None or name not in self.profile.layers or neuron is None:
             why = "select an SVD neuron" if name in getattr(self.profile, "layers", []) else f"layer {esc(name)} was not profiled"
             with self._sync(self.top_images, self.bars):
                 self.top_images.set_images(np.zeros((0, 1, 1, 3), np.uint8))
@@ -164,8 +123,8 @@ class SingularVectorView(View):
             self._top = np.zeros(0, np.int64)
             self.neuron_header.value = note_html(f"Top images and class signal: {why}.")
             return
-        mean = np.nan_to_num(np.asarray(self.profile.class_mean(name))[:, alpha])
-        idx, scores = self.profile.top_images(name, alpha, self.n_images)
+        mean = np.nan_to_num(np.asarray(self.profile.class_mean(name))[:, neuron])
+        idx, scores = self.profile.top_images(name, neuron, self.n_images)
         idx, scores = np.asarray(idx, np.int64), np.asarray(scores, np.float64)
         keep = idx >= 0  # fewer images than slots: unused slots hold -1
         idx, scores = idx[keep], scores[keep]
@@ -189,7 +148,7 @@ class SingularVectorView(View):
             self._select_bar()
         what = "" if self.images is not None else " (pass images=... to see them)"
         self.neuron_header.value = note_html(
-            f"<b>SVD neuron {esc(name)}:{alpha}</b>: the {idx.size} dataset images with the largest signal{what}, "
+            f"<b>{esc(neuron_label(name, neuron))}</b>: the {idx.size} dataset images with the largest signal{what}, "
             f"and its mean signal per class."
         )
 
@@ -201,6 +160,37 @@ class SingularVectorView(View):
         i = self.selection.image_index
         hit = np.flatnonzero(self._top == i) if i is not None else []
         self.top_images.selected_index = int(hit[0]) if len(hit) else None
+
+    # -- figures and settings ------------------------------------------------------------------------
+    def figures(self) -> dict[str, Any]:
+        """The singular filters shown; with a profile, the neuron's top images and its class signal."""
+        name, k = self.selection.layer, self.selection.neuron
+        if name is None:
+            return {}
+        from .. import figures as figs
+
+        stem = f"vectors_{safe_name(name)}"
+        out = {f"{stem}_filters": figs.singular_filters(self.analysis, name, n=self.n_filters, channels=self.channels,
+                                                         neuron=k)}
+        if self.profile is not None and k is not None and name in self.profile.layers:
+            if self.images is not None and self._top.size:
+                out[f"{stem}_{k}_top_images"] = figs.top_images(self.profile, name, k, self.images, self.labels,
+                                                                n=self.n_images, image_index=self.selection.image_index)
+            out[f"{stem}_{k}_class_signal"] = figs.class_signal(self.profile, name, k,
+                                                                class_label=self.selection.class_label)
+        return out
+
+    def settings(self) -> dict[str, Any]:
+        return {"n_filters": self.n_filters, "n_images": self.n_images, "channels": self.channels}
+
+    def apply_settings(self, settings: Any) -> None:
+        s = check_settings("SingularVectorView", settings, {"n_filters": int, "n_images": int, "channels": int})
+        bad = {k: v for k, v in s.items() if not 1 <= v <= 256}
+        if bad:
+            raise ViewError(f"SingularVectorView settings out of range {bad}: use counts from 1 to 256")
+        self.n_filters, self.n_images, self.channels = (s.get(k, getattr(self, k)) for k in ("n_filters", "n_images", "channels"))
+        if self.selection.layer is not None:
+            self._on_layer({"new": self.selection.layer})
 
     # -- selection -> widgets --------------------------------------------------------------------------
     @callback
@@ -214,7 +204,7 @@ class SingularVectorView(View):
 
     @callback
     def _on_index(self, change: Any) -> None:
-        i = self.selection.singular_index
+        i = self.selection.neuron
         with self._sync(self.filters):
             self.filters.selected_index = i if i is not None and i < self.filters.count else None
         self._draw_neuron()
@@ -233,7 +223,7 @@ class SingularVectorView(View):
     @interaction
     def _on_filter_click(self, change: Any) -> None:
         if change["new"] is not None:
-            self.selection.singular_index = int(change["new"])
+            self.selection.neuron = int(change["new"])
 
     @interaction
     def _on_image_click(self, change: Any) -> None:

@@ -9,44 +9,20 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..core import mp_density
+from .._labels import DENSITY, ESD_X, NEURON_AXIS, SIGMA, esd_title, fmt, rank_title
+from .._plotdata import LOG_RANGE, esd_histogram, mp_curve, power_law_line
+from ..core.errors import ViewError
 from ..selection import Selection
 from ._axes import log_ticks, nice_ticks
-from ._base import View, callback, esc, interaction, note_html
+from ._base import View, callback, check_settings, esc, interaction, note_html, safe_name
 
 __all__ = ["SpectrumPlot", "esd_histogram"]
 
+# TODO(issue 10): read the spectrum views (names, labels) from the analysis's single registry once it exists
 VIEWS = ("unfolded", "slices", "operator")
 VIEW_COLORS = {"unfolded": "#1f77b4", "slices": "#2ca02c", "operator": "#9467bd"}
 MP_COLOR, PL_COLOR, SEL_COLOR = "#ff7f0e", "#d62728", "#d62728"
-LOG_RANGE = 6  # decades of λ shown on a log axis
 MARGIN = {"top": 34, "bottom": 42, "left": 58, "right": 12}
-
-
-def esd_histogram(eigenvalues: np.ndarray, log: bool, bins: int | None = None,
-                  lo: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Density histogram of the eigenvalues as a step curve (x, y); log-spaced bins when `log`.
-
-    The density is normalised over all eigenvalues, so MP and power-law densities overlay it directly;
-    eigenvalues below `lo` (and, on a log scale, zeros) are counted but not drawn.
-    """
-    ev = np.asarray(eigenvalues, np.float64)
-    ev = ev[np.isfinite(ev)]
-    n_all = ev.size
-    if log:
-        ev = ev[ev > 0]
-    if lo is not None:
-        ev = ev[ev >= lo]
-    if ev.size == 0:
-        return np.zeros(0), np.zeros(0)
-    nb = bins or int(np.clip(np.sqrt(ev.size) * 1.5, 6, 80))
-    lo, hi = float(ev.min()), float(ev.max())
-    if hi <= lo:
-        lo, hi = (lo * 0.9, hi * 1.1) if lo > 0 else (lo - 0.5, hi + 0.5)
-    edges = np.geomspace(lo, hi * (1 + 1e-9), nb + 1) if log else np.linspace(min(lo, 0.0), hi * (1 + 1e-9), nb + 1)
-    counts, edges = np.histogram(ev, bins=edges)
-    density = counts / (n_all * np.diff(edges))
-    return np.repeat(edges, 2)[1:-1], np.repeat(density, 2)
 
 
 def _legend() -> str:
@@ -64,17 +40,13 @@ def _legend() -> str:
     )
 
 
-def _fmt(x: float, spec: str = ".3g") -> str:
-    return format(x, spec) if isinstance(x, (int, float)) and math.isfinite(x) else "–"
-
-
 class SpectrumPlot(View):
     """Singular values σ by index (click one to select that SVD neuron) and the empirical spectral
     density (ESD) of λ = σ²/N with the fitted Marchenko–Pastur bulk and power-law tail.
 
     Overlays: the "slices" (WeightWatcher's k×k slices) and "operator" (exact convolution operator)
     views of a conv layer, computed only while their checkbox is on. Observes ``layer``,
-    ``singular_index`` and ``singular_indices``.
+    ``neuron`` and ``neurons``.
     """
 
     def __init__(
@@ -89,7 +61,7 @@ class SpectrumPlot(View):
         super().__init__(selection)
         bad = set(overlays) - set(VIEWS[1:])
         if bad:
-            raise ValueError(f"unknown overlay {sorted(bad)}: use 'slices' and/or 'operator'")
+            raise ViewError(f"unknown overlay {sorted(bad)}: use 'slices' and/or 'operator'")
         self.analysis = analysis
         self.spectra: dict[str, Any] = {}  # view -> Spectrum of the current layer
         self.header = widgets.HTML(note_html("no layer selected"))
@@ -113,11 +85,11 @@ class SpectrumPlot(View):
         for cb in self.overlay.values():
             cb.observe(self._on_overlay, names="value")
         self._watch(self._on_layer, ["layer"])
-        self._watch(self._on_index, ["singular_index", "singular_indices"])
+        self._watch(self._on_index, ["neuron", "neurons"])
         controls = widgets.HBox([self.log_sigma, self.log_esd, widgets.HTML(note_html("overlay views:"), layout=widgets.Layout(margin="0 6px 0 0")),
                                  *self.overlay.values()], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
         self.legend = widgets.HTML(_legend())
-        self.children = [self.header, controls, widgets.HBox([self.rank_fig, self.esd_fig]), self.legend, self.note, self.errors]
+        self.children = [self.header, controls, widgets.HBox([self.rank_fig, self.esd_fig]), self.legend, self.note, self.export_bar, self.errors]
         if self.selection.layer is not None:
             self._on_layer({"new": self.selection.layer})
 
@@ -134,7 +106,7 @@ class SpectrumPlot(View):
             colors=[VIEW_COLORS["unfolded"]], default_size=24, stroke="white", stroke_width=0.5,
             selected_style={"fill": SEL_COLOR, "stroke": "black", "stroke-width": 1.5, "opacity": 1.0},
             names=[], display_names=False, names_unique=False,
-            tooltip=bq.Tooltip(fields=["x", "y", "name"], labels=["index α", "σ", "λ"], formats=["", ".4g", ""]),
+            tooltip=bq.Tooltip(fields=["x", "y", "name"], labels=["SVD neuron", "σ", "λ"], formats=["", ".4g", ""]),
         )
         if old is not None:
             self.points.selected = old.selected
@@ -144,8 +116,8 @@ class SpectrumPlot(View):
                                   line_style="dashed")
         self._rank_marks = [self.edge_line, self.points]
         self._rank_axes = [
-            bq.Axis(scale=sx, label="index α (0 = largest σ)", tick_format="d"),
-            bq.Axis(scale=sy, side="left", label="σ", tick_format=".2~g", label_offset="40px", num_ticks=5),
+            bq.Axis(scale=sx, label=NEURON_AXIS, tick_format="d"),
+            bq.Axis(scale=sy, side="left", label=SIGMA, tick_format=".2~g", label_offset="40px", num_ticks=5),
         ]
         log = self.log_esd.value
         ex, ey = self._scale(log), self._scale(log)
@@ -163,8 +135,8 @@ class SpectrumPlot(View):
                                  stroke_width=1.5, line_style="dotted")
         self._esd_marks = [*self.hist.values(), self.mp_line, self.pl_line, self.sel_line]
         self._esd_axes = [
-            bq.Axis(scale=ex, label="λ = σ² / N", tick_format=".1~e" if log else ".2~g", num_ticks=4),
-            bq.Axis(scale=ey, side="left", label="density", tick_format=".0e" if log else ".2~g",
+            bq.Axis(scale=ex, label=ESD_X, tick_format=".1~e" if log else ".2~g", num_ticks=4),
+            bq.Axis(scale=ey, side="left", label=DENSITY, tick_format=".0e" if log else ".2~g",
                     label_offset="44px", num_ticks=5),
         ]
 
@@ -241,14 +213,14 @@ class SpectrumPlot(View):
                 notes.append(f"eigenvalues below 10<sup>−{LOG_RANGE}</sup>·λ<sub>max</sub> not drawn ({', '.join(hidden)})")
             self._draw_selected_lambda()
             self._ticks(y, log_s, log_e)
-            self.rank_fig.title = f"σ of {name}"
-            self.esd_fig.title = f"ESD · α = {_fmt(spec.power_law.alpha, '.2f')} · {spec.mp.num_spikes} spikes"
+            self.rank_fig.title = rank_title(name)
+            self.esd_fig.title = esd_title(spec.power_law.alpha, spec.mp.num_spikes)
         rows, cols = info.matrix_shape
         grp = f" × {info.groups} groups" if info.groups > 1 else ""
         self.header.value = note_html(
             f"<b>{esc(name)}</b> · {esc(info.kind)} {'×'.join(map(str, info.weight_shape))} · unfolded {rows}×{cols}{grp} · "
-            f"α = {_fmt(spec.power_law.alpha, '.2f')} (x<sub>min</sub> {_fmt(spec.power_law.xmin)}, KS {_fmt(spec.power_law.ks_distance, '.2f')}) · "
-            f"MP σ² = {_fmt(spec.mp.sigma2)}, λ₊ = {_fmt(spec.mp.lambda_plus)}, {spec.mp.num_spikes} spikes · Q = {_fmt(spec.Q)}"
+            f"α = {fmt(spec.power_law.alpha, '.2f')} (x<sub>min</sub> {fmt(spec.power_law.xmin)}, KS {fmt(spec.power_law.ks_distance, '.2f')}) · "
+            f"MP σ² = {fmt(spec.mp.sigma2)}, λ₊ = {fmt(spec.mp.lambda_plus)}, {spec.mp.num_spikes} spikes · Q = {fmt(spec.Q)}"
         )
         self.note.value = note_html(" · ".join(notes)) if notes else ""
 
@@ -264,38 +236,54 @@ class SpectrumPlot(View):
         ey_axis.tick_values = (log_ticks if log_e else nice_ticks)(ey.min, ey.max, 4)
 
     def _fits(self, spec: Any, log: bool, floor: float) -> None:
-        mp, pl = spec.mp, spec.power_law
-        ev = spec.eigenvalues
-        if math.isfinite(mp.sigma2) and mp.lambda_plus > max(mp.lambda_minus, 0):
-            lo = max(mp.lambda_minus, mp.lambda_plus * 1e-4) if log else mp.lambda_minus
-            x = np.geomspace(lo, mp.lambda_plus, 160) if log and lo > 0 else np.linspace(mp.lambda_minus, mp.lambda_plus, 160)
-            y = mp_density(x, spec.Q, mp.sigma2)
-            x, y = (x[y > floor], y[y > floor]) if log else (x, y)
-            self.mp_line.x, self.mp_line.y = x, y
-        else:
-            self.mp_line.x, self.mp_line.y = np.zeros(0), np.zeros(0)
-        if math.isfinite(pl.alpha) and pl.xmin > 0 and pl.n_tail > 0 and ev.size:
-            x = np.geomspace(pl.xmin, max(pl.xmax, pl.xmin * 1.01), 60)
-            y = (pl.n_tail / ev.size) * (pl.alpha - 1.0) / pl.xmin * (x / pl.xmin) ** (-pl.alpha)
-            keep = y > (floor if log else 0)
-            self.pl_line.x, self.pl_line.y = x[keep], y[keep]
-        else:
-            self.pl_line.x, self.pl_line.y = np.zeros(0), np.zeros(0)
+        self.mp_line.x, self.mp_line.y = mp_curve(spec, log, floor)
+        self.pl_line.x, self.pl_line.y = power_law_line(spec, log, floor)
 
     def _highlight(self, n: int) -> np.ndarray | None:
         sel = self.selection
-        chosen = [i for i in [*sel.singular_indices, sel.singular_index] if i is not None and i < n]
+        chosen = [i for i in [*sel.neurons, sel.neuron] if i is not None and i < n]
         return np.array(sorted(set(chosen)), dtype=np.int64) if chosen else None
 
     def _draw_selected_lambda(self) -> None:
         spec = self.spectra.get("unfolded")
-        i = self.selection.singular_index
+        i = self.selection.neuron
         ey = self.hist["unfolded"].scales["y"]
         if spec is None or i is None or i >= spec.eigenvalues.size or ey.max is None:
             self.sel_line.x, self.sel_line.y = np.zeros(0), np.zeros(0)
             return
         lam = float(spec.eigenvalues[i])
         self.sel_line.x, self.sel_line.y = np.array([lam, lam]), np.array([ey.min or 0.0, ey.max])
+
+    # -- figures and settings ------------------------------------------------------------------------
+    def figures(self) -> dict[str, Any]:
+        """The rank plot and the ESD of the selected layer, as shown (scales, overlays, selected neurons)."""
+        name, sel = self.selection.layer, self.selection
+        if name is None or "unfolded" not in self.spectra:
+            return {}
+        from .. import figures as figs
+
+        stem = f"spectrum_{safe_name(name)}"
+        return {
+            f"{stem}_rank": figs.rank_plot(self.analysis, name, log=self.log_sigma.value, neurons=[*sel.neurons, sel.neuron],
+                                           spectrum=self.spectra["unfolded"]),
+            f"{stem}_esd": figs.esd(self.analysis, name, log=self.log_esd.value, neuron=sel.neuron, spectra=self.spectra),
+        }
+
+    def settings(self) -> dict[str, Any]:
+        return {"log_sigma": self.log_sigma.value, "log_esd": self.log_esd.value,
+                "overlays": [v for v, cb in self.overlay.items() if cb.value]}
+
+    def apply_settings(self, settings: Any) -> None:
+        s = check_settings("SpectrumPlot", settings, {"log_sigma": bool, "log_esd": bool, "overlays": list})
+        bad = set(s.get("overlays", [])) - set(VIEWS[1:])
+        if bad:
+            raise ViewError(f"unknown overlay {sorted(bad)} in the SpectrumPlot settings: use 'slices' and/or 'operator'")
+        for key in ("log_sigma", "log_esd"):
+            if key in s:
+                getattr(self, key).value = s[key]
+        if "overlays" in s:
+            for v, cb in self.overlay.items():
+                cb.value = v in s["overlays"]
 
     # -- selection -> widgets ------------------------------------------------------------------------
     @callback
@@ -321,9 +309,9 @@ class SpectrumPlot(View):
     @interaction
     def _on_points(self, change: Any) -> None:
         chosen = [] if change["new"] is None else [int(i) for i in np.asarray(change["new"]).ravel()]
-        # several points (ctrl-click) go to singular_indices; the last clicked one is the focus
-        self.selection.singular_indices = chosen if len(chosen) > 1 else []
-        self.selection.singular_index = chosen[-1] if chosen else None
+        # several points (ctrl-click) go to neurons; the last clicked one is the focus
+        self.selection.neurons = chosen if len(chosen) > 1 else []
+        self.selection.neuron = chosen[-1] if chosen else None
 
     @callback
     def _on_scale(self, change: Any) -> None:

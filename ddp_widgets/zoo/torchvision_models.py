@@ -22,13 +22,15 @@ def load_torchvision(name: str, pretrained: bool = True, *, timeout: float = 20.
     With pretrained=True the default weights are downloaded (torchvision caches them); when that fails —
     no network, a firewall, a timeout — or the environment variable DDP_WIDGETS_OFFLINE is set, the model
     is built with weights=None and a PretrainedUnavailableWarning says so. Nothing raises for a missing
-    network; an unknown model name raises ValueError listing how to find valid names.
+    network; an unknown model name raises UnknownModelError (a ValueError) listing how to find valid names.
     """
     import torchvision
 
     available = set(torchvision.models.list_models(module=torchvision.models))
     if name not in available:
-        raise ValueError(
+        from ..core.errors import UnknownModelError
+
+        raise UnknownModelError(
             f"unknown torchvision model {name!r}: see torchvision.models.list_models() "
             f"(e.g. resnet18, vgg16, mobilenet_v3_small)"
         )

@@ -84,7 +84,7 @@ def test_singular_filter_shapes_and_group_bookkeeping():
         torch.testing.assert_close(block @ svd.right_vector(a), svd.values[a] * u[3 * g : 3 * (g + 1)])
         assert j < 3
     assert decompose(nn.Linear(5, 3)).singular_filter(0).shape == (5,)
-    with pytest.raises(IndexError, match="singular index 12 out of range"):
+    with pytest.raises(IndexError, match="SVD neuron 12 out of range"):
         svd.singular_filter(12)
 
 

@@ -14,10 +14,12 @@ from ddp_widgets.core import (
     InputShapeError,
     LayerNotDecomposableError,
     MetaDeviceError,
+    NeuronIndexError,
     NonFiniteWeightsError,
     NotAModuleError,
     NoWeightedLayersError,
     UnknownLayerError,
+    UnknownOptionError,
     decompose,
     get_layer,
     list_layers,
@@ -141,13 +143,17 @@ def test_example_input_of_the_wrong_shape_names_the_layer_and_the_shape():
 
 def test_bad_option_values():
     sa = SpectralAnalysis(small_net(), progress=False)
-    with pytest.raises(ValueError, match="unknown view 'kernel': use one of unfolded, slices, operator"):
+    with pytest.raises(UnknownOptionError, match="unknown view 'kernel': use one of unfolded, slices, operator"):
         sa.spectrum("0", view="kernel")
-    with pytest.raises(ValueError, match="use 'mm'.*or 'ddp'"):
+    with pytest.raises(UnknownOptionError, match="unknown normalization 'wigner': use one of mm .*, ddp"):
         SpectralAnalysis(small_net(), normalization="wigner")
-    with pytest.raises(ValueError, match="use 'median', 'mean' or 'max'"):
+    with pytest.raises(UnknownOptionError, match="use one of median, mean, max"):
         SpectralAnalysis(small_net(), mp_method="fit")
-    with pytest.raises(ValueError, match="unknown baseline 'shuffled'"):
+    with pytest.raises(UnknownOptionError, match="unknown convention 'weightwatcher': use one of default, ww"):
+        SpectralAnalysis(small_net(), convention="weightwatcher")
+    with pytest.raises(UnknownOptionError, match="float32 or float64, not torch.float16"):
+        SpectralAnalysis(small_net(), dtype=torch.float16)
+    with pytest.raises(UnknownOptionError, match="unknown baseline 'shuffled'"):
         sa.compare("shuffled")
-    with pytest.raises(IndexError, match="singular index 3 out of range: 4 has 3 singular values"):
+    with pytest.raises(NeuronIndexError, match="SVD neuron 3 out of range: 4 has 3 singular values"):
         sa.svd("4").singular_filter(3)

@@ -91,3 +91,39 @@ def test_bad_input_size_is_rejected():
         operator_singular_values(nn.Conv2d(2, 2, 3), 0)
     with pytest.raises(Exception, match="for a Linear layer it equals the unfolded view"):
         operator_singular_values(nn.Linear(3, 3), 4)
+
+
+APPROXIMATE = [
+    ("circular-no-padding", lambda: nn.Conv2d(3, 6, 3, padding=0, **CIRC), (6, 6), "does not keep the input size"),
+    ("circular-too-much-padding", lambda: nn.Conv2d(2, 3, 3, padding=2, **CIRC), (5, 5), "dimension(s) 0, 1"),
+    ("circular-one-axis", lambda: nn.Conv2d(2, 3, (3, 3), padding=(1, 0), **CIRC), (5, 6), "dimension(s) 1 "),
+    ("circular-dilation-mismatch", lambda: nn.Conv2d(2, 2, 3, padding=1, dilation=2, **CIRC), (6, 6), "dilation"),
+    ("zeros", lambda: nn.Conv2d(2, 3, 3, padding=1), (5, 5), "zeros padding"),
+    ("stride", lambda: nn.Conv2d(2, 3, 3, stride=2, padding=1, **CIRC), (6, 6), "stride"),
+]
+
+
+@pytest.mark.parametrize("label,factory,size,why", APPROXIMATE, ids=[c[0] for c in APPROXIMATE])
+def test_every_non_exact_case_is_labelled_and_really_differs_from_the_dense_operator(label, factory, size, why):
+    """Issue 9: Conv2d(3, 6, 3, padding=0, circular) on 6×6 was labelled exact (σ_max 1.420; dense 1.219)."""
+    torch.manual_seed(0)
+    conv = factory().double()
+    op = operator_singular_values(conv, size)
+    assert op.exact is False and op.note.startswith("approximation") and why in op.note
+    dense = torch.linalg.svdvals(dense_operator_matrix(conv, size)).numpy()
+    n = min(dense.size, op.values.size)
+    assert op.values.size != dense.size or np.max(np.abs(op.values[:n] - dense[:n])) > 1e-3
+
+
+def test_the_issue_example_circular_unpadded():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 6, 3, padding=0, padding_mode="circular").double()
+    op = operator_singular_values(conv, 6)
+    dense = torch.linalg.svdvals(dense_operator_matrix(conv, (6, 6))).numpy()
+    assert not op.exact and abs(op.values[0] - dense[0]) > 0.05
+
+
+def test_exact_configs_are_labelled_exact():
+    for label, factory, size in CONFIGS:
+        op = operator_singular_values(factory(), size)
+        assert op.exact and op.note.startswith("exact"), label

@@ -20,6 +20,7 @@ from ddp_widgets.core import (
     mp_edges,
     spectrum_from_values,
 )
+from ddp_widgets.core.errors import UnknownOptionError
 from ddp_widgets.core.marchenko_pastur import mp_quantile
 from ddp_widgets.core.powerlaw import sample_power_law
 
@@ -70,7 +71,7 @@ def test_mp_fit_methods():
     top = fit_marchenko_pastur(ev, 3.0, "max")
     assert top.lambda_plus == pytest.approx(ev.max()) and top.num_spikes == 0  # DDP's plotting choice
     assert fit_marchenko_pastur(ev, 3.0, "mean").sigma2 == pytest.approx(ev.mean())
-    with pytest.raises(ValueError, match="use 'median', 'mean' or 'max'"):
+    with pytest.raises(UnknownOptionError, match="unknown MP fit method .*use one of median, mean, max"):
         fit_marchenko_pastur(ev, 3.0, "mode")
 
 

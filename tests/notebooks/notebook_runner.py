@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nbformat
@@ -27,7 +28,9 @@ def execute(name: str, cwd: Path, *, env: dict[str, str] | None = None, widget_s
     nb = read(name)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=widget_state,
                             resources={"metadata": {"path": str(cwd)}})
-    client.execute(env={**QUIET_ENV, **(env or {})})
+    # the kernel gets this environment only: keep PYTHONPATH, so a worktree tests its own code
+    passed = {k: os.environ[k] for k in ("PYTHONPATH", "PATH", "HOME") if k in os.environ}
+    client.execute(env={**passed, **QUIET_ENV, **(env or {})})
     return nb
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
+from torch import nn
 
 import ddp_widgets as dw
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
+from torch import nn
 
 import ddp_widgets as dw
 from ddp_widgets.widgets import Explorer, explore
@@ -22,7 +22,7 @@ def test_explore_without_arguments_opens_the_default_model_and_data() -> None:
     assert isinstance(ex, Explorer) and ex.messages == []
     assert ex.analysis.names[0] == "features.0" and ex.profile.n_images == 1000
     assert ex.profile.class_names[0] == "T-shirt/top"
-    assert (ex.selection.layer, ex.selection.singular_index) == ("features.0", 0)
+    assert (ex.selection.layer, ex.selection.neuron) == ("features.0", 0)
     assert ex.vectors.top_images.count == 8 and ex.hypergraph is not None
     assert ex.metrics.trained.x.size == len(ex.analysis.names)  # small model: metrics computed at once
     assert all(v.last_error is None for v in ex.views)
@@ -81,6 +81,44 @@ def test_data_the_model_fails_on_shows_the_profilers_message() -> None:
 
 
 def test_explore_reuses_a_given_selection(model: nn.Module) -> None:
-    sel = dw.Selection(layer="2", singular_index=3)
+    sel = dw.Selection(layer="2", neuron=3)
     ex = explore(model, example_input=torch.zeros(1, 1, 12, 12), selection=sel)
     assert ex.selection is sel and sel.layer == "2" and ex.spectrum.points.selected.tolist() == [3]
+
+
+def test_problems_keep_their_traceback(model: nn.Module) -> None:
+    ex = explore(model, torch.rand(10, 3, 12, 12), example_input=torch.zeros(1, 1, 12, 12))
+    assert len(ex.tracebacks) == 1 and "Traceback (most recent call last)" in ex.tracebacks[0]
+    assert "InputShapeError" in ex.tracebacks[0] and "<details>" in ex.status.value
+    from ddp_widgets.core.errors import DataError, InputShapeError
+
+    assert issubclass(InputShapeError, ValueError) and issubclass(DataError, ValueError)
+
+
+def test_a_new_linked_view_is_one_entry_in_the_list(analysis: Any, profile: Any) -> None:
+    from ddp_widgets.widgets import VIEWS, ViewEntry
+    from ddp_widgets.widgets.spectrum_plot import SpectrumPlot
+
+    extra = ViewEntry("operator_spectrum", lambda ex: SpectrumPlot(ex.analysis, ex.selection, overlays=("operator",)))
+    ex = Explorer(analysis, profile=profile, views=[*VIEWS, extra])
+    assert list(ex.views_by_name)[-1] == "operator_spectrum" and ex.operator_spectrum in ex.children
+    assert '"operator_spectrum ."' in ex.layout.grid_template_areas
+    ex.selection.layer = analysis.names[2]
+    assert ex.operator_spectrum.rank_fig.title == ex.spectrum.rank_fig.title == f"σ of {analysis.names[2]}"
+    assert "operator_spectrum" in ex.settings()
+    ex.close()
+
+
+def test_views_raise_package_errors(analysis: Any) -> None:
+    from ddp_widgets.core.errors import DDPWidgetsError, ViewArgumentError, ViewError
+    from ddp_widgets.widgets import LayerMetrics, LayerSelector, SpectrumPlot
+
+    with pytest.raises(ViewError, match="unknown overlay"):
+        SpectrumPlot(analysis, overlays=("nope",))
+    with pytest.raises(ViewError, match="badge must be"):
+        LayerSelector(analysis, badge="x")
+    with pytest.raises(ViewError, match="unknown metric"):
+        LayerMetrics(analysis, metric="x")
+    with pytest.raises(ViewArgumentError, match="Selection.for_analysis"):
+        SpectrumPlot(analysis, selection="features.0")
+    assert issubclass(ViewError, (DDPWidgetsError, ValueError)) and issubclass(ViewArgumentError, TypeError)

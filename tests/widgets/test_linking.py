@@ -10,14 +10,13 @@ from typing import Any
 import numpy as np
 import pytest
 from ipywidgets.widgets.widget import _remove_buffers
-
 from widget_helpers import walk, widget_state
 
 # which views must redraw when a selection trait changes
 OBSERVERS = {
     "layer": {"layer_selector", "spectrum", "metrics", "vectors", "hypergraph"},
-    "singular_index": {"spectrum", "vectors", "hypergraph"},
-    "singular_indices": {"spectrum"},
+    "neuron": {"spectrum", "vectors", "hypergraph"},
+    "neurons": {"spectrum"},
     "class_label": {"vectors", "hypergraph"},
     "class_labels": {"hypergraph"},
     "image_index": {"vectors"},
@@ -29,17 +28,17 @@ def _drawn_neuron(ex: Any) -> tuple[str, int]:
     """An SVD neuron of the selected layer that the hypergraph draws (so its highlight can change)."""
     ids = [i for i in ex.hypergraph.graph.node_ids if i.startswith("n|")]
     assert ids, "the test profile should give the hypergraph at least one SVD neuron"
-    layer, alpha = ids[-1][2:].rsplit(":", 1)
-    return layer, int(alpha)
+    layer, k = ids[-1][2:].rsplit(":", 1)
+    return layer, int(k)
 
 
 def _new_value(ex: Any, trait: str) -> Any:
     sel = ex.selection
     if trait == "layer":
         return next(n for n in ex.analysis.names if n != sel.layer)
-    if trait == "singular_index":
-        return _drawn_neuron(ex)[1] if _drawn_neuron(ex)[1] != sel.singular_index else 1
-    if trait == "singular_indices":
+    if trait == "neuron":
+        return _drawn_neuron(ex)[1] if _drawn_neuron(ex)[1] != sel.neuron else 1
+    if trait == "neurons":
         return [1, 2]
     if trait == "class_label":
         return 1
@@ -52,8 +51,8 @@ def _new_value(ex: Any, trait: str) -> Any:
 
 def _prepare(ex: Any, trait: str) -> None:
     """Put the selection where a change of `trait` is visible in every observing view."""
-    layer, alpha = _drawn_neuron(ex)
-    ex.selection.select(layer=layer, singular_index=0 if trait == "singular_index" else alpha)
+    layer, k = _drawn_neuron(ex)
+    ex.selection.select(layer=layer, neuron=0 if trait == "neuron" else k)
 
 
 @pytest.mark.parametrize("trait", list(OBSERVERS))
@@ -82,7 +81,7 @@ def test_setting_the_layer_redraws_each_view_with_that_layer(explorer: Any) -> N
     sv = explorer.analysis.values(name).numpy()
     np.testing.assert_allclose(explorer.spectrum.points.y, sv, rtol=1e-6)
     assert explorer.metrics.cursor.x.tolist() == [1.0, 1.0]
-    assert explorer.vectors.filters.labels[0].startswith("α0 σ") and name in explorer.vectors.header.value
+    assert explorer.vectors.filters.labels[0].startswith("0 · σ ") and name in explorer.vectors.header.value
     assert f"layers: {name}" in explorer.hypergraph.note.value
 
 
@@ -96,19 +95,19 @@ def _delta(ex: Any, before: dict[str, Counter]) -> dict[str, dict[str, int]]:
 
 def test_clicking_a_singular_value_selects_it_once_in_every_view(explorer: Any) -> None:
     sel = explorer.selection
-    sel.select(layer=explorer.analysis.names[1], singular_index=0)
+    sel.select(layer=explorer.analysis.names[1], neuron=0)
     before = _counts(explorer)
     explorer.spectrum.points.selected = np.array([3], dtype=np.uint32)  # what bqplot sends on a click
-    assert sel.singular_index == 3 and sel.singular_indices == []
+    assert sel.neuron == 3 and sel.neurons == []
     assert explorer.vectors.filters.selected_index == 3
     d = _delta(explorer, before)
     assert d["spectrum"] == {"_on_points": 1, "_on_index": 1}
     assert d["vectors"] == {"_on_index": 1} and d["hypergraph"] == {"_on_highlight": 1}
     assert d["layer_selector"] == {} and d["metrics"] == {}
     explorer.spectrum.points.selected = np.array([3, 5])  # ctrl-click: several
-    assert sel.singular_indices == [3, 5] and sel.singular_index == 5
+    assert sel.neurons == [3, 5] and sel.neuron == 5
     explorer.spectrum.points.selected = None  # click on the background
-    assert sel.singular_index is None and sel.singular_indices == []
+    assert sel.neuron is None and sel.neurons == []
 
 
 def test_picking_a_layer_in_the_selector_and_in_the_metrics_plot(explorer: Any) -> None:
@@ -141,9 +140,9 @@ def test_dropdowns_change_the_metric_and_baseline(explorer: Any) -> None:
 
 def test_clicking_tiles_and_bars_in_the_singular_vector_view(explorer: Any) -> None:
     v, sel = explorer.vectors, explorer.selection
-    sel.select(layer=explorer.analysis.names[0], singular_index=0)
+    sel.select(layer=explorer.analysis.names[0], neuron=0)
     v.filters.selected_index = 2  # a click on a filter tile
-    assert sel.singular_index == 2
+    assert sel.neuron == 2
     v.bars.selected = np.array([1])  # a click on the bar of class 1
     assert sel.class_label == 1
     v.top_images.selected_index = 0
@@ -153,30 +152,30 @@ def test_clicking_tiles_and_bars_in_the_singular_vector_view(explorer: Any) -> N
 
 def test_clicking_hypergraph_nodes_sets_the_selection(explorer: Any) -> None:
     g, sel = explorer.hypergraph.graph, explorer.selection
-    layer, alpha = _drawn_neuron(explorer)
-    sel.select(layer=layer, singular_index=None)
+    layer, k = _drawn_neuron(explorer)
+    sel.select(layer=layer, neuron=None)
     before = _counts(explorer)
     g.click("c|2")  # through ipycytoscape's message handler, as the browser reports a click
     assert sel.class_label == 2
     assert "c|2" in explorer.hypergraph.highlighted
-    g.click(f"n|{layer}:{alpha}")
-    assert (sel.layer, sel.singular_index) == (layer, alpha)
-    assert f"n|{layer}:{alpha}" in explorer.hypergraph.highlighted
+    g.click(f"n|{layer}:{k}")
+    assert (sel.layer, sel.neuron) == (layer, k)
+    assert f"n|{layer}:{k}" in explorer.hypergraph.highlighted
     d = _delta(explorer, before)
     assert d["hypergraph"] == {"_on_node_click": 2, "_on_highlight": 2}
     assert d["vectors"] == {"_on_class": 1, "_on_index": 1}
 
 
 def test_selection_set_elsewhere_is_highlighted_in_the_graph(explorer: Any) -> None:
-    layer, alpha = _drawn_neuron(explorer)
-    explorer.selection.select(layer=layer, singular_index=alpha, class_label=0)
-    assert set(explorer.hypergraph.highlighted) == {f"n|{layer}:{alpha}", "c|0"}
+    layer, k = _drawn_neuron(explorer)
+    explorer.selection.select(layer=layer, neuron=k, class_label=0)
+    assert set(explorer.hypergraph.highlighted) == {f"n|{layer}:{k}", "c|0"}
     explorer.selection.class_label = None
-    assert explorer.hypergraph.highlighted == [f"n|{layer}:{alpha}"]
+    assert explorer.hypergraph.highlighted == [f"n|{layer}:{k}"]
 
 
 def test_all_widget_state_is_json_serialisable(explorer: Any) -> None:
-    explorer.selection.select(layer=explorer.analysis.names[1], singular_index=1, class_label=0)
+    explorer.selection.select(layer=explorer.analysis.names[1], neuron=1, class_label=0)
     widgets = walk(explorer)
     assert len(widgets) > 50
     kinds = {w.get_state()["_model_name"] for w in widgets}
@@ -188,7 +187,7 @@ def test_all_widget_state_is_json_serialisable(explorer: Any) -> None:
 
 
 def test_arrays_travel_as_binary_buffers(explorer: Any) -> None:
-    _, paths, buffers = _remove_buffers(explorer.spectrum.points.get_state())
+    _, paths, _buffers = _remove_buffers(explorer.spectrum.points.get_state())
     assert ["x", "value"] in paths and ["y", "value"] in paths
     _, paths, _ = _remove_buffers(explorer.vectors.filters.get_state())
     assert ["data"] in paths

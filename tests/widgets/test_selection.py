@@ -17,14 +17,14 @@ def constrained() -> Selection:
 
 def test_defaults_select_nothing() -> None:
     sel = Selection()
-    assert sel.to_dict() == {"layer": None, "singular_index": None, "singular_indices": [], "class_label": None,
+    assert sel.to_dict() == {"layer": None, "neuron": None, "neurons": [], "class_label": None,
                              "class_labels": [], "image_index": None}
     assert repr(sel) == "Selection()"
 
 
 def test_unconstrained_selection_accepts_any_layer() -> None:
-    sel = Selection(layer="anything", singular_index=99)
-    assert (sel.layer, sel.singular_index) == ("anything", 99)
+    sel = Selection(layer="anything", neuron=99)
+    assert (sel.layer, sel.neuron) == ("anything", 99)
 
 
 def test_unknown_layer_names_the_valid_ones() -> None:
@@ -37,9 +37,9 @@ def test_unknown_layer_names_the_valid_ones() -> None:
 @pytest.mark.parametrize(
     ("trait", "value", "message"),
     [
-        ("singular_index", -1, r"index >= 0"),
-        ("singular_index", 6, r"below 6 \(layer 'features.0' has 6 singular values\), not 6"),
-        ("singular_indices", [1, 7], r"below 6"),
+        ("neuron", -1, r"index >= 0"),
+        ("neuron", 6, r"below 6 \(layer 'features.0' has 6 singular values\), not 6"),
+        ("neurons", [1, 7], r"below 6"),
         ("class_label", 2, r"class index 0 \.\.\. 1 \('cat', 'dog'\), not 2"),
         ("class_labels", [0, -1], r"class index"),
         ("image_index", 10, r"image index 0 \.\.\. 9, not 10"),
@@ -61,29 +61,29 @@ def test_constructor_validates_after_the_constraints() -> None:
 
 def test_changing_layer_keeps_an_index_in_range_and_drops_one_out_of_range() -> None:
     sel = constrained()
-    sel.select(layer="features.2", singular_index=5, singular_indices=[2, 5])
+    sel.select(layer="features.2", neuron=5, neurons=[2, 5])
     sel.layer = "features.0"  # rank 6: 5 is still valid
-    assert sel.singular_index == 5
+    assert sel.neuron == 5
     sel.layer = "classifier.0"  # rank 3
-    assert sel.singular_index is None and sel.singular_indices == [2]
+    assert sel.neuron is None and sel.neurons == [2]
 
 
 def test_select_sets_the_layer_first() -> None:
     sel = constrained()
     sel.layer = "classifier.0"
-    sel.select(singular_index=7, layer="features.2")  # 7 is valid only for the new layer
-    assert (sel.layer, sel.singular_index) == ("features.2", 7)
+    sel.select(neuron=7, layer="features.2")  # 7 is valid only for the new layer
+    assert (sel.layer, sel.neuron) == ("features.2", 7)
     with pytest.raises(TypeError, match="unexpected keywords"):
-        sel.select(neuron=1)
+        sel.select(neuronz=1)
 
 
 def test_a_focus_outside_the_multi_selection_ends_it() -> None:
     sel = Selection()
-    sel.singular_indices = [1, 3]
-    sel.singular_index = 3
-    assert sel.singular_indices == [1, 3]
-    sel.singular_index = 4
-    assert sel.singular_indices == []
+    sel.neurons = [1, 3]
+    sel.neuron = 3
+    assert sel.neurons == [1, 3]
+    sel.neuron = 4
+    assert sel.neurons == []
     sel.class_labels = [0, 1]
     sel.class_label = 2
     assert sel.class_labels == []
@@ -95,7 +95,7 @@ def test_new_valid_layers_drop_a_layer_no_longer_valid() -> None:
     assert sel.layer is None
 
 
-def test_for_analysis_and_clear(analysis, profile) -> None:  # noqa: ANN001
+def test_for_analysis_and_clear(analysis, profile) -> None:
     sel = Selection.for_analysis(analysis, profile, layer=analysis.names[1])
     assert sel.valid_layers == analysis.names
     assert sel.ranks[analysis.names[0]] == analysis.info(analysis.names[0]).rank_bound
@@ -107,8 +107,39 @@ def test_for_analysis_and_clear(analysis, profile) -> None:  # noqa: ANN001
 def test_each_observer_fires_once_per_change() -> None:
     sel = constrained()
     seen: list[str] = []
-    sel.observe(lambda c: seen.append(c["name"]), names=["layer", "singular_index"])
+    sel.observe(lambda c: seen.append(c["name"]), names=["layer", "neuron"])
     sel.layer = "features.0"
     sel.layer = "features.0"  # same value: no event
-    sel.singular_index = 2
-    assert seen == ["layer", "singular_index"]
+    sel.neuron = 2
+    assert seen == ["layer", "neuron"]
+
+
+def test_deprecated_singular_index_aliases_warn_and_still_work() -> None:
+    sel = constrained()
+    sel.layer = "features.0"
+    with pytest.warns(DeprecationWarning, match=r"Selection.singular_index is deprecated.*use Selection.neuron"):
+        sel.singular_index = 4
+    assert sel.neuron == 4
+    with pytest.warns(DeprecationWarning, match="singular_indices"):
+        assert sel.singular_indices == []
+    with pytest.warns(DeprecationWarning, match="singular_indices"):
+        sel.singular_indices = [1, 4]
+    assert sel.neurons == [1, 4]
+    with pytest.warns(DeprecationWarning, match="singular_index"):
+        assert Selection(singular_index=2).neuron == 2
+    with pytest.warns(DeprecationWarning, match="singular_index"):
+        sel.select(singular_index=5)
+    assert sel.neuron == 5
+    with pytest.warns(DeprecationWarning), pytest.raises(TraitError, match="below 6"):
+        sel.singular_index = 6  # still validated
+
+
+def test_selection_errors_are_package_errors_and_value_errors() -> None:
+    from ddp_widgets.core.errors import DDPWidgetsError
+    from ddp_widgets.selection import SelectionError
+
+    sel = constrained()
+    with pytest.raises(SelectionError) as info:
+        sel.layer = "nope"
+    assert isinstance(info.value, (DDPWidgetsError, ValueError, TraitError))
+    assert isinstance(info.value, DDPWidgetsError) and isinstance(info.value, ValueError)

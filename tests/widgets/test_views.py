@@ -10,7 +10,13 @@ import pytest
 import torch
 
 import ddp_widgets as dw
-from ddp_widgets.widgets import HypergraphExplorer, LayerMetrics, LayerSelector, SingularVectorView, SpectrumPlot
+from ddp_widgets.widgets import (
+    HypergraphExplorer,
+    LayerMetrics,
+    LayerSelector,
+    SingularVectorView,
+    SpectrumPlot,
+)
 from ddp_widgets.widgets._images import diverging, render_filter, render_images
 from ddp_widgets.widgets.hypergraph_explorer import graph_elements
 from ddp_widgets.widgets.spectrum_plot import esd_histogram
@@ -18,7 +24,7 @@ from ddp_widgets.widgets.spectrum_plot import esd_histogram
 
 @pytest.fixture
 def sel(analysis: Any, profile: Any) -> dw.Selection:
-    return dw.Selection.for_analysis(analysis, profile, layer=analysis.names[1], singular_index=0)
+    return dw.Selection.for_analysis(analysis, profile, layer=analysis.names[1], neuron=0)
 
 
 # -- SpectrumPlot ------------------------------------------------------------------------------------
@@ -46,7 +52,7 @@ def test_spectrum_plot_draws_fits_and_computes_overlays_only_when_asked(analysis
     assert sp.mp_line.x.size and sp.mp_line.x.max() <= spec.mp.lambda_plus * (1 + 1e-9)
     assert sp.pl_line.x.min() >= spec.power_law.xmin * (1 - 1e-9)
     assert f"{spec.power_law.alpha:.2f}" in sp.esd_fig.title
-    assert sp.points.tooltip.labels == ["index α", "σ", "λ"] and len(sp.points.names) == spec.singular_values.size
+    assert sp.points.tooltip.labels == ["SVD neuron", "σ", "λ"] and len(sp.points.names) == spec.singular_values.size
     sp.overlay["operator"].value = True
     assert views.count("operator") == 1 and sp.hist["operator"].visible
     sel.layer = analysis.names[0]
@@ -66,7 +72,7 @@ def test_log_linear_toggles_swap_the_scales(analysis: Any, sel: dw.Selection) ->
     assert isinstance(sp.esd_fig.marks[0].scales["x"], bq.LinearScale)
     assert sp.points.y.size and sp.hist["unfolded"].y.min() == 0.0
     sp.points.selected = np.array([2])  # the new scatter still writes the selection
-    assert sel.singular_index == 2 and sp.last_error is None
+    assert sel.neuron == 2 and sp.last_error is None
 
 
 def test_unknown_overlay_is_refused(analysis: Any) -> None:
@@ -117,7 +123,7 @@ def test_singular_vector_view_with_profile_shows_top_images_and_class_signal(ana
     assert v.top_images.count == 6 and v._top.tolist() == idx.tolist()
     assert v.top_images.labels == [profile.class_names[int(data[1][i])] for i in idx]
     np.testing.assert_allclose(v.bars.y, np.nan_to_num(profile.class_mean(sel.layer)[:, 0]))
-    sel.singular_index = 3
+    sel.neuron = 3
     np.testing.assert_allclose(v.bars.y, np.nan_to_num(profile.class_mean(sel.layer)[:, 3]))
 
 
@@ -131,7 +137,7 @@ def test_render_filter_first_layer_rgb_and_deep_patterns() -> None:
     f[2, 1, 1] = 1.0  # strongest channel first
     _, cap = render_filter(f, first_layer=False, channels=2)
     assert cap.startswith("in ch 2,")
-    vec, cap = render_filter(np.arange(10.0) - 5, first_layer=False)
+    _vec, cap = render_filter(np.arange(10.0) - 5, first_layer=False)
     assert cap == "10-vector"
     assert diverging(np.array([-1.0, 0.0, 1.0])).tolist()[1] == [247, 247, 247]  # 0 is white
 
