@@ -92,3 +92,20 @@ def scenarios_worker(rank: int, world: int, port: int, out: str) -> None:
     finally:
         (Path(out) / f"scenarios_r{rank}.json").write_text(json.dumps(results))
         dist.destroy_process_group()
+
+
+def nccl_worker(rank: int, world: int, port: int, out: str) -> None:
+    """One NCCL rank with the model on its GPU: the CUDA path of shard='auto' (collectives on the device)."""
+    from ddp_widgets import Profiler
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.cuda.set_device(rank)
+    dist.init_process_group("nccl", rank=rank, world_size=world, timeout=timedelta(seconds=60))
+    try:
+        x, y, names = make_data()
+        prof = Profiler(make_model().to(f"cuda:{rank}"))
+        p = prof.profile(x, y, shard="auto", batch_size=4, class_names=names, top_n=5, progress=False)
+        if rank == 0:
+            p.save(Path(out) / "nccl")
+    finally:
+        dist.destroy_process_group()

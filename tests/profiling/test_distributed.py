@@ -150,3 +150,12 @@ def test_cuda_accumulators_equal_the_cpu(reference):
     again = Profiler(copy.deepcopy(prof.model).to("cuda")).profile(x, y, batch_size=4, class_names=names, top_n=5,
                                                                    progress=False)
     assert_same(again, gpu, rtol=0)  # deterministic on the device
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or not dist.is_nccl_available(), reason="needs CUDA and NCCL")
+def test_nccl_one_rank_equals_the_cpu(tmp_path, reference):
+    """shard='auto' on NCCL (buffers on the GPU) gives the CPU profile to float32 rounding. Not run here (no GPU)."""
+    prof, x, y, names = reference
+    _spawn(dist_helpers.nccl_worker, 1, tmp_path)
+    cpu = prof.profile(x, y, batch_size=4, class_names=names, top_n=5, progress=False)
+    assert_same(Profile.load(tmp_path / "nccl"), cpu, rtol=1e-5, exact_ranks=False)

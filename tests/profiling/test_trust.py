@@ -561,3 +561,20 @@ def test_the_device_path_of_the_class_sums_equals_the_cpu_path():
         _class_add(rows, labels, vals, dense=False)
         _class_add(dense, labels, vals, dense=True)
         torch.testing.assert_close(dense, rows, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_half_bfloat16_and_double_models_profile(dtype):
+    """Inputs are cast to the model's dtype; the statistics accumulate in float64 whatever it is."""
+    import copy
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    x, y = torch.randn(12, 1, 8, 8), torch.arange(12) % 3
+    ref = Profiler(model).profile(x, y, progress=False)
+    low = Profiler(copy.deepcopy(model).to(dtype)).profile(x, y, progress=False)
+    assert low._stats["0"].sum.dtype == torch.float64
+    tol = {torch.float16: 1e-2, torch.bfloat16: 5e-2, torch.float64: 1e-5}[dtype]
+    for n in ref.layers:
+        scale = np.abs(ref.class_mean(n)).max()
+        np.testing.assert_allclose(low.class_mean(n), ref.class_mean(n), rtol=0, atol=tol * scale)
