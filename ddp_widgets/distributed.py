@@ -166,7 +166,8 @@ def profile_auto(profiler: Profiler, data: Any, labels: Any = None, *, shard: st
     settings = {"layers": profiler.layers, "aggregation": aggregation, "threshold": threshold, "top_n": top_n,
                 "batch_size": batch_size, "calls": calls, "ignore_index": axis.ignore_index,
                 "map_style": _map_style(data)}
-    _check_setup(profiler, axis.given, settings, _length(data), dev)
+    length = _length(data) if settings["map_style"] else -1  # iterables: each rank yields its own part
+    _check_setup(profiler, axis.given, settings, length, dev)
     local, error = None, None
     try:
         if settings["map_style"]:
