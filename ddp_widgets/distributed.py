@@ -96,13 +96,18 @@ def _length(data: Any) -> int:
 
 def _check_setup(profiler: Profiler, class_names: Any, settings: dict[str, Any], length: int, dev: torch.device) -> None:
     """Every rank must share class names, settings, dataset length, weights and projections."""
-    groups = {
-        "class names": _digest(class_names),
-        "settings": _digest(settings),
-        "dataset length": [length, 0, 0, 0],
-        "profiled weights": _digest(weights_fingerprint({n: profiler.analysis.module(n) for n in profiler.layers})),
-        "SVD projections": _digest(_projection_fingerprint(profiler)),
-    }
+    error, groups = None, {}
+    try:  # a rank that fails here must still meet the others in the collectives below
+        groups = {
+            "class names": _digest(class_names),
+            "settings": _digest(settings),
+            "dataset length": [length, 0, 0, 0],
+            "profiled weights": _digest(weights_fingerprint({n: profiler.analysis.module(n) for n in profiler.layers})),
+            "SVD projections": _digest(_projection_fingerprint(profiler)),
+        }
+    except Exception as exc:  # noqa: BLE001 - re-raised on every rank by _raise_if_any_failed
+        error = exc
+    _raise_if_any_failed(error, dev)
     mine = torch.tensor([v for words in groups.values() for v in words], dtype=torch.int64, device=dev)
     every = [t.cpu().reshape(len(groups), 4) for t in _all_gather(mine)]
     problems = []

@@ -89,6 +89,11 @@ def scenarios_worker(rank: int, world: int, port: int, out: str) -> None:
 
         results["error"] = _outcome(lambda: prof.profile(x, y, shard="auto", batch_size=4, forward=forward,
                                                          progress=False))
+        if rank == 1:  # a rank failing before profiling (here: its projections) must not leave the others waiting
+            prof._spec = lambda name: (_ for _ in ()).throw(ValueError("no projection on rank 1"))
+        results["setup"] = _outcome(lambda: prof.profile(x, y, shard="auto", progress=False))
+        if rank == 1:
+            del prof._spec
         results["still_in_step"] = prof.profile(x[:8], y[:8], shard="auto", progress=False, all_ranks=True).n_images
     finally:
         (Path(out) / f"scenarios_r{rank}.json").write_text(json.dumps(results))

@@ -69,6 +69,9 @@ def test_three_ranks_equal_uneven_and_empty_shards_iterables_and_errors(tmp_path
         assert r["classes"]["type"] == "DistributedProfileError"
         assert "class names (rank(s) 1 differ from rank 0)" in r["classes"]["message"]
         assert r["still_in_step"] == 8  # after every error the ranks still run collectives together
+    assert results[1]["setup"] == {"type": "ValueError", "message": "no projection on rank 1"}
+    for r in (results[0], results[2]):
+        assert r["setup"]["type"] == "DistributedProfileError" and "no projection on rank 1" in r["setup"]["message"]
     assert results[2]["error"] == {"type": "RuntimeError", "message": "rank 2 cannot go on"}
     for r in results[:2]:
         assert r["error"]["type"] == "DistributedProfileError"
