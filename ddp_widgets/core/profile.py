@@ -123,27 +123,31 @@ def influential(agg: torch.Tensor, threshold: float = 0.1) -> tuple[torch.Tensor
     r = a.shape[1]
     total = a.to(torch.float64).sum(dim=1, keepdim=True)
     k = min(r, INFLUENCE_CANDIDATES)
-    if k < r:
-        vals, order = torch.topk(a, k, dim=1)
-        out = _rule(vals.to(torch.float64), order, total, threshold, r, partial=True)
-        if out is not None:
-            return out
-    vals, order = torch.sort(a, dim=1, descending=True)
-    out = _rule(vals.to(torch.float64), order, total, threshold, r, partial=False)
-    assert out is not None
-    return out
+    if k == r:
+        vals, order = torch.sort(a, dim=1, descending=True)
+        return _rule(vals.to(torch.float64), order, total, threshold, r)[:3]
+    vals, order = torch.topk(a, k, dim=1)
+    mask, ddp_w, w, short = _rule(vals.to(torch.float64), order, total, threshold, r)
+    rows = torch.nonzero(short).flatten()
+    if rows.numel():  # rows whose k largest stay within t: rank all their neurons
+        vals, order = torch.sort(a[rows], dim=1, descending=True)
+        full = _rule(vals.to(torch.float64), order, total[rows], threshold, r)
+        mask[rows], ddp_w[rows], w[rows] = full[0], full[1], full[2]
+    return mask, ddp_w, w
 
 
-def _rule(vals: torch.Tensor, order: torch.Tensor, total: torch.Tensor, threshold: float, r: int, *,
-          partial: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
-    """The rule on the k largest |values| (descending, float64) of each row; None if k were too few."""
+def _rule(vals: torch.Tensor, order: torch.Tensor, total: torch.Tensor, threshold: float, r: int,
+          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The rule on the k largest |values| (descending, float64) of each row, in neuron order.
+
+    The fourth tensor marks the rows for which k values were too few (all k within t, k < r).
+    """
     tiny = torch.finfo(torch.float64).tiny
     k = vals.shape[1]
     total = total.clamp_min(tiny)
     cum = torch.cumsum(vals, dim=1)
     accept = ((cum / total) <= threshold).sum(dim=1)  # neurons within t
-    if partial and bool((accept >= k).any()):
-        return None
+    short = (accept >= k) & (k < r)
     kept_sorted = torch.arange(k, device=vals.device)[None, :] <= accept[:, None].clamp(max=r - 1)
     denom = torch.gather(cum, 1, (accept - 1).clamp(min=0)[:, None])
     denom = torch.where(accept[:, None] > 0, denom, total).clamp_min(tiny)
@@ -155,7 +159,7 @@ def _rule(vals: torch.Tensor, order: torch.Tensor, total: torch.Tensor, threshol
     def unsort(x: torch.Tensor) -> torch.Tensor:  # back to neuron order: a scatter, cheaper than argsort
         return x.new_zeros((x.shape[0], r)).scatter_(1, order, x)
 
-    return unsort(kept_sorted), unsort(ddp_sorted), unsort(norm_sorted)
+    return unsort(kept_sorted), unsort(ddp_sorted), unsort(norm_sorted), short
 
 
 @dataclass
