@@ -67,12 +67,15 @@ def _worker(rank: int, world: int, port: int, name: str, args: argparse.Namespac
         classes = [str(c) for c in range(10 if name == "default" else 1000)]
         prof.profile(x[: args.batch], y[: args.batch], shard="auto", batch_size=args.batch, class_names=classes,
                      progress=False)  # warm-up (and the first collectives)
-        dist.barrier()
-        t = time.perf_counter()
-        prof.profile(x, y, shard="auto", batch_size=args.batch, class_names=classes, progress=False)
-        dist.barrier()
+        times = []
+        for n in (x.shape[0] // 2, x.shape[0]):  # two sizes: per-image cost and fixed cost apart
+            dist.barrier()
+            t = time.perf_counter()
+            prof.profile(x[:n], y[:n], shard="auto", batch_size=args.batch, class_names=classes, progress=False)
+            dist.barrier()
+            times.append(time.perf_counter() - t)
         if rank == 0:
-            Path(out).write_text(json.dumps({"seconds": time.perf_counter() - t}))
+            Path(out).write_text(json.dumps({"times": times}))
     finally:
         dist.destroy_process_group()
 
@@ -89,9 +92,18 @@ def single(name: str, args: argparse.Namespace) -> float:
     x, y = _data(name, args.images, args.size)
     classes = [str(c) for c in range(10 if name == "default" else 1000)]
     prof.profile(x[: args.batch], y[: args.batch], batch_size=args.batch, class_names=classes, progress=False)
-    t = time.perf_counter()
-    prof.profile(x, y, batch_size=args.batch, class_names=classes, progress=False)
-    return time.perf_counter() - t
+    times = []
+    for n in (x.shape[0] // 2, x.shape[0]):
+        t = time.perf_counter()
+        prof.profile(x[:n], y[:n], batch_size=args.batch, class_names=classes, progress=False)
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def _split_cost(times: list[float], images: int) -> tuple[float, float]:
+    """(steady images/s, fixed seconds per profile call) from runs of images/2 and images."""
+    per_image = max(times[1] - times[0], 1e-9) / (images - images // 2)
+    return 1.0 / per_image, max(times[1] - per_image * images, 0.0)
 
 
 def merge_time(world: int) -> float:
@@ -151,17 +163,18 @@ def main() -> None:
     print(f"CPU, one torch thread per process, {os.cpu_count()} cores; batch {args.batch}")
     for name in args.models.split(","):
         run = argparse.Namespace(**{**vars(args), "images": args.images if name == "default" else args.resnet_images})
-        ref = single(name, run)
-        rows = {"single process": ref}
+        rows = {"single process": _split_cost(single(name, run), run.images)}
         for world in worlds:
             with tempfile.TemporaryDirectory() as tmp:
                 out = str(Path(tmp) / "t.json")
                 mp.spawn(_worker, args=(world, _port(), name, run, out), nprocs=world, join=True)
-                rows[f"shard='auto', {world} rank(s)"] = float(json.loads(Path(out).read_text())["seconds"])
-        print(f"{name} ({run.images} images):")
-        for label, sec in rows.items():
-            print(f"  {label:26s} {sec:8.2f} s {run.images / sec:9.1f} images/s {ref / sec:6.2f}× the single process")
-        report[name] = {k: run.images / v for k, v in rows.items()}
+                times = json.loads(Path(out).read_text())["times"]
+                rows[f"shard='auto', {world} rank(s)"] = _split_cost(times, run.images)
+        ref = rows["single process"][0]
+        print(f"{name} ({run.images // 2} and {run.images} images; steady throughput and fixed cost per call):")
+        for label, (rate, fixed) in rows.items():
+            print(f"  {label:26s} {rate:9.1f} images/s {rate / ref:6.2f}× the single process, fixed {fixed:6.2f} s")
+        report[name] = {k: v[0] for k, v in rows.items()}
     sec = merge_time(args.merge_ranks)
     print(f"collective merge, ResNet-50's layers × 1000 classes, {args.merge_ranks} ranks: {sec:.3f} s")
     print(json.dumps({"images_per_s": report, "merge_s": sec}))

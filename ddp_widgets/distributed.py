@@ -35,7 +35,7 @@ from ._data import Batch, DataPlan, plan_batches
 from ._profile_run import ProfileRun
 from .core.accumulator import LayerStats, select_top
 from .core.errors import DataError, DistributedProfileError, InvalidArgumentError
-from .core.fingerprint import weights_fingerprint
+from .core.fingerprint import tensor_bytes, weights_fingerprint
 from .profile_record import Profile
 
 if TYPE_CHECKING:
@@ -73,8 +73,8 @@ def _all_gather(t: torch.Tensor) -> list[torch.Tensor]:
 def _projection_fingerprint(profiler: Profiler) -> str:
     h = hashlib.sha256()
     for n in profiler.layers:
-        p = profiler._spec(n).projection.detach().to("cpu", torch.float64).contiguous()
-        h.update(n.encode() + p.numpy().tobytes())
+        p = profiler._spec(n).projection
+        h.update(f"{n}:{p.dtype}:{tuple(p.shape)}".encode() + tensor_bytes(p))
     return h.hexdigest()
 
 
