@@ -69,6 +69,7 @@ bench: install
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python benchmarks/spectra.py
 	$(BIN)/python benchmarks/profile_overhead.py
+	$(BIN)/python benchmarks/profile_scale.py
 	$(BIN)/python benchmarks/widgets.py
 
 clean:
