@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from neuron_helpers import hook_count, identical, modes, weights
+from .neuron_helpers import hook_count, identical, modes, weights
 from torch import nn
 
 import ddp_widgets as dw

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from neuron_helpers import hook_count, modes
+from .neuron_helpers import hook_count, modes
 from torch import nn
 
 import ddp_widgets as dw

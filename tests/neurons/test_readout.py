@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from neuron_helpers import hook_count, modes
+from .neuron_helpers import hook_count, modes
 from torch import nn
 
 import ddp_widgets as dw
