@@ -29,7 +29,7 @@ from ._base import View, callback, check_settings, esc, interaction, note_html, 
 from ._images import _DIV_STOPS, diverging, pad_to, render_filter, render_images
 from .image_grid import ImageGrid
 
-__all__ = ["NeuronDashboard", "blend_overlay"]
+__all__ = ["NeuronDashboard", "blend_overlay", "for_explorer"]
 
 BAR_COLOR, SEL_COLOR = "#1f77b4", "#d62728"
 _EMPTY = np.zeros((0, 1, 1, 3), np.uint8)
@@ -510,3 +510,33 @@ def _bars_figure(names: list[str], values: np.ndarray, title: str, y_label: str)
     ax.set_title(title, fontsize=8)
     ax.set_ylabel(y_label, fontsize=8)
     return fig
+
+
+def _model_inputs(analysis: Any, x: Any) -> torch.Tensor | None:
+    """`x` as model inputs when it is a float batch the model takes (its first layer's rank and channels)."""
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(x)
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        return None
+    first = [info.input_shape for info in analysis.layers if info.order == 0 and info.input_shape is not None]
+    if not first:
+        return None
+    expected = first[0]
+    fits = x.dim() == len(expected) and tuple(x.shape[1:2]) == tuple(expected[1:2])
+    return x if fits else None
+
+
+def for_explorer(ex: Any) -> NeuronDashboard | None:
+    """The Explorer's dashboard: shown only with a profile and the profiled inputs.
+
+    The inputs are ``ex.data`` where the Explorer keeps them, else its images when they are model inputs
+    (a float batch the model takes); display images that are not inputs (e.g. raw uint8 pictures) give none.
+    """
+    if ex.profile is None or ex.analysis is None:
+        return None
+    data = getattr(ex, "data", None)
+    if data is None:
+        data = _model_inputs(ex.analysis, ex.images)
+    if data is None:
+        return None
+    return NeuronDashboard(ex.analysis, ex.profile, ex.selection, data, labels=ex.labels, images=ex.images)
