@@ -89,6 +89,28 @@ def _inputs_and_labels(data: Any, labels: Any) -> tuple[torch.Tensor | None, np.
     return (x if isinstance(x, torch.Tensor) else None), y
 
 
+def _check_matches_profile(profiler: Profiler, profile: Any, inputs: torch.Tensor, n: int = 4) -> None:
+    """The profile's top signals of its first layer's top neuron, recomputed on `inputs`: they must agree.
+
+    Catches display images passed as data (unnormalised, another order): the maps and the ablation would be
+    computed on the wrong inputs. Tolerance: rtol 1e-3 and atol 1e-4·max|signal| (other batching, float32).
+    """
+    layer = next((name for name in profile.layers if name in profiler.layers), None)
+    if layer is None:
+        return
+    idx, scores = profile.top_images(layer, 0, n)
+    if not idx.size or int(idx.max()) >= inputs.shape[0]:
+        raise ViewArgumentError(f"data has {inputs.shape[0]} inputs but the profile ranks image {int(idx.max(initial=0))}: "
+                                "pass the inputs the profile was made of, in the same order")
+    got = profiler.signals(inputs[torch.as_tensor(idx)], profile.meta.get("aggregation", "mean"), [layer])[layer]
+    got = got[:, 0].detach().double().cpu().numpy()
+    if not np.allclose(got, scores, rtol=1e-3, atol=1e-4 * float(np.max(np.abs(scores), initial=0.0))):
+        raise ViewArgumentError(
+            f"data does not match the profile: the top signals of {layer}:0 recomputed on it are {np.round(got, 4)}, "
+            f"the profile has {np.round(scores, 4)}. Pass the model inputs the profile was made of (normalised, in "
+            "the same order) as data=..., and pictures to show as images=...")
+
+
 def _bar_chart(names: list[str], title: str, y_label: str, tip: str) -> tuple[bq.Figure, bq.Bars]:
     xs, ys = bq.OrdinalScale(domain=names), bq.LinearScale()
     bars = bq.Bars(x=names, y=np.zeros(len(names)), scales={"x": xs, "y": ys}, colors=[BAR_COLOR],
@@ -135,6 +157,8 @@ class NeuronDashboard(View):
         self.profiler = source if isinstance(source, Profiler) else Profiler(source)
         self.analysis, self.profile, self.data = self.profiler.analysis, profile, data
         self.inputs, self.labels = _inputs_and_labels(data, labels)
+        if self.inputs is not None:
+            _check_matches_profile(self.profiler, profile, self.inputs)
         self.images = images if images is not None else self.inputs
         self.n_images, self.batch_size, self.mean, self.std = n_images, batch_size, mean, std
         self.class_names = [str(c) for c in profile.class_names]
@@ -535,8 +559,12 @@ def for_explorer(ex: Any) -> NeuronDashboard | None:
     if ex.profile is None or ex.analysis is None:
         return None
     data = getattr(ex, "data", None)
-    if data is None:
-        data = _model_inputs(ex.analysis, ex.images)
+    if data is not None:
+        return NeuronDashboard(ex.analysis, ex.profile, ex.selection, data, labels=ex.labels, images=ex.images)
+    data = _model_inputs(ex.analysis, ex.images)
     if data is None:
         return None
-    return NeuronDashboard(ex.analysis, ex.profile, ex.selection, data, labels=ex.labels, images=ex.images)
+    try:  # images that merely look like inputs (unnormalised, reordered) are not used as data
+        return NeuronDashboard(ex.analysis, ex.profile, ex.selection, data, labels=ex.labels, images=ex.images)
+    except ViewArgumentError:
+        return None
