@@ -170,6 +170,8 @@ class NeuronDashboard(View):
         self._readouts: dict[str, Any] = {}
         self.ablation: Any = None  # the DataFrame of the last ablation shown
         self.visualization: Any = None  # the last FeatureVisualization shown
+        self.draws = 0  # redraws of the neuron (tests check one per change of focus)
+        self._drawn: tuple[Any, Any] | None = None
         self._build_widgets(opacity, steps)
         self._watch(self._on_focus, ["layer", "neuron"])
         self._watch(self._on_class, ["class_label"])
@@ -241,6 +243,8 @@ class NeuronDashboard(View):
 
     def _draw(self) -> None:
         focus = self._focus()
+        self.draws += 1
+        self._drawn = (self.selection.layer, self.selection.neuron)
         self.ablation = None
         self.visualization = None
         with self._sync(self.filter, self.visual, self.top_grid, self.bottom_grid, self.ablate_bars):
@@ -466,6 +470,8 @@ class NeuronDashboard(View):
     # -- selection -> widgets --------------------------------------------------------------------------------
     @callback
     def _on_focus(self, change: Any) -> None:
+        if (self.selection.layer, self.selection.neuron) == self._drawn:
+            return  # e.g. a layer change that also dropped the neuron: one event per trait, one redraw
         self._draw()
         self.clear_errors()
 
