@@ -45,15 +45,16 @@ def _resize_nearest(m: np.ndarray, h: int, w: int) -> np.ndarray:
 def blend_overlay(image: np.ndarray, signal_map: np.ndarray, vmax: float, opacity: float) -> np.ndarray:
     """An RGB uint8 image with a signal map laid over it on the blue < 0 < red scale of ±vmax.
 
-    The colour's weight at a pixel is opacity · min(1, |map| / vmax): where the signal is ~0 the image shows
-    through unchanged, where it reaches ±vmax the colour covers it by `opacity`. The map is resized to the
-    image (nearest) when their sizes differ.
+    The colour's weight at a pixel is opacity · sqrt(min(1, |map| / vmax)): where the signal is ~0 the image
+    shows through unchanged, where it reaches ±vmax the colour covers it by `opacity` (the square root keeps
+    moderate signals visible). The map is resized to the image (nearest) when their sizes differ.
     """
     m = np.asarray(signal_map, np.float64)
     if m.shape != image.shape[:2]:
         m = _resize_nearest(m, image.shape[0], image.shape[1])
     colour = diverging(m, vmax).astype(np.float64)
-    weight = float(np.clip(opacity, 0.0, 1.0)) * (np.clip(np.abs(m) / vmax, 0.0, 1.0) if vmax > 0 else np.zeros_like(m))
+    strength = np.sqrt(np.clip(np.abs(m) / vmax, 0.0, 1.0)) if vmax > 0 else np.zeros_like(m)
+    weight = float(np.clip(opacity, 0.0, 1.0)) * strength
     out = image.astype(np.float64) * (1 - weight[..., None]) + colour * weight[..., None]
     return np.round(out).astype(np.uint8)
 
@@ -181,31 +182,37 @@ class NeuronDashboard(View):
     # -- layout ------------------------------------------------------------------------------------------
     def _build_widgets(self, opacity: float, steps: int) -> None:
         self.header = widgets.HTML(note_html("no SVD neuron selected"))
-        self.filter = ImageGrid(tile_size=72, title="singular filter")
+        self.filter = ImageGrid(tile_size=96, title="singular filter")
         self.filter.add_class("ddp-dashboard-filter")
-        self.visual = ImageGrid(tile_size=72, title="feature visualisation")
+        self.visual = ImageGrid(tile_size=96, title="feature visualisation")
         self.visual.add_class("ddp-dashboard-visual")
+        self.visual.layout.display = "none"  # until there is one
         self.steps = widgets.BoundedIntText(value=steps, min=1, max=4096, description="steps",
                                             layout=widgets.Layout(width="130px"), style={"description_width": "38px"})
-        self.visualize_button = widgets.Button(description="visualise", icon="eye", layout=widgets.Layout(width="auto"),
+        self.visualize_button = widgets.Button(description="visualise", icon="eye",
+                                               layout=widgets.Layout(width="110px", flex="0 0 auto"),
                                                tooltip="optimise an input image that maximises this neuron's mean signal")
         self.visualize_button.on_click(self._on_visualize)
         self.visual_note = widgets.HTML(note_html("press visualise (a few seconds for 64 steps)"))
-        self.top_grid = ImageGrid(tile_size=64, title="top pole: largest signal (+)")
-        self.bottom_grid = ImageGrid(tile_size=64, title="bottom pole: most negative signal (−)")
+        self.top_grid = ImageGrid(tile_size=84, title="top pole: largest signal (+ end)")
+        self.bottom_grid = ImageGrid(tile_size=84, title="bottom pole: smallest signal (− end)")
         self.top_grid.add_class("ddp-dashboard-top")
         self.bottom_grid.add_class("ddp-dashboard-bottom")
         for grid in (self.top_grid, self.bottom_grid):
             grid.observe(self._on_tile_click, names="selected_index")
         self.opacity = widgets.FloatSlider(value=opacity, min=0.0, max=1.0, step=0.05, description="map opacity",
-                                           readout_format=".2f", style={"description_width": "80px"},
-                                           layout=widgets.Layout(width="300px"), continuous_update=False)
+                                           readout_format=".2f", style={"description_width": "85px"},
+                                           layout=widgets.Layout(width="320px", flex="0 0 auto"),
+                                           continuous_update=False)
         self.opacity.observe(self._on_opacity, names="value")
         self.map_note = widgets.HTML("")
         self.class_fig, self.class_bars = _bar_chart(self.class_names, CLASS_SIGNAL_TITLE, CLASS_SIGNAL_Y, "mean signal")
         self.readout_fig, self.readout_bars = _bar_chart(self.class_names, "readout: Δ logit per unit of signal",
                                                          "Δ logit", "Δ logit / signal")
         self.readout_note = widgets.HTML("")
+        # the readout chart is taken out of the page where there is none (a hidden bqplot figure draws
+        # with a negative size), the note stays
+        self.readout_box = widgets.VBox([self.readout_note], layout=widgets.Layout(width="50%", min_width="0"))
         self.ablate_fig, self.ablate_bars = _bar_chart(self.class_names, "ablation: Δ accuracy per class",
                                                        "Δ accuracy", "Δ accuracy")
         self.ablate_button = widgets.Button(description="ablate", icon="scissors", layout=widgets.Layout(width="auto"),
@@ -221,15 +228,15 @@ class NeuronDashboard(View):
         self.readout_fig.add_class("ddp-dashboard-readout")
         self.ablate_fig.add_class("ddp-dashboard-ablation")
         half = widgets.Layout(width="50%", min_width="0")
-        vis = widgets.VBox([self.visual, widgets.HBox([self.visualize_button, self.steps]), self.visual_note],
-                           layout=widgets.Layout(min_width="0"))
+        vis = widgets.VBox([widgets.HTML(note_html("<b>feature visualisation</b> (an input maximising the signal)")),
+                            self.visual, widgets.HBox([self.visualize_button, self.steps]), self.visual_note],
+                           layout=widgets.Layout(flex="1 1 auto", min_width="0"))
         self.children = [
             self.header,
             widgets.HBox([self.filter, vis], layout=widgets.Layout(align_items="flex-start", grid_gap="16px")),
             widgets.HBox([self.opacity, self.map_note], layout=widgets.Layout(flex_flow="row wrap", align_items="center")),
             widgets.HBox([self.top_grid, self.bottom_grid], layout=widgets.Layout(flex_flow="row wrap", grid_gap="12px")),
-            widgets.HBox([widgets.VBox([self.class_fig], layout=half),
-                          widgets.VBox([self.readout_fig, self.readout_note], layout=half)]),
+            widgets.HBox([widgets.VBox([self.class_fig], layout=half), self.readout_box]),
             widgets.HBox([self.ablate_button, self.ablate_note], layout=widgets.Layout(align_items="center")),
             self.progress, self.ablate_fig, self.export_bar, self.errors,
         ]
@@ -249,6 +256,7 @@ class NeuronDashboard(View):
         self.visualization = None
         with self._sync(self.filter, self.visual, self.top_grid, self.bottom_grid, self.ablate_bars):
             self.visual.set_images(_EMPTY)
+            self.visual.layout.display = "none"
             _set_bars(self.ablate_fig, self.ablate_bars, np.zeros(len(self.class_names)))
             if focus is None:
                 self._clear(self.selection.layer)
@@ -332,7 +340,7 @@ class NeuronDashboard(View):
         n_top = self._poles["top"].size
         for pole, grid, part in (("top", self.top_grid, tiles[:n_top]), ("bottom", self.bottom_grid, tiles[n_top:])):
             idx, scores = self._poles[pole], self._scores[pole]
-            labs = [self._class_of(i) + f" {s:+.2g}" for i, s in zip(idx, scores, strict=True)]
+            labs = [f"{s:+.2g} " + self._class_of(i) for i, s in zip(idx, scores, strict=True)]  # sign first: never cut
             tips = [f"image {i} · {self._class_of(i)} · signal {s:+.3g}" for i, s in zip(idx, scores, strict=True)]
             grid.set_images(_stack(part), labels=labs if part else None, tooltips=tips if part else None)
         self._select_tiles()
@@ -350,10 +358,10 @@ class NeuronDashboard(View):
         r = self._readouts[name]
         if isinstance(r, Exception):
             _set_bars(self.readout_fig, self.readout_bars, np.zeros(len(self.class_names)))
-            self.readout_fig.layout.display = "none"
+            self.readout_box.children = [self.readout_note]
             self.readout_note.value = note_html(f"No weight-space readout for {esc(name)}: {esc(r)}")
             return
-        self.readout_fig.layout.display = None
+        self.readout_box.children = [self.readout_fig, self.readout_note]
         _set_bars(self.readout_fig, self.readout_bars, r.loc[k, self.class_names].to_numpy(np.float64))
         self.readout_note.value = note_html("change of each class logit per unit of this neuron's signal (from the weights)")
 
@@ -405,6 +413,7 @@ class NeuronDashboard(View):
             return vis
         self.visualization = vis
         img = np.round(255 * vis.image.clamp(0, 1).permute(1, 2, 0).numpy()).astype(np.uint8)
+        self.visual.layout.display = None
         self.visual.set_images((img if img.shape[-1] == 3 else np.repeat(img, 3, -1))[None],
                                labels=[f"signal {float(vis.signal):.3g}"])
         self.visual_note.value = note_html(f"{steps} steps; objective {fmt(float(vis.history[0]))} → "

@@ -38,7 +38,7 @@ def test_poles_are_the_profiles_top_and_bottom_images(dash: Any, profile: Any) -
     assert dash.top_grid.count == dash.bottom_grid.count == dash.n_images
     assert set(top).isdisjoint(bottom)  # 60 images, 6 per pole: the two ends differ
     # labelled by sign: the bottom pole's signals are the smallest, shown with their sign
-    assert all(f"{s:+.2g}" in lab for s, lab in zip(bottom_s, dash.bottom_grid.labels, strict=True))
+    assert all(lab.startswith(f"{s:+.2g} ") for s, lab in zip(bottom_s, dash.bottom_grid.labels, strict=True))
     assert bottom_s.max() <= top_s.min()
     assert "top pole" in dash.top_grid.title and "bottom pole" in dash.bottom_grid.title
 
@@ -94,10 +94,19 @@ def test_maps_overlay_shares_one_colour_scale_and_opacity_reblends(dash: Any, an
     assert (coloured[..., 0] != coloured[..., 2]).any()
 
 
+def diverging_at(value: float) -> np.ndarray:
+    from ddp_widgets.widgets._images import diverging
+
+    return diverging(np.array([value]), 1.0)[0].astype(float)
+
+
 def test_blend_overlay() -> None:
     img = np.full((4, 4, 3), 100, np.uint8)
     m = np.zeros((2, 2))
     assert (blend_overlay(img, m, 1.0, 1.0) == img).all()  # no signal: the image shows through
+    m[1, 0] = 0.25  # a quarter of vmax: colour weight sqrt(1/4) = 1/2 (the map's row 1 is the image's rows 2, 3)
+    half = blend_overlay(img, m, 1.0, 1.0)[2, 0].astype(float)
+    np.testing.assert_allclose(half, (100 + diverging_at(0.25)) / 2, atol=1)
     m[0, 0] = 2.0  # beyond vmax: the colour covers the pixel fully at opacity 1 (red end of the scale)
     out = blend_overlay(img, m, 1.0, 1.0)
     assert tuple(out[0, 0]) == (178, 24, 43) and tuple(out[1, 1]) == (178, 24, 43) and (out[3, 3] == 100).all()
@@ -124,11 +133,11 @@ def test_readout_bars_or_the_reason_why_not(dash: Any, analysis: Any, profile: A
         neurons.readout(analysis, CONV)
     assert "No weight-space readout" in dash.readout_note.value
     assert str(err.value).split(":")[0].replace("'", "&#x27;") in dash.readout_note.value
-    assert dash.readout_fig.layout.display == "none"
+    assert dash.readout_fig not in dash.readout_box.children
     dash.selection.select(layer=LINEAR, neuron=1)
     expected = neurons.readout(analysis, LINEAR, class_names=dash.class_names).loc[1, dash.class_names]
     np.testing.assert_allclose(dash.readout_bars.y, expected.to_numpy(np.float64), rtol=1e-12)
-    assert dash.readout_fig.layout.display is None and "No weight-space" not in dash.readout_note.value
+    assert dash.readout_fig in dash.readout_box.children and "No weight-space" not in dash.readout_note.value
     assert "Linear layer" in dash.map_note.value  # no spatial map for a Linear layer, said so
 
 
