@@ -29,7 +29,7 @@ from ._base import View, callback, check_settings, esc, interaction, note_html, 
 from ._images import _DIV_STOPS, diverging, pad_to, render_filter, render_images
 from .image_grid import ImageGrid
 
-__all__ = ["NeuronDashboard", "blend_overlay", "for_explorer"]
+__all__ = ["NeuronDashboard", "blend_overlay", "for_explorer", "merge_ablations"]
 
 BAR_COLOR, SEL_COLOR = "#1f77b4", "#d62728"
 _EMPTY = np.zeros((0, 1, 1, 3), np.uint8)
@@ -88,6 +88,27 @@ def _inputs_and_labels(data: Any, labels: Any) -> tuple[torch.Tensor | None, np.
     if y is not None:
         y = np.asarray(y.detach().cpu() if hasattr(y, "detach") else y)
     return (x if isinstance(x, torch.Tensor) else None), y
+
+
+def merge_ablations(parts: Sequence[Any]) -> Any:
+    """One `neurons.ablate` table from tables of disjoint parts of the data (means weighted by class counts)."""
+    first = parts[0]
+    counts = np.stack([p["n_images"].to_numpy(np.float64) for p in parts])  # (parts, classes)
+    total = counts.sum(0)
+    df = first[["class"]].copy()
+    df["n_images"] = total.astype(np.int64)
+    for col in ("accuracy_before", "accuracy_after", "true_logit_before", "true_logit_after"):
+        values = np.stack([np.nan_to_num(p[col].to_numpy(np.float64)) for p in parts])  # a class absent: weight 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            df[col] = np.where(total > 0, (values * counts).sum(0) / np.maximum(total, 1), np.nan)
+    df["delta_accuracy"] = df["accuracy_after"] - df["accuracy_before"]
+    df["delta_true_logit"] = df["true_logit_after"] - df["true_logit_before"]
+    df = df[list(first.columns)]
+    sizes = counts.sum(1)
+    df.attrs.update({key: first.attrs[key] for key in ("layer", "neurons", "keep_top") if key in first.attrs})
+    for key in ("accuracy_before", "accuracy_after"):
+        df.attrs[key] = float(sum(p.attrs[key] * s for p, s in zip(parts, sizes, strict=True)) / max(sizes.sum(), 1))
+    return df
 
 
 def _check_matches_profile(profiler: Profiler, profile: Any, inputs: torch.Tensor, n: int = 4) -> None:
@@ -184,7 +205,7 @@ class NeuronDashboard(View):
         self.header = widgets.HTML(note_html("no SVD neuron selected"))
         self.filter = ImageGrid(tile_size=96, title="singular filter")
         self.filter.add_class("ddp-dashboard-filter")
-        self.visual = ImageGrid(tile_size=96, title="feature visualisation")
+        self.visual = ImageGrid(tile_size=96, title="")  # headed by the HTML line above it
         self.visual.add_class("ddp-dashboard-visual")
         self.visual.layout.display = "none"  # until there is one
         self.steps = widgets.BoundedIntText(value=steps, min=1, max=4096, description="steps",
@@ -219,7 +240,8 @@ class NeuronDashboard(View):
                                             tooltip="remove σ u vᵀ of this neuron from the weight and rerun the data")
         self.ablate_button.on_click(self._on_ablate)
         self.ablate_note = widgets.HTML("")
-        self.progress = widgets.Output()
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="ablating", bar_style="info",
+                                            layout=widgets.Layout(display="none", width="320px"))
         for fig, bars in ((self.class_fig, self.class_bars), (self.readout_fig, self.readout_bars),
                           (self.ablate_fig, self.ablate_bars)):
             fig.add_class("ddp-dashboard-chart")
@@ -237,8 +259,9 @@ class NeuronDashboard(View):
             widgets.HBox([self.opacity, self.map_note], layout=widgets.Layout(flex_flow="row wrap", align_items="center")),
             widgets.HBox([self.top_grid, self.bottom_grid], layout=widgets.Layout(flex_flow="row wrap", grid_gap="12px")),
             widgets.HBox([widgets.VBox([self.class_fig], layout=half), self.readout_box]),
-            widgets.HBox([self.ablate_button, self.ablate_note], layout=widgets.Layout(align_items="center")),
-            self.progress, self.ablate_fig, self.export_bar, self.errors,
+            widgets.HBox([self.ablate_button, self.progress, self.ablate_note],
+                         layout=widgets.Layout(align_items="center", grid_gap="8px")),
+            self.ablate_fig, self.export_bar, self.errors,
         ]
 
     # -- what is focused ------------------------------------------------------------------------------------
@@ -314,6 +337,7 @@ class NeuronDashboard(View):
         both = np.concatenate([self._poles["top"], self._poles["bottom"]])
         self._base = render_images(self.images, both, size=1) if self.images is not None and both.size else []
         self._maps, self._vmax, why = self._compute_maps(name, k, both)
+        self.opacity.disabled = self._maps is None  # nothing to lay over the images
         self.map_note.value = _colour_bar_html(self._vmax, f"signal map of {esc(name)}:{k}") if self._maps is not None \
             else note_html(why)
         self._show_poles()
@@ -374,15 +398,16 @@ class NeuronDashboard(View):
         if self.data is None:
             raise ViewError("no data to ablate on: build the dashboard with data=... (the profiled inputs)")
         name, k = focus
-        labels = None if not isinstance(self.data, (torch.Tensor, np.ndarray)) else self.labels
         self.ablate_button.disabled = True
         self.ablate_note.value = note_html(f"ablating {esc(name)}:{k} …")
         try:
-            with self.progress:
-                df = neurons.ablate(self.profiler, name, [k], self.data, labels, batch_size=self.batch_size,
-                                    class_names=self.class_names, progress=True)
+            if isinstance(self.data, (torch.Tensor, np.ndarray)):
+                df = self._ablate_in_chunks(name, k)
+            else:  # a DataLoader / Dataset: one streaming pass (no count to show progress against)
+                df = neurons.ablate(self.profiler, name, [k], self.data, None, batch_size=self.batch_size,
+                                    class_names=self.class_names, progress=False)
         finally:
-            self.progress.clear_output()
+            self.progress.layout.display = "none"
             self.ablate_button.disabled = False
         if self._focus() != focus:  # the selection moved meanwhile: do not show this neuron's numbers for another
             return df
@@ -395,6 +420,21 @@ class NeuronDashboard(View):
             f"ablated {esc(name)}:{k} on {int(df['n_images'].sum())} images: accuracy {fmt(a0)} → {fmt(a1)} "
             f"(Δ {fmt(a1 - a0, '+.3g')})")
         return df
+
+    def _ablate_in_chunks(self, name: str, k: int) -> Any:
+        """neurons.ablate over a tensor in chunks of a few batches, progress shown, per-class results merged."""
+        x = torch.from_numpy(self.data) if isinstance(self.data, np.ndarray) else self.data
+        if self.labels is None:
+            raise ViewError("ablation compares predictions with labels: build the dashboard with labels=...")
+        y = torch.as_tensor(self.labels)
+        n, step = int(x.shape[0]), 4 * self.batch_size
+        self.progress.max, self.progress.value, self.progress.layout.display = max(n, 1), 0, None
+        parts = []
+        for start in range(0, n, step):
+            parts.append(neurons.ablate(self.profiler, name, [k], x[start : start + step], y[start : start + step],
+                                        batch_size=self.batch_size, class_names=self.class_names, progress=False))
+            self.progress.value = min(start + step, n)
+        return merge_ablations(parts)
 
     def visualize(self) -> Any:
         """Feature visualisation of the focused neuron (`Profiler.visualize`, `steps` steps); shown and returned."""
@@ -565,21 +605,37 @@ def _model_inputs(analysis: Any, x: Any) -> torch.Tensor | None:
     return x if fits else None
 
 
+def _default_model_inputs(analysis: Any, images: Any) -> tuple[torch.Tensor | None, dict[str, Any]]:
+    """The embedded default model's inputs from its raw uint8 pictures (zoo.normalize), with its MEAN/STD."""
+    from ..zoo import MEAN, STD, MiniVGG, normalize
+
+    if not isinstance(analysis.model, MiniVGG) or not isinstance(images, np.ndarray) or images.dtype != np.uint8:
+        return None, {}
+    try:
+        return normalize(images), {"mean": MEAN, "std": STD}
+    except ValueError:
+        return None, {}
+
+
 def for_explorer(ex: Any) -> NeuronDashboard | None:
     """The Explorer's dashboard: shown only with a profile and the profiled inputs.
 
-    The inputs are ``ex.data`` where the Explorer keeps them, else its images when they are model inputs
-    (a float batch the model takes); display images that are not inputs (e.g. raw uint8 pictures) give none.
+    The inputs are ``ex.data`` where the Explorer keeps them; else its images when they are model inputs (a
+    float batch the model takes), or, for the embedded default model, its raw pictures normalised as the
+    model expects. Candidates are used only when they reproduce the profile's signals (else no dashboard).
     """
     if ex.profile is None or ex.analysis is None:
         return None
     data = getattr(ex, "data", None)
     if data is not None:
         return NeuronDashboard(ex.analysis, ex.profile, ex.selection, data, labels=ex.labels, images=ex.images)
-    data = _model_inputs(ex.analysis, ex.images)
-    if data is None:
-        return None
-    try:  # images that merely look like inputs (unnormalised, reordered) are not used as data
-        return NeuronDashboard(ex.analysis, ex.profile, ex.selection, data, labels=ex.labels, images=ex.images)
-    except ViewArgumentError:
-        return None
+    candidates = [(_model_inputs(ex.analysis, ex.images), {}), _default_model_inputs(ex.analysis, ex.images)]
+    for inputs, extra in candidates:
+        if inputs is None:
+            continue
+        try:  # images that merely look like inputs (unnormalised, reordered) are not used as data
+            return NeuronDashboard(ex.analysis, ex.profile, ex.selection, inputs, labels=ex.labels, images=ex.images,
+                                   **extra)
+        except ViewArgumentError:
+            continue
+    return None

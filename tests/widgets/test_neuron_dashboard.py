@@ -121,11 +121,29 @@ def test_ablate_fills_its_chart_with_what_neurons_ablate_returns(dash: Any, anal
     assert dash.last_error is None, dash.last_traceback
     expected = neurons.ablate(analysis, CONV, [1], images, labels, class_names=dash.class_names, progress=False)
     np.testing.assert_allclose(dash.ablate_bars.y, expected["delta_accuracy"].to_numpy(), rtol=0, atol=1e-12)
+    # shown in chunks of 4 batches and merged: the same table as one pass (tolerances for the float sums)
+    np.testing.assert_array_equal(dash.ablation["n_images"], expected["n_images"])
+    for col in ("accuracy_before", "accuracy_after", "delta_accuracy"):
+        np.testing.assert_allclose(dash.ablation[col], expected[col], rtol=0, atol=1e-12)
+    for col in ("true_logit_before", "true_logit_after", "delta_true_logit"):
+        np.testing.assert_allclose(dash.ablation[col], expected[col], rtol=1e-5, atol=1e-6)
+    assert dash.ablation.attrs["accuracy_after"] == pytest.approx(expected.attrs["accuracy_after"], abs=1e-12)
+    assert dash.progress.value == dash.progress.max == len(images) and dash.progress.layout.display == "none"
     assert "accuracy" in dash.ablate_note.value and f"{CONV}:1" in dash.ablate_note.value
     assert not dash.ablate_button.disabled
     # another neuron: the chart is emptied until ablated again
     dash.selection.neuron = 2
     assert not np.asarray(dash.ablate_bars.y).any() and dash.ablation is None
+
+
+def test_chunked_ablation_merges_to_one_pass(dash: Any, analysis: Any, data: Any) -> None:
+    images, labels, _ = data
+    dash.batch_size = 4  # 60 images in chunks of 16: four chunks, the last one short
+    dash.selection.neuron = 2
+    dash.ablate()
+    expected = neurons.ablate(analysis, CONV, [2], images, labels, class_names=dash.class_names, progress=False)
+    np.testing.assert_allclose(dash.ablation["accuracy_after"], expected["accuracy_after"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(dash.ablation["true_logit_after"], expected["true_logit_after"], rtol=1e-5, atol=1e-6)
 
 
 def test_readout_bars_or_the_reason_why_not(dash: Any, analysis: Any, profile: Any) -> None:
@@ -139,6 +157,7 @@ def test_readout_bars_or_the_reason_why_not(dash: Any, analysis: Any, profile: A
     np.testing.assert_allclose(dash.readout_bars.y, expected.to_numpy(np.float64), rtol=1e-12)
     assert dash.readout_fig in dash.readout_box.children and "No weight-space" not in dash.readout_note.value
     assert "Linear layer" in dash.map_note.value  # no spatial map for a Linear layer, said so
+    assert dash.opacity.disabled  # and no overlay to fade
 
 
 def test_class_clicks_set_the_selection_and_follow_it(dash: Any) -> None:
