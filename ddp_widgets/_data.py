@@ -37,6 +37,7 @@ class Batch:
     labels: Any  # raw labels (None: unlabelled)
     indices: torch.Tensor  # (size,) int64 dataset indices
     size: int
+    positional: bool = False  # the indices are positions in iteration order, not given by the data
 
 
 @dataclass
@@ -274,17 +275,18 @@ def _lists_plan(loader: DataLoader, lists: list[list[int]], keys: Any, shard: tu
     return DataPlan(gen(), len(chosen), length)
 
 
-def _make_batch(parts: tuple[Any, Any, Any], indices: torch.Tensor | None) -> Batch:
+def _make_batch(parts: tuple[Any, Any, Any], indices: torch.Tensor | None, positional: bool = False) -> Batch:
     x, y, raw_idx = parts
     n = batch_length(x)
     if raw_idx is not None:
+        positional = False
         indices = torch.as_tensor(np.asarray(raw_idx)).reshape(-1).long()
     if indices is None:
         raise DataError("internal: a batch without indices")  # pragma: no cover
     if indices.numel() != n:
         raise DataError(f"a batch has {n} inputs but {indices.numel()} indices: the loader's collate_fn must keep "
                         f"one input per sampled index")
-    return Batch(x, y, indices, n)
+    return Batch(x, y, indices, n, positional)
 
 
 def _iterable_plan(data: Iterable, keys: Any, shard: tuple[int, int] | None) -> DataPlan:
@@ -308,6 +310,6 @@ def _iterable_plan(data: Iterable, keys: Any, shard: tuple[int, int] | None) -> 
             pos = None if with_index else torch.arange(seen, seen + n)
             seen += n
             if block is None or b in block:
-                yield _make_batch(parts, pos)
+                yield _make_batch(parts, pos, positional=not with_index)
 
     return DataPlan(gen(), len(block) if block is not None else None, None)

@@ -84,11 +84,11 @@ class ProfileRun:
         names, order = self.axis.names(check=check_classes)
         stats = {}
         for n, s in self.stats.items():
-            s = s.compact()
+            s = s.compact(copy=False)
             if order is not None:
                 s.permute_classes(order)
             s.grow(len(names))
-            stats[n] = s.compact()
+            stats[n] = s.compact(copy=False)
         sv = {n: self.profiler.analysis.svd(n).values.detach().cpu().double().numpy() for n in self.layers}
         meta = {"aggregation": self.aggregation, "threshold": self.threshold, "top_n": self.top_n,
                 "n_images": self.n_images, "n_ignored": self.n_ignored, "calls": self.calls,
@@ -105,7 +105,8 @@ class ProfileRun:
         except Exception:  # noqa: BLE001 - a partial profile is a courtesy; the original error matters
             return None
 
-    def execute(self, plan: DataPlan, max_batches: int | None, progress: bool, allow_empty: bool) -> Profile:
+    def execute(self, plan: DataPlan, max_batches: int | None, progress: bool, allow_empty: bool,
+                check_classes: bool = True) -> Profile:
         shown = transient_progress(progress, "profiled")  # no progress widget left in a saved notebook
         bar = tqdm(total=plan.total, desc="profiling", unit="batch", delay=0.5, disable=not progress, leave=False)
         b = 0
@@ -131,7 +132,7 @@ class ProfileRun:
         if self.batches_done == 0 and not allow_empty:
             raise DataError("the dataset is empty: no batch was produced, so there is nothing to profile")
         try:
-            profile = self.result()
+            profile = self.result(check_classes=check_classes)
         except DataError as exc:
             self._attach(exc, None)
             raise

@@ -39,7 +39,7 @@ class Profile:
                  index_ranges: np.ndarray | None = None) -> None:
         self.layers = list(layers)
         self.class_names = list(class_names)
-        self._stats = {n: s.compact() for n, s in stats.items()}
+        self._stats = {n: s.compact(copy=False) for n, s in stats.items()}
         self._sv = {n: np.asarray(v, dtype=np.float64) for n, v in singular_values.items()}
         self.meta = dict(meta)
         self.index_ranges = normalize_ranges(np.zeros((0, 2), np.int64) if index_ranges is None else index_ranges)
@@ -265,8 +265,20 @@ class Profile:
         return cls(layers, names, stats, sv, meta, arrays["index_ranges"])
 
     # -- display ------------------------------------------------------------------------------------
+    def _notes(self) -> str:
+        notes = []
+        if self.n_ignored:
+            notes.append(f"{self.n_ignored} ignored")
+        if not self.meta.get("complete", True):
+            notes.append("partial: interrupted or failed")
+        bad = sum(int(s.nonfinite.sum()) for s in self._stats.values())
+        if bad:
+            notes.append(f"{bad} NaN/Inf signals left out")
+        return f" ({'; '.join(notes)})" if notes else ""
+
     def __repr__(self) -> str:
-        return f"Profile({self.meta.get('model', '')}: {self.n_images} images, {len(self.class_names)} classes, {len(self.layers)} layers)"
+        return (f"Profile({self.meta.get('model', '')}: {self.n_images} images{self._notes()}, "
+                f"{len(self.class_names)} classes, {len(self.layers)} layers)")
 
     def _repr_html_(self) -> str:
         counts = self.class_counts
@@ -279,7 +291,8 @@ class Profile:
             for r in self.per_layer().head(12).itertuples()
         )
         return (
-            f"<div><b>Profile</b> of <code>{html.escape(str(self.meta.get('model', '')))}</code>: {self.n_images} images, "
+            f"<div><b>Profile</b> of <code>{html.escape(str(self.meta.get('model', '')))}</code>: {self.n_images} images"
+            f"{html.escape(self._notes())}, "
             f"aggregation {self.meta['aggregation']}, threshold {self.meta['threshold']}<br>classes: {classes}"
             f"<table><thead><tr><th>layer</th><th>SVD neurons</th><th>most influential</th><th>share of images</th>"
             f"<th>influential / image</th></tr></thead><tbody>{rows}</tbody></table></div>"

@@ -194,6 +194,7 @@ class Profiler:
         calls: str = "first",
         max_batches: int | None = None,
         progress: bool = True,
+        all_ranks: bool = False,
     ) -> Profile:
         """Stream `data` through the model and accumulate per-class SVD-neuron statistics.
 
@@ -202,7 +203,8 @@ class Profiler:
         `top_images` / `bottom_images` return. Classes: see ddp_widgets._classes (class_names fixes the order;
         ignore_index skips a label, e.g. 255). keys=(input_key, label_key) picks dict entries. shard=(rank,
         world_size) profiles a contiguous block of whole batches, so that `Profile.merge` of all shards equals
-        the whole profile. forward=fn(model, inputs) calls models that take something else than the batch's
+        the whole profile; shard="auto" does that for every rank of torch.distributed and merges with collectives
+        (the merged profile on rank 0, None elsewhere unless all_ranks=True; see ddp_widgets.distributed). forward=fn(model, inputs) calls models that take something else than the batch's
         inputs; calls="all" pools every call of a module run several times per pass. A model error keeps
         its type and gains the batch index, with the batches done so far in `exc.partial_profile`; an
         interrupt returns that partial profile.
@@ -220,10 +222,11 @@ class Profiler:
         if isinstance(shard, str):
             from .distributed import profile_auto
 
-            return profile_auto(self, data, labels, shard=shard, batch_size=batch_size, top_n=top_n,
+            # None on ranks other than 0 (unless all_ranks=True)
+            return profile_auto(self, data, labels, shard=shard, batch_size=batch_size, top_n=top_n,  # type: ignore[return-value]
                                 threshold=threshold, aggregation=agg, class_names=class_names,
                                 ignore_index=ignore_index, keys=keys, forward=forward, calls=calls,
-                                max_batches=max_batches, progress=progress)
+                                max_batches=max_batches, progress=progress, all_ranks=all_ranks)
         shard_t = check_shard(shard)
         axis = ClassAxis(class_names, ignore_index)
         plan = plan_batches(data, labels, batch_size=batch_size, keys=keys, shard=shard_t)

@@ -26,33 +26,63 @@ INT_FIELDS = ("count", "nonfinite", "infl_count", "top_index", "bottom_index")
 EMPTY_INDEX = -1
 
 
+def _select_exact(score: torch.Tensor, index: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """select_top by two stable sorts (index ascending, then score descending); any input."""
+    key = torch.where(index < 0, torch.iinfo(torch.int64).max, index)
+    by_index = torch.sort(key.T, dim=1, stable=True).indices.T
+    score, index = torch.gather(score, 0, by_index), torch.gather(index, 0, by_index)
+    by_score = torch.sort(score.T, dim=1, descending=True, stable=True).indices.T[:n]
+    return torch.gather(score, 0, by_score), torch.gather(index, 0, by_score)
+
+
 def select_top(score: torch.Tensor, index: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Per column, the n entries with the largest score, ties by the smaller index: (n, R) each.
 
     score (m, R) float64 with -inf for empty/excluded entries, index (m, R) int64. Deterministic: the result
-    depends only on the set of (score, index) pairs, not on their order.
+    depends only on the set of (score, index) pairs, not on their order. Fast path: one topk; columns where
+    a tie touches the selection (rare, except for empty slots) are redone by two stable sorts.
     """
     m = score.shape[0]
     if m == 0 or n == 0:
         return score[:n], index[:n]
-    key = torch.where(index < 0, torch.iinfo(torch.int64).max, index)
-    by_index = torch.sort(key, dim=0, stable=True).indices
-    score, index = torch.gather(score, 0, by_index), torch.gather(index, 0, by_index)
-    by_score = torch.sort(score, dim=0, descending=True, stable=True).indices[:n]
-    score, index = torch.gather(score, 0, by_score), torch.gather(index, 0, by_score)
     if m < n:  # pad with empty slots
-        pad = n - m
-        score = torch.cat([score, score.new_full((pad, score.shape[1]), float("-inf"))])
-        index = torch.cat([index, index.new_full((pad, index.shape[1]), EMPTY_INDEX)])
-    index = torch.where(torch.isinf(score), EMPTY_INDEX, index)
+        score = torch.cat([score, score.new_full((n - m, score.shape[1]), float("-inf"))])
+        index = torch.cat([index, index.new_full((n - m, index.shape[1]), EMPTY_INDEX)])
+    st, it = score.T.contiguous(), index.T.contiguous()  # (R, m): rows are contiguous for topk
+    vals, pos = torch.topk(st, n, dim=1, sorted=True)
+    idx = torch.gather(it, 1, pos)
+    tied = (st >= vals[:, -1:]).sum(1) != n  # another entry equals the n-th score
+    if n > 1:
+        tied |= (vals[:, 1:] == vals[:, :-1]).any(1)  # equal scores inside the selection
+    cols = torch.nonzero(tied).flatten()
+    vals, idx = vals.T.contiguous(), idx.T.contiguous()
+    if cols.numel():
+        vals[:, cols], idx[:, cols] = _select_exact(score[:, cols], index[:, cols], n)
+    idx = torch.where(torch.isinf(vals), EMPTY_INDEX, idx)
+    return vals, idx
+
+
+def _keep_best(score: torch.Tensor, index: torch.Tensor, new: torch.Tensor, new_index: torch.Tensor,
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The best n of (score, index) (n, R) and a batch (B, R) with indices (B,); only columns a new entry can enter."""
+    cols = torch.nonzero(new.amax(0) >= score[-1]).flatten()  # ≥: a tie with the n-th may win by its index
+    if cols.numel() == 0:
+        return score, index
+    cand_s = torch.cat([score[:, cols], new[:, cols]])
+    cand_i = torch.cat([index[:, cols], new_index.reshape(-1, 1).expand(-1, cols.numel())])
+    score[:, cols], index[:, cols] = select_top(cand_s, cand_i, score.shape[0])
     return score, index
 
 
-def _class_add(target: torch.Tensor, labels: torch.Tensor, values: torch.Tensor) -> None:
-    """target[labels[i]] += values[i] for every row i, deterministically on any device."""
+def _class_add(target: torch.Tensor, labels: torch.Tensor, values: torch.Tensor, dense: bool | None = None) -> None:
+    """target[labels[i]] += values[i] for every row i, deterministically on any device.
+
+    The CPU adds row by row (index_add_); other devices (dense=True) multiply a one-hot matrix of the batch's
+    classes, so that no atomic adds make the sums depend on thread timing.
+    """
     if labels.numel() == 0:
         return
-    if target.device.type == "cpu":
+    if not (target.device.type != "cpu" if dense is None else dense):
         target.index_add_(0, labels, values.to(target.dtype))
         return
     classes, inverse = torch.unique(labels, return_inverse=True)
@@ -134,7 +164,7 @@ class LayerStats:
             _class_add(self.nonfinite, lab, (~finite).to(torch.int64))
         _class_add(self.sum, lab, c64)
         _class_add(self.sumsq, lab, c64 * c64)
-        mask, ddp_w, w = influential(c64, threshold)  # float64: the cumulative shares add R terms
+        mask, ddp_w, w = influential(clean, threshold)  # cumulative shares in float64
         _class_add(self.infl_count, lab, mask.to(torch.int64))
         _class_add(self.infl_ddp, lab, ddp_w)
         _class_add(self.infl_weight, lab, w)
@@ -144,24 +174,20 @@ class LayerStats:
         n = self.top_n
         if n == 0:
             return
-        col_idx = idx.reshape(-1, 1).expand_as(s)
         neg_inf = torch.tensor(float("-inf"), dtype=torch.float64, device=s.device)
-        top_new = torch.where(finite, s, neg_inf)
-        bottom_new = torch.where(finite, -s, neg_inf)
-        self.top_score, self.top_index = select_top(
-            torch.cat([self.top_score, top_new]), torch.cat([self.top_index, col_idx]), n)
-        neg, self.bottom_index = select_top(
-            torch.cat([-self.bottom_score, bottom_new]), torch.cat([self.bottom_index, col_idx]), n)
+        self.top_score, self.top_index = _keep_best(self.top_score, self.top_index, torch.where(finite, s, neg_inf), idx)
+        neg, self.bottom_index = _keep_best(-self.bottom_score, self.bottom_index, torch.where(finite, -s, neg_inf), idx)
         self.bottom_score = -neg
 
     # -- whole-state operations ----------------------------------------------------------------------
-    def compact(self) -> LayerStats:
-        """A copy without spare class capacity, on the CPU."""
+    def compact(self, copy: bool = True) -> LayerStats:
+        """Without spare class capacity, on the CPU: a copy, or (copy=False) views where no copy is needed."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         for name in CLASS_FIELDS:
             out[name] = out[name][: self.n_classes]
         for name in CLASS_FIELDS + RANK_FIELDS:
-            out[name] = out[name].detach().to("cpu").clone()
+            t = out[name].detach().to("cpu")
+            out[name] = t.clone() if copy and t.data_ptr() == getattr(self, name).data_ptr() else t.contiguous()
         return LayerStats(**out)
 
     def permute_classes(self, order: list[int]) -> None:
@@ -174,11 +200,11 @@ class LayerStats:
 
     def merged(self, other: LayerStats, top_n: int | None = None) -> LayerStats:
         """The statistics of the union of both (disjoint) image sets: counts and rankings exact, sums in float64."""
-        a, b = self.compact(), other.compact()
+        a, b = self.compact(copy=False), other.compact(copy=False)
         c = max(a.n_classes, b.n_classes)
         a.grow(c)
         b.grow(c)
-        a, b = a.compact(), b.compact()
+        a, b = a.compact(copy=False), b.compact(copy=False)
         out = {name: getattr(a, name) + getattr(b, name) for name in CLASS_FIELDS}
         n = min(a.top_n, b.top_n) if top_n is None else top_n
         out["top_score"], out["top_index"] = select_top(

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 
-def _tensor_bytes(t: torch.Tensor) -> bytes:
+def tensor_bytes(t: torch.Tensor) -> bytes:
+    """The exact bits of a tensor (any dtype, any device), in memory order of its contiguous CPU copy."""
     t = t.detach().to("cpu").contiguous().reshape(-1)
     if t.numel() == 0:
         return b""
@@ -31,5 +32,5 @@ def weights_fingerprint(modules: Mapping[str, nn.Module]) -> str:
                 h.update(f"{attr}:none\0".encode())
                 continue
             h.update(f"{attr}:{t.dtype}:{tuple(t.shape)}\0".encode())
-            h.update(_tensor_bytes(t))
+            h.update(tensor_bytes(t))
     return h.hexdigest()[:32]

@@ -7,7 +7,7 @@ pandas) is imported only inside `to_hypernetx`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
@@ -79,7 +79,7 @@ class ClassHypergraph:
     def to_hypernetx(self):
         """The hypergraph as a `hypernetx.Hypergraph` (incidence weights as the 'weight' property)."""
         try:
-            import hypernetx as hnx
+            import hypernetx as hnx  # type: ignore[import-untyped]
         except ImportError as exc:  # pragma: no cover - hypernetx is a dependency
             raise ImportError('hypergraphs need hypernetx: pip install "ddp-widgets"') from exc
         edges = {e: list(members) for e, members in self.edges.items() if members}
@@ -156,7 +156,7 @@ def build_hypergraph(
     return hg.dualize() if dual else hg
 
 
-def s_components(edges: dict[str, dict[str, float] | set[str]], s: int = 1) -> list[set[str]]:
+def s_components(edges: Mapping[str, Mapping[str, float] | set[str]], s: int = 1) -> list[set[str]]:
     """Connected components of edges, two edges adjacent when they share at least s nodes (union-find)."""
     names = list(edges)  # every edge, isolated ones as their own component (as hypernetx counts them)
     parent = {e: e for e in names}

@@ -104,32 +104,62 @@ def aggregate_signals(
     return get_aggregation(how).signals(y, projection, bias, linear)
 
 
+INFLUENCE_CANDIDATES = 64  # neurons ranked first; all of them only when these do not reach the threshold
+
+
 def influential(agg: torch.Tensor, threshold: float = 0.1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """DDP's influential SVD neurons of each row of `agg` (B, R).
 
-    Sort |agg| descending and take cumulative shares; keep the neurons whose cumulative share is ≤ t,
-    plus one more. Returns (mask, ddp_weights, weights), each (B, R) in neuron order:
+    Sort |agg| descending and take cumulative shares (in float64, whatever agg's dtype); keep the neurons
+    whose cumulative share is ≤ t, plus one more. Returns (mask, ddp_weights, weights), each (B, R) in
+    neuron order, the weights in float64:
     - ddp_weights: DeepDataProfiler's values, |agg| divided by the cumulative sum at the last neuron within
       t (by the total when even the first neuron exceeds t), so kept weights may sum to more than 1;
     - weights: |agg| of the kept neurons normalised to sum to 1.
+    Only the largest INFLUENCE_CANDIDATES values are ranked unless they stay within t (then all are).
     """
     check_threshold(threshold)
     a = agg.abs()
-    vals, order = torch.sort(a, dim=1, descending=True)
-    cum = torch.cumsum(vals, dim=1)
-    total = cum[:, -1:].clamp_min(torch.finfo(cum.dtype).tiny)
-    within = (cum / total) <= threshold
-    accept = within.sum(dim=1)  # neurons within t
     r = a.shape[1]
-    kept_sorted = torch.arange(r, device=a.device)[None, :] <= accept[:, None].clamp(max=r - 1)
+    total = a.to(torch.float64).sum(dim=1, keepdim=True)
+    k = min(r, INFLUENCE_CANDIDATES)
+    if k == r:
+        vals, order = torch.sort(a, dim=1, descending=True)
+        return _rule(vals.to(torch.float64), order, total, threshold, r)[:3]
+    vals, order = torch.topk(a, k, dim=1)
+    mask, ddp_w, w, short = _rule(vals.to(torch.float64), order, total, threshold, r)
+    rows = torch.nonzero(short).flatten()
+    if rows.numel():  # rows whose k largest stay within t: rank all their neurons
+        vals, order = torch.sort(a[rows], dim=1, descending=True)
+        full = _rule(vals.to(torch.float64), order, total[rows], threshold, r)
+        mask[rows], ddp_w[rows], w[rows] = full[0], full[1], full[2]
+    return mask, ddp_w, w
+
+
+def _rule(vals: torch.Tensor, order: torch.Tensor, total: torch.Tensor, threshold: float, r: int,
+          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The rule on the k largest |values| (descending, float64) of each row, in neuron order.
+
+    The fourth tensor marks the rows for which k values were too few (all k within t, k < r).
+    """
+    tiny = torch.finfo(torch.float64).tiny
+    k = vals.shape[1]
+    total = total.clamp_min(tiny)
+    cum = torch.cumsum(vals, dim=1)
+    accept = ((cum / total) <= threshold).sum(dim=1)  # neurons within t
+    short = (accept >= k) & (k < r)
+    kept_sorted = torch.arange(k, device=vals.device)[None, :] <= accept[:, None].clamp(max=r - 1)
     denom = torch.gather(cum, 1, (accept - 1).clamp(min=0)[:, None])
-    denom = torch.where(accept[:, None] > 0, denom, total)
-    ddp_sorted = torch.where(kept_sorted, vals / denom.clamp_min(torch.finfo(cum.dtype).tiny), torch.zeros_like(vals))
-    kept_sum = (vals * kept_sorted).sum(dim=1, keepdim=True).clamp_min(torch.finfo(cum.dtype).tiny)
-    norm_sorted = torch.where(kept_sorted, vals / kept_sum, torch.zeros_like(vals))
-    inverse = torch.argsort(order, dim=1)
-    mask = torch.gather(kept_sorted, 1, inverse)
-    return mask, torch.gather(ddp_sorted, 1, inverse), torch.gather(norm_sorted, 1, inverse)
+    denom = torch.where(accept[:, None] > 0, denom, total).clamp_min(tiny)
+    zero = torch.zeros((), dtype=torch.float64, device=vals.device)
+    ddp_sorted = torch.where(kept_sorted, vals / denom, zero)
+    kept_sum = (vals * kept_sorted).sum(dim=1, keepdim=True).clamp_min(tiny)
+    norm_sorted = torch.where(kept_sorted, vals / kept_sum, zero)
+
+    def unsort(x: torch.Tensor) -> torch.Tensor:  # back to neuron order: a scatter, cheaper than argsort
+        return x.new_zeros((x.shape[0], r)).scatter_(1, order, x)
+
+    return unsort(kept_sorted), unsort(ddp_sorted), unsort(norm_sorted), short
 
 
 @dataclass

@@ -77,7 +77,7 @@ def write_profile(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: 
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, meta=np.array(text), **arrays)
+            np.savez_compressed(fh, **{"meta": np.array(text), **arrays})  # type: ignore[arg-type]
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
@@ -135,7 +135,7 @@ def check_layout(arrays: dict[str, np.ndarray], meta: dict[str, Any], where: str
     if len(ranks) != len(layers) or not all(isinstance(r, int) and r > 0 for r in ranks):
         _fail(where, "'ranks' must give one positive rank per layer")
     c, n = len(names), meta["top_n"]
-    expected = {"index_ranges": ((None, 2), "int64")}
+    expected: dict[str, tuple[tuple[int | None, ...], str]] = {"index_ranges": ((None, 2), "int64")}
     for i, r in enumerate(ranks):
         expected[f"layers/{i}/singular_values"] = ((r,), "float64")
         for f in CLASS_FIELDS:

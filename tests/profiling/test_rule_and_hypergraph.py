@@ -106,3 +106,30 @@ def test_centered_class_signals_drop_the_shared_direction():
     centered = profile.hypergraph(threshold=0.1, center=True)
     assert set(centered.edges) == {"0:1"} and set(centered.edges["0:1"]) == {"0", "1"}
     assert profile.separation(center=True).loc[0, "purity"] == 0.5
+
+
+def _rule_by_hand(row, t):
+    """The DDP rule for one row, written out: sort, cumulative shares, keep those within t plus one."""
+    a = np.abs(np.asarray(row, dtype=np.float64))
+    order = np.argsort(-a, kind="stable")
+    shares = np.cumsum(a[order]) / a.sum()
+    within = int((shares <= t).sum())
+    kept = order[: min(within + 1, a.size)]
+    denom = np.cumsum(a[order])[within - 1] if within > 0 else a.sum()
+    mask = np.zeros(a.size, bool)
+    mask[kept] = True
+    return mask, np.where(mask, a / denom, 0.0), np.where(mask, a / a[kept].sum(), 0.0)
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.1, 0.5, 0.99, 1.0])
+def test_rule_on_many_neurons_matches_the_hand_written_rule(threshold):
+    """Above 64 neurons only the largest are ranked unless they stay within t: both paths give the rule."""
+    g = torch.Generator().manual_seed(0)
+    agg = torch.randn(6, 300, generator=g, dtype=torch.float64)
+    agg[:3, :4] *= 40  # a few dominant neurons in some rows, none in others
+    mask, ddp_w, w = influential(agg, threshold)
+    for i in range(agg.shape[0]):
+        m, d, n = _rule_by_hand(agg[i].numpy(), threshold)
+        assert mask[i].numpy().tolist() == m.tolist()
+        np.testing.assert_allclose(ddp_w[i].numpy(), d, rtol=1e-12)
+        np.testing.assert_allclose(w[i].numpy(), n, rtol=1e-12)

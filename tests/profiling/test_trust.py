@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from profile_checks import assert_same as _assert_same
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
@@ -31,29 +32,6 @@ def tiny():
     x = torch.randn(60, 1, 14, 14, generator=g)
     y = torch.arange(60) % 4
     return model, x, y
-
-
-def _close(actual: np.ndarray, desired: np.ndarray, scale: np.ndarray, rtol: float) -> None:
-    """|actual - desired| <= rtol (|desired| + scale): a sum of terms of both signs is only as exact as its terms."""
-    bad = ~(np.abs(actual - desired) <= rtol * (np.abs(desired) + scale))
-    assert not bad.any(), f"{bad.sum()} entries differ beyond rtol {rtol}: {actual[bad][:3]} vs {desired[bad][:3]}"
-
-
-def _assert_same(a: Profile, b: Profile, *, rtol: float, exact_ranks: bool = True) -> None:
-    assert a.class_names == b.class_names and a.layers == b.layers and a.n_images == b.n_images
-    np.testing.assert_array_equal(a.class_counts, b.class_counts)
-    for n in a.layers:
-        np.testing.assert_array_equal(a.influence_counts(n), b.influence_counts(n))
-        sa, sb = a._stats[n], b._stats[n]
-        # the scale of the summed terms: Σ|s| <= sqrt(n Σs²) (Cauchy-Schwarz), per class and neuron
-        rms = np.sqrt(sb.count.numpy()[:, None] * sb.sumsq.numpy())
-        _close(sa.sum.numpy(), sb.sum.numpy(), rms, rtol)
-        _close(sa.sumsq.numpy(), sb.sumsq.numpy(), 0 * rms, rtol)
-        _close(sa.infl_ddp.numpy(), sb.infl_ddp.numpy(), 0 * rms, rtol)
-        _close(sa.infl_weight.numpy(), sb.infl_weight.numpy(), 0 * rms, rtol)
-        if exact_ranks:
-            for f in ("top_index", "bottom_index", "top_score", "bottom_score"):
-                np.testing.assert_array_equal(getattr(a._stats[n], f).numpy(), getattr(b._stats[n], f).numpy())
 
 
 # -- "Why": one regression test per defect ------------------------------------------------------------
@@ -569,3 +547,34 @@ def test_load_refuses_truncated_edited_and_foreign_files(tiny, tmp_path):
     np.savez(tmp_path / "foreign.npz", x=np.zeros(3))
     with pytest.raises(ProfileFileError, match="not a ddp-widgets profile"):
         Profile.load(tmp_path / "foreign")
+
+
+def test_the_device_path_of_the_class_sums_equals_the_cpu_path():
+    """The one-hot product used on CUDA (no atomics) gives the row-by-row sums; checked here on the CPU."""
+    from ddp_widgets.core.accumulator import _class_add
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 7, (50,), generator=g)
+    values = torch.randn(50, 9, generator=g, dtype=torch.float64)
+    for dtype, vals in ((torch.float64, values), (torch.int64, (values > 0).long())):
+        rows, dense = torch.zeros(10, 9, dtype=dtype), torch.zeros(10, 9, dtype=dtype)
+        _class_add(rows, labels, vals, dense=False)
+        _class_add(dense, labels, vals, dense=True)
+        torch.testing.assert_close(dense, rows, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_half_bfloat16_and_double_models_profile(dtype):
+    """Inputs are cast to the model's dtype; the statistics accumulate in float64 whatever it is."""
+    import copy
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    x, y = torch.randn(12, 1, 8, 8), torch.arange(12) % 3
+    ref = Profiler(model).profile(x, y, progress=False)
+    low = Profiler(copy.deepcopy(model).to(dtype)).profile(x, y, progress=False)
+    assert low._stats["0"].sum.dtype == torch.float64
+    tol = {torch.float16: 1e-2, torch.bfloat16: 5e-2, torch.float64: 1e-5}[dtype]
+    for n in ref.layers:
+        scale = np.abs(ref.class_mean(n)).max()
+        np.testing.assert_allclose(low.class_mean(n), ref.class_mean(n), rtol=0, atol=tol * scale)
