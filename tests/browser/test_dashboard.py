@@ -90,3 +90,29 @@ def test_dashboard_renders_ablates_and_links_both_ways(lab: Any, lab_page: Any) 
     page.wait_for_timeout(600)
     lab_page.screenshot("dashboard_readout_visualisation", dash)
     lab_page.assert_no_console_errors(allow=("Unsatisfied version",))
+
+
+def test_dashboard_in_the_default_explorer_is_linked_to_the_other_views(lab: Any, lab_page: Any) -> None:
+    lab.write_notebook("explorer_dashboard.ipynb", ["import ddp_widgets as dw\nex = dw.explore(progress=False)\nex"])
+    page = lab_page.page
+    page.set_viewport_size({"width": 1280, "height": 1400})
+    lab_page.open_notebook("explorer_dashboard.ipynb")
+    assert lab_page.run_all_cells(), lab_page.cell_errors()
+    dash = page.locator(f".ddp-explorer {DASH}").first
+    dash.wait_for()
+    assert lab_page.python("ex.dashboard is not None and ex.dashboard.last_error is None")
+    # a filter clicked in the singular-vector view moves the dashboard
+    page.locator(".ddp-filters .ddp-ImageGrid-tile").nth(3).click()
+    assert lab_page.wait_for_python("ex.selection.neuron", 3) == 3
+    page.wait_for_function(f"() => document.querySelector('{DASH}').textContent.includes('SVD neuron 3 of features.0')")
+    # a class clicked in the dashboard moves the singular-vector view's class chart
+    dash.scroll_into_view_if_needed()
+    page.wait_for_function(
+        f"() => document.querySelectorAll('{DASH} .ddp-dashboard-bottom .ddp-ImageGrid-tile canvas').length === 6")
+    page.wait_for_timeout(600)
+    page.locator(BARS.format("class")).nth(5).click(force=True)
+    assert lab_page.wait_for_python("ex.selection.class_label", 5) == 5
+    assert lab_page.python("[int(i) for i in ex.vectors.bars.selected]") == [5]
+    lab_page.screenshot("dashboard_in_explorer", dash)
+    assert lab_page.python("[v.last_error is None for v in ex.views]") == [True] * 6
+    lab_page.assert_no_console_errors(allow=("Unsatisfied version",))
