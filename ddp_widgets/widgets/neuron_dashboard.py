@@ -11,10 +11,8 @@ selects the image (and its class), everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 import torch
@@ -24,139 +22,25 @@ from .._labels import CLASS_SIGNAL_TITLE, CLASS_SIGNAL_Y, fmt, neuron_label
 from ..core.errors import LayerNotDecomposableError, NotLinearToLogitsError, ViewArgumentError, ViewError
 from ..profiling import Profiler
 from ..selection import Selection
-from ._axes import nice_ticks
 from ._base import View, callback, check_settings, esc, interaction, note_html, safe_name
-from ._images import _DIV_STOPS, diverging, pad_to, render_filter, render_images
+from ._dashboard_parts import (
+    EMPTY,
+    bar_chart,
+    bars_figure,
+    blend_overlay,
+    check_matches_profile,
+    colour_bar_html,
+    default_model_inputs,
+    inputs_and_labels,
+    merge_ablations,
+    model_inputs,
+    set_bars,
+    stack,
+)
+from ._images import render_filter, render_images
 from .image_grid import ImageGrid
 
 __all__ = ["NeuronDashboard", "blend_overlay", "for_explorer", "merge_ablations"]
-
-BAR_COLOR, SEL_COLOR = "#1f77b4", "#d62728"
-_EMPTY = np.zeros((0, 1, 1, 3), np.uint8)
-
-
-# -- pure helpers (tested without widgets) ----------------------------------------------------------------
-def _resize_nearest(m: np.ndarray, h: int, w: int) -> np.ndarray:
-    rows = (np.arange(h) * m.shape[0]) // h
-    cols = (np.arange(w) * m.shape[1]) // w
-    return m[rows][:, cols]
-
-
-def blend_overlay(image: np.ndarray, signal_map: np.ndarray, vmax: float, opacity: float) -> np.ndarray:
-    """An RGB uint8 image with a signal map laid over it on the blue < 0 < red scale of ±vmax.
-
-    The colour's weight at a pixel is opacity · sqrt(min(1, |map| / vmax)): where the signal is ~0 the image
-    shows through unchanged, where it reaches ±vmax the colour covers it by `opacity` (the square root keeps
-    moderate signals visible). The map is resized to the image (nearest) when their sizes differ.
-    """
-    m = np.asarray(signal_map, np.float64)
-    if m.shape != image.shape[:2]:
-        m = _resize_nearest(m, image.shape[0], image.shape[1])
-    colour = diverging(m, vmax).astype(np.float64)
-    strength = np.sqrt(np.clip(np.abs(m) / vmax, 0.0, 1.0)) if vmax > 0 else np.zeros_like(m)
-    weight = float(np.clip(opacity, 0.0, 1.0)) * strength
-    out = image.astype(np.float64) * (1 - weight[..., None]) + colour * weight[..., None]
-    return np.round(out).astype(np.uint8)
-
-
-def _stack(tiles: Sequence[np.ndarray]) -> np.ndarray:
-    if not tiles:
-        return _EMPTY
-    h, w = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
-    return np.stack([pad_to(t, h, w) for t in tiles])
-
-
-def _colour_bar_html(vmax: float, what: str) -> str:
-    stops = ", ".join(f"rgb({r:.0f},{g:.0f},{b:.0f})" for r, g, b in _DIV_STOPS)
-    bar = (f'<span style="display:inline-block; width:120px; height:10px; vertical-align:middle; '
-           f'background:linear-gradient(to right, {stops}); border:1px solid #ccc"></span>')
-    return note_html(f"{what}: −{fmt(vmax)} {bar} +{fmt(vmax)} (one scale for both poles)")
-
-
-def _inputs_and_labels(data: Any, labels: Any) -> tuple[torch.Tensor | None, np.ndarray | None]:
-    """The model inputs as an indexable tensor (a tensor, an array or a TensorDataset's), and their labels."""
-    x, y = data, labels
-    if not isinstance(data, (torch.Tensor, np.ndarray)):
-        tensors = getattr(getattr(data, "dataset", data), "tensors", None)  # DataLoader / TensorDataset
-        x = tensors[0] if tensors else None
-        if y is None and tensors and len(tensors) > 1:
-            y = tensors[1]
-    if isinstance(x, np.ndarray):
-        x = torch.from_numpy(x)
-    if isinstance(x, torch.Tensor) and not x.is_floating_point():
-        x = x.float()
-    if y is not None:
-        y = np.asarray(y.detach().cpu() if hasattr(y, "detach") else y)
-    return (x if isinstance(x, torch.Tensor) else None), y
-
-
-def merge_ablations(parts: Sequence[Any]) -> Any:
-    """One `neurons.ablate` table from tables of disjoint parts of the data (means weighted by class counts)."""
-    first = parts[0]
-    counts = np.stack([p["n_images"].to_numpy(np.float64) for p in parts])  # (parts, classes)
-    total = counts.sum(0)
-    df = first[["class"]].copy()
-    df["n_images"] = total.astype(np.int64)
-    for col in ("accuracy_before", "accuracy_after", "true_logit_before", "true_logit_after"):
-        values = np.stack([np.nan_to_num(p[col].to_numpy(np.float64)) for p in parts])  # a class absent: weight 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            df[col] = np.where(total > 0, (values * counts).sum(0) / np.maximum(total, 1), np.nan)
-    df["delta_accuracy"] = df["accuracy_after"] - df["accuracy_before"]
-    df["delta_true_logit"] = df["true_logit_after"] - df["true_logit_before"]
-    df = df[list(first.columns)]
-    sizes = counts.sum(1)
-    df.attrs.update({key: first.attrs[key] for key in ("layer", "neurons", "keep_top") if key in first.attrs})
-    for key in ("accuracy_before", "accuracy_after"):
-        df.attrs[key] = float(sum(p.attrs[key] * s for p, s in zip(parts, sizes, strict=True)) / max(sizes.sum(), 1))
-    return df
-
-
-def _check_matches_profile(profiler: Profiler, profile: Any, inputs: torch.Tensor, n: int = 4) -> None:
-    """The profile's top signals of its first layer's top neuron, recomputed on `inputs`: they must agree.
-
-    Catches display images passed as data (unnormalised, another order): the maps and the ablation would be
-    computed on the wrong inputs. Tolerance: rtol 1e-3 and atol 1e-4·max|signal| (other batching, float32).
-    """
-    layer = next((name for name in profile.layers if name in profiler.layers), None)
-    if layer is None:
-        return
-    idx, scores = profile.top_images(layer, 0, n)
-    if not idx.size or int(idx.max()) >= inputs.shape[0]:
-        raise ViewArgumentError(f"data has {inputs.shape[0]} inputs but the profile ranks image {int(idx.max(initial=0))}: "
-                                "pass the inputs the profile was made of, in the same order")
-    got = profiler.signals(inputs[torch.as_tensor(idx)], profile.meta.get("aggregation", "mean"), [layer])[layer]
-    got = got[:, 0].detach().double().cpu().numpy()
-    if not np.allclose(got, scores, rtol=1e-3, atol=1e-4 * float(np.max(np.abs(scores), initial=0.0))):
-        raise ViewArgumentError(
-            f"data does not match the profile: the top signals of {layer}:0 recomputed on it are {np.round(got, 4)}, "
-            f"the profile has {np.round(scores, 4)}. Pass the model inputs the profile was made of (normalised, in "
-            "the same order) as data=..., and pictures to show as images=...")
-
-
-def _bar_chart(names: list[str], title: str, y_label: str, tip: str) -> tuple[bq.Figure, bq.Bars]:
-    xs, ys = bq.OrdinalScale(domain=names), bq.LinearScale()
-    bars = bq.Bars(x=names, y=np.zeros(len(names)), scales={"x": xs, "y": ys}, colors=[BAR_COLOR],
-                   interactions={"click": "select"}, selected_style={"fill": SEL_COLOR},
-                   tooltip=bq.Tooltip(fields=["x", "y"], labels=["class", tip], formats=["", ".3g"]))
-    fig = bq.Figure(
-        marks=[bars], title=title,
-        axes=[bq.Axis(scale=xs, tick_rotate=-35, tick_style={"font-size": "10px", "text-anchor": "end"}),
-              bq.Axis(scale=ys, side="left", tick_format=".2g", label=y_label, label_offset="42px")],
-        fig_margin={"top": 30, "bottom": 70, "left": 56, "right": 10}, title_style={"font-size": "13px"},
-        layout=widgets.Layout(width="100%", height="220px"), min_aspect_ratio=0.1, max_aspect_ratio=10,
-        display_toolbar=False,
-    )
-    return fig, bars
-
-
-def _set_bars(fig: bq.Figure, bars: bq.Bars, values: np.ndarray) -> None:
-    values = np.nan_to_num(np.asarray(values, np.float64))
-    bars.y = values
-    lo, hi = min(0.0, float(values.min(initial=0.0))), max(0.0, float(values.max(initial=0.0)))
-    pad = 0.08 * (hi - lo or 1.0)
-    ys = bars.scales["y"]
-    ys.min, ys.max = lo - (pad if lo < 0 else 0), hi + (pad if hi > 0 else 0)
-    fig.axes[1].tick_values = nice_ticks(ys.min, ys.max, 5)
 
 
 class NeuronDashboard(View):
@@ -178,9 +62,9 @@ class NeuronDashboard(View):
             raise ViewArgumentError("NeuronDashboard needs a Profile: profile = ddp_widgets.Profiler(model).profile(data, labels)")
         self.profiler = source if isinstance(source, Profiler) else Profiler(source)
         self.analysis, self.profile, self.data = self.profiler.analysis, profile, data
-        self.inputs, self.labels = _inputs_and_labels(data, labels)
+        self.inputs, self.labels = inputs_and_labels(data, labels)
         if self.inputs is not None:
-            _check_matches_profile(self.profiler, profile, self.inputs)
+            check_matches_profile(self.profiler, profile, self.inputs)
         self.images = images if images is not None else self.inputs
         self.n_images, self.batch_size, self.mean, self.std = n_images, batch_size, mean, std
         self.class_names = [str(c) for c in profile.class_names]
@@ -227,14 +111,18 @@ class NeuronDashboard(View):
                                            continuous_update=False)
         self.opacity.observe(self._on_opacity, names="value")
         self.map_note = widgets.HTML("")
-        self.class_fig, self.class_bars = _bar_chart(self.class_names, CLASS_SIGNAL_TITLE, CLASS_SIGNAL_Y, "mean signal")
-        self.readout_fig, self.readout_bars = _bar_chart(self.class_names, "readout: Δ logit per unit of signal",
+        self._build_charts()
+        self._lay_out()
+
+    def _build_charts(self) -> None:
+        self.class_fig, self.class_bars = bar_chart(self.class_names, CLASS_SIGNAL_TITLE, CLASS_SIGNAL_Y, "mean signal")
+        self.readout_fig, self.readout_bars = bar_chart(self.class_names, "readout: Δ logit per unit of signal",
                                                          "Δ logit", "Δ logit / signal")
         self.readout_note = widgets.HTML("")
         # the readout chart is taken out of the page where there is none (a hidden bqplot figure draws
         # with a negative size), the note stays
         self.readout_box = widgets.VBox([self.readout_note], layout=widgets.Layout(width="50%", min_width="0"))
-        self.ablate_fig, self.ablate_bars = _bar_chart(self.class_names, "ablation: Δ accuracy per class",
+        self.ablate_fig, self.ablate_bars = bar_chart(self.class_names, "ablation: Δ accuracy per class",
                                                        "Δ accuracy", "Δ accuracy")
         self.ablate_button = widgets.Button(description="ablate", icon="scissors", layout=widgets.Layout(width="auto"),
                                             tooltip="remove σ u vᵀ of this neuron from the weight and rerun the data")
@@ -249,6 +137,8 @@ class NeuronDashboard(View):
         self.class_fig.add_class("ddp-dashboard-class")
         self.readout_fig.add_class("ddp-dashboard-readout")
         self.ablate_fig.add_class("ddp-dashboard-ablation")
+
+    def _lay_out(self) -> None:
         half = widgets.Layout(width="50%", min_width="0")
         vis = widgets.VBox([widgets.HTML(note_html("<b>feature visualisation</b> (an input maximising the signal)")),
                             self.visual, widgets.HBox([self.visualize_button, self.steps]), self.visual_note],
@@ -278,9 +168,9 @@ class NeuronDashboard(View):
         self.ablation = None
         self.visualization = None
         with self._sync(self.filter, self.visual, self.top_grid, self.bottom_grid, self.ablate_bars):
-            self.visual.set_images(_EMPTY)
+            self.visual.set_images(EMPTY)
             self.visual.layout.display = "none"
-            _set_bars(self.ablate_fig, self.ablate_bars, np.zeros(len(self.class_names)))
+            set_bars(self.ablate_fig, self.ablate_bars, np.zeros(len(self.class_names)))
             if focus is None:
                 self._clear(self.selection.layer)
                 return
@@ -289,7 +179,7 @@ class NeuronDashboard(View):
             self._draw_filter(name, k)
             self._draw_poles(name, k)
             self._draw_readout(name, k)
-            _set_bars(self.class_fig, self.class_bars, np.asarray(self.profile.class_mean(name))[:, k])
+            set_bars(self.class_fig, self.class_bars, np.asarray(self.profile.class_mean(name))[:, k])
             self._select_bars()
         can_ablate = self.data is not None
         self.ablate_button.disabled = not can_ablate
@@ -302,11 +192,11 @@ class NeuronDashboard(View):
         why = "select an SVD neuron" if name is None or name in self.profile.layers else f"layer {esc(name)} was not profiled"
         self.header.value = note_html(f"Neuron dashboard: {why}.")
         for grid in (self.filter, self.top_grid, self.bottom_grid):
-            grid.set_images(_EMPTY)
+            grid.set_images(EMPTY)
         self._poles = {"top": np.zeros(0, np.int64), "bottom": np.zeros(0, np.int64)}
         self._base, self._maps = [], None
         for fig, bars in ((self.class_fig, self.class_bars), (self.readout_fig, self.readout_bars)):
-            _set_bars(fig, bars, np.zeros(len(self.class_names)))
+            set_bars(fig, bars, np.zeros(len(self.class_names)))
         self.readout_note.value = self.map_note.value = ""
         self.ablate_button.disabled = self.visualize_button.disabled = True
 
@@ -338,7 +228,7 @@ class NeuronDashboard(View):
         self._base = render_images(self.images, both, size=1) if self.images is not None and both.size else []
         self._maps, self._vmax, why = self._compute_maps(name, k, both)
         self.opacity.disabled = self._maps is None  # nothing to lay over the images
-        self.map_note.value = _colour_bar_html(self._vmax, f"signal map of {esc(name)}:{k}") if self._maps is not None \
+        self.map_note.value = colour_bar_html(self._vmax, f"signal map of {esc(name)}:{k}") if self._maps is not None \
             else note_html(why)
         self._show_poles()
 
@@ -366,7 +256,7 @@ class NeuronDashboard(View):
             idx, scores = self._poles[pole], self._scores[pole]
             labs = [f"{s:+.2g} " + self._class_of(i) for i, s in zip(idx, scores, strict=True)]  # sign first: never cut
             tips = [f"image {i} · {self._class_of(i)} · signal {s:+.3g}" for i, s in zip(idx, scores, strict=True)]
-            grid.set_images(_stack(part), labels=labs if part else None, tooltips=tips if part else None)
+            grid.set_images(stack(part), labels=labs if part else None, tooltips=tips if part else None)
         self._select_tiles()
 
     def _class_of(self, i: int) -> str:
@@ -381,12 +271,12 @@ class NeuronDashboard(View):
                 self._readouts[name] = exc
         r = self._readouts[name]
         if isinstance(r, Exception):
-            _set_bars(self.readout_fig, self.readout_bars, np.zeros(len(self.class_names)))
+            set_bars(self.readout_fig, self.readout_bars, np.zeros(len(self.class_names)))
             self.readout_box.children = [self.readout_note]
             self.readout_note.value = note_html(f"No weight-space readout for {esc(name)}: {esc(r)}")
             return
         self.readout_box.children = [self.readout_fig, self.readout_note]
-        _set_bars(self.readout_fig, self.readout_bars, r.loc[k, self.class_names].to_numpy(np.float64))
+        set_bars(self.readout_fig, self.readout_bars, r.loc[k, self.class_names].to_numpy(np.float64))
         self.readout_note.value = note_html("change of each class logit per unit of this neuron's signal (from the weights)")
 
     # -- actions ---------------------------------------------------------------------------------------------
@@ -413,7 +303,7 @@ class NeuronDashboard(View):
             return df
         self.ablation = df
         with self._sync(self.ablate_bars):
-            _set_bars(self.ablate_fig, self.ablate_bars, df["delta_accuracy"].to_numpy(np.float64))
+            set_bars(self.ablate_fig, self.ablate_bars, df["delta_accuracy"].to_numpy(np.float64))
             self._select_bars()
         a0, a1 = df.attrs["accuracy_before"], df.attrs["accuracy_after"]
         self.ablate_note.value = note_html(
@@ -475,10 +365,10 @@ class NeuronDashboard(View):
             out[f"{stem}_poles"] = self._poles_figure(name, k)
         r = self._readouts.get(name)
         if r is not None and not isinstance(r, Exception):
-            out[f"{stem}_readout"] = _bars_figure(self.class_names, r.loc[k, self.class_names].to_numpy(np.float64),
+            out[f"{stem}_readout"] = bars_figure(self.class_names, r.loc[k, self.class_names].to_numpy(np.float64),
                                                   f"readout of {name}:{k}", "Δ logit per unit of signal")
         if self.ablation is not None:
-            out[f"{stem}_ablation"] = _bars_figure(self.class_names, self.ablation["delta_accuracy"].to_numpy(np.float64),
+            out[f"{stem}_ablation"] = bars_figure(self.class_names, self.ablation["delta_accuracy"].to_numpy(np.float64),
                                                    f"ablating {name}:{k}", "Δ accuracy")
         return out
 
@@ -577,46 +467,6 @@ class NeuronDashboard(View):
     def _on_visualize(self, button: Any) -> None:
         self.visualize()
 
-
-def _bars_figure(names: list[str], values: np.ndarray, title: str, y_label: str) -> Any:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(3.4, 2.5), layout="constrained")
-    ax = fig.subplots()
-    ax.bar(np.arange(len(names)), np.nan_to_num(values), color=BAR_COLOR)
-    ax.axhline(0.0, color="black", lw=0.6)
-    ax.set_xticks(np.arange(len(names)), names, rotation=-35, ha="left", fontsize=7)
-    ax.set_title(title, fontsize=8)
-    ax.set_ylabel(y_label, fontsize=8)
-    return fig
-
-
-def _model_inputs(analysis: Any, x: Any) -> torch.Tensor | None:
-    """`x` as model inputs when it is a float batch the model takes (its first layer's rank and channels)."""
-    if isinstance(x, np.ndarray):
-        x = torch.from_numpy(x)
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        return None
-    first = [info.input_shape for info in analysis.layers if info.order == 0 and info.input_shape is not None]
-    if not first:
-        return None
-    expected = first[0]
-    fits = x.dim() == len(expected) and tuple(x.shape[1:2]) == tuple(expected[1:2])
-    return x if fits else None
-
-
-def _default_model_inputs(analysis: Any, images: Any) -> tuple[torch.Tensor | None, dict[str, Any]]:
-    """The embedded default model's inputs from its raw uint8 pictures (zoo.normalize), with its MEAN/STD."""
-    from ..zoo import MEAN, STD, MiniVGG, normalize
-
-    if not isinstance(analysis.model, MiniVGG) or not isinstance(images, np.ndarray) or images.dtype != np.uint8:
-        return None, {}
-    try:
-        return normalize(images), {"mean": MEAN, "std": STD}
-    except ValueError:
-        return None, {}
-
-
 def for_explorer(ex: Any) -> NeuronDashboard | None:
     """The Explorer's dashboard: shown only with a profile and the profiled inputs.
 
@@ -629,7 +479,7 @@ def for_explorer(ex: Any) -> NeuronDashboard | None:
     data = getattr(ex, "data", None)
     if data is not None:
         return NeuronDashboard(ex.analysis, ex.profile, ex.selection, data, labels=ex.labels, images=ex.images)
-    candidates = [(_model_inputs(ex.analysis, ex.images), {}), _default_model_inputs(ex.analysis, ex.images)]
+    candidates = [(model_inputs(ex.analysis, ex.images), {}), default_model_inputs(ex.analysis, ex.images)]
     for inputs, extra in candidates:
         if inputs is None:
             continue
