@@ -76,6 +76,25 @@ def inputs_and_labels(data: Any, labels: Any) -> tuple[torch.Tensor | None, np.n
     return (x if isinstance(x, torch.Tensor) else None), y
 
 
+def class_indices(labels: np.ndarray | None, class_names: Sequence[str], n_inputs: int | None) -> np.ndarray | None:
+    """Labels as class indices into `class_names` (names are looked up), one per input, or a clear error."""
+    if labels is None:
+        return None
+    labels = np.asarray(labels).reshape(-1)
+    if n_inputs is not None and labels.size != n_inputs:
+        raise ViewArgumentError(f"labels has {labels.size} entries for {n_inputs} inputs: give one class per input")
+    if labels.dtype.kind in "USO":
+        lookup = {str(c): i for i, c in enumerate(class_names)}
+        unknown = sorted({str(v) for v in labels} - set(lookup))
+        if unknown:
+            raise ViewArgumentError(f"labels {unknown[:5]} are not among the profile's classes {list(class_names)[:10]}")
+        return np.array([lookup[str(v)] for v in labels], np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= len(class_names)):
+        raise ViewArgumentError(f"labels must be class indices 0..{len(class_names) - 1} (the profile's classes), "
+                                f"got {labels.min()}..{labels.max()}")
+    return labels.astype(np.int64)
+
+
 def merge_ablations(parts: Sequence[Any]) -> Any:
     """One `neurons.ablate` table from tables of disjoint parts of the data (means weighted by class counts)."""
     first = parts[0]

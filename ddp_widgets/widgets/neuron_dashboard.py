@@ -29,6 +29,7 @@ from ._dashboard_parts import (
     bars_figure,
     blend_overlay,
     check_matches_profile,
+    class_indices,
     colour_bar_html,
     default_model_inputs,
     inputs_and_labels,
@@ -62,12 +63,13 @@ class NeuronDashboard(View):
             raise ViewArgumentError("NeuronDashboard needs a Profile: profile = ddp_widgets.Profiler(model).profile(data, labels)")
         self.profiler = source if isinstance(source, Profiler) else Profiler(source)
         self.analysis, self.profile, self.data = self.profiler.analysis, profile, data
-        self.inputs, self.labels = inputs_and_labels(data, labels)
+        self.inputs, labels = inputs_and_labels(data, labels)
+        self.class_names = [str(c) for c in profile.class_names]
+        self.labels = class_indices(labels, self.class_names, None if self.inputs is None else int(self.inputs.shape[0]))
         if self.inputs is not None:
             check_matches_profile(self.profiler, profile, self.inputs)
         self.images = images if images is not None else self.inputs
         self.n_images, self.batch_size, self.mean, self.std = n_images, batch_size, mean, std
-        self.class_names = [str(c) for c in profile.class_names]
         self._poles: dict[str, np.ndarray] = {"top": np.zeros(0, np.int64), "bottom": np.zeros(0, np.int64)}
         self._scores: dict[str, np.ndarray] = {"top": np.zeros(0), "bottom": np.zeros(0)}
         self._base: list[np.ndarray] = []  # the pole images (top then bottom) before the overlay

@@ -208,6 +208,14 @@ def test_data_that_is_not_the_profiled_inputs_is_refused(analysis: Any, profile:
     images, labels, _ = data
     with pytest.raises(ViewArgumentError, match="does not match the profile"):
         NeuronDashboard(analysis, profile, None, images * 2, labels=labels)
+    with pytest.raises(ViewArgumentError, match="labels has 59 entries for 60 inputs"):
+        NeuronDashboard(analysis, profile, None, images, labels=labels[:-1])
+    with pytest.raises(ViewArgumentError, match="not among the profile's classes"):
+        NeuronDashboard(analysis, profile, None, images, labels=["circle"] * 59 + ["hexagon"])
+    with pytest.raises(ViewArgumentError, match="class indices 0..2"):
+        NeuronDashboard(analysis, profile, None, images, labels=labels + 1)
+    named = NeuronDashboard(analysis, profile, None, images, labels=[profile.class_names[int(c)] for c in labels])
+    np.testing.assert_array_equal(named.labels, labels.numpy())  # class names are looked up
     with pytest.raises(ViewArgumentError, match="needs a Profile"):
         NeuronDashboard(analysis, None, None, images, labels=labels)
 
