@@ -21,6 +21,7 @@ from ._snapshot import LIVE_CLASS, display_with_snapshot, figure_img, snapshot_p
 from .hypergraph_explorer import HypergraphExplorer
 from .layer_metrics import LayerMetrics
 from .layer_selector import LayerSelector
+from .neuron_dashboard import for_explorer as _dashboard
 from .singular_vectors import SingularVectorView
 from .spectrum_plot import SpectrumPlot
 
@@ -73,6 +74,7 @@ VIEWS: list[ViewEntry] = [
     ViewEntry("metrics", _metrics),
     ViewEntry("vectors", _vectors),
     ViewEntry("hypergraph", _hypergraph, wide=True),
+    ViewEntry("dashboard", _dashboard, wide=True),
 ]
 
 

@@ -116,7 +116,7 @@ def test_save_figures_writes_valid_svg_png_pdf_of_the_selection(ex: Any, tmp_pat
     stems = {p.stem for p in paths}
     assert stems == {"spectrum_features.7_rank", "spectrum_features.7_esd", f"metrics_{ex.metrics.metric.value}_permuted",
                      "vectors_features.7_filters", "vectors_features.7_3_top_images", "vectors_features.7_3_class_signal",
-                     "hypergraph_features.7"}
+                     "hypergraph_features.7", "dashboard_features.7_3_class_signal", "dashboard_features.7_3_poles"}
     assert sorted(p.suffix for p in paths) == sorted([".svg", ".png", ".pdf"] * len(stems))
     for p in paths:
         _check_file(p)
