@@ -27,7 +27,9 @@ def validate_class_names(names: Any) -> list[str] | None:
     if names is None:
         return None
     if isinstance(names, (str, bytes)):
-        raise DataError(f"class_names must be a sequence of names such as ['cat', 'dog'], not the string {names!r}")
+        raise DataError(
+            f"class_names must be a sequence of names such as ['cat', 'dog'], not the string {names!r}"
+        )
     if isinstance(names, Mapping):
         raise DataError(
             "class_names must be a sequence in class-index order, not a dict: pass e.g. "
@@ -56,7 +58,9 @@ def _validate_ignore_index(value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidArgumentError(f"ignore_index must be an integer label to skip (e.g. 255 or -100), got {value!r}")
+        raise InvalidArgumentError(
+            f"ignore_index must be an integer label to skip (e.g. 255 or -100), got {value!r}"
+        )
     return int(value)
 
 
@@ -74,14 +78,18 @@ class ClassAxis:
     def _set_kind(self, kind: str) -> None:
         if self.kind is not None and self.kind != kind:
             what = {"int": "integer labels", "str": "string labels", "none": "no labels"}
-            raise DataError(f"the batches mix {what[self.kind]} and {what[kind]}: give every batch the same kind of labels")
+            raise DataError(
+                f"the batches mix {what[self.kind]} and {what[kind]}: give every batch the same kind of labels"
+            )
         self.kind = kind
 
     def encode(self, raw: Any, n: int) -> torch.Tensor:
         """(n,) int64 class indices of one batch's raw labels."""
         if raw is None:
             if self.given is not None:
-                raise DataError("class_names were given but the data has no labels: yield (x, y) batches or pass labels=...")
+                raise DataError(
+                    "class_names were given but the data has no labels: yield (x, y) batches or pass labels=..."
+                )
             self._set_kind("none")
             self.n_classes = 1
             return torch.zeros(n, dtype=torch.long)
@@ -91,7 +99,9 @@ class ClassAxis:
             y = self._encode_strings(strings)
         else:
             self._set_kind("int")
-            y = self._encode_ints(_as_label_tensor(raw, n, self.n_classes if self.given is not None else None))
+            y = self._encode_ints(
+                _as_label_tensor(raw, n, self.n_classes if self.given is not None else None)
+            )
         if y.numel() != n:
             raise DataError(f"a batch has {n} inputs but {y.numel()} labels: give one class label per input")
         return y
@@ -182,7 +192,9 @@ def _as_label_tensor(raw: Any, n: int, width: int | None) -> torch.Tensor:
         y = _from_one_hot(y, width)
     y = y.reshape(-1)
     if y.is_floating_point() and not (bool(torch.isfinite(y).all()) and bool(torch.all(y == y.round()))):
-        raise DataError("labels must be integer class indices (got non-integer floats); map them to 0..C-1 first")
+        raise DataError(
+            "labels must be integer class indices (got non-integer floats); map them to 0..C-1 first"
+        )
     return y.long()
 
 

@@ -30,7 +30,9 @@ def factory_name(fn: Any, what: str) -> str:
         resolve(fn, what)
         return fn
     if not callable(fn):
-        raise InvalidArgumentError(f"{what} must be a function (or 'pkg.module:function'), got {type(fn).__name__}")
+        raise InvalidArgumentError(
+            f"{what} must be a function (or 'pkg.module:function'), got {type(fn).__name__}"
+        )
     module, qual = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
     if module in (None, "__main__") or "<" in qual:
         raise DistributedProfileError(
@@ -117,22 +119,49 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def launch(model_fn: Any, dataset_fn: Any, nproc: int = 2, *, layers: Any = None, example_input: Any = None,
-           threads: int = 1, device: str = "cpu", backend: str | None = None, **profile_kwargs: Any) -> Profile:
+def launch(
+    model_fn: Any,
+    dataset_fn: Any,
+    nproc: int = 2,
+    *,
+    layers: Any = None,
+    example_input: Any = None,
+    threads: int = 1,
+    device: str = "cpu",
+    backend: str | None = None,
+    **profile_kwargs: Any,
+) -> Profile:
     """Profile on `nproc` local processes (torch's elastic launch) and return the merged Profile."""
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
         raise InvalidArgumentError(f"nproc must be a positive number of processes, got {nproc!r}")
-    model_spec, data_spec = factory_name(model_fn, "the model factory"), factory_name(dataset_fn, "the data factory")
+    model_spec, data_spec = (
+        factory_name(model_fn, "the model factory"),
+        factory_name(dataset_fn, "the data factory"),
+    )
     profile_kwargs.setdefault("progress", False)
-    options = {"layers": layers, "example_input": example_input, "threads": threads, "device": device,
-               "backend": backend, **profile_kwargs}
+    options = {
+        "layers": layers,
+        "example_input": example_input,
+        "threads": threads,
+        "device": device,
+        "backend": backend,
+        **profile_kwargs,
+    }
     with tempfile.TemporaryDirectory(prefix="ddp-widgets-") as tmp:
         out = str(Path(tmp) / "profile.npz")
-        config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=uuid.uuid4().hex,
-                              rdzv_backend="c10d", rdzv_endpoint=f"127.0.0.1:{_free_port()}", max_restarts=0,
-                              monitor_interval=0.1, start_method="spawn")
+        config = LaunchConfig(
+            min_nodes=1,
+            max_nodes=1,
+            nproc_per_node=nproc,
+            run_id=uuid.uuid4().hex,
+            rdzv_backend="c10d",
+            rdzv_endpoint=f"127.0.0.1:{_free_port()}",
+            max_restarts=0,
+            monitor_interval=0.1,
+            start_method="spawn",
+        )
         try:
             results = elastic_launch(config, run_rank)(model_spec, data_spec, out, options)
         except Exception as exc:

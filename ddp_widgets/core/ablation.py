@@ -52,7 +52,9 @@ def check_neurons(neurons: Iterable[int], rank: int, layer: str = "the layer") -
         if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
             raise NeuronIndexError(f"SVD-neuron indices must be integers, got {a!r} ({type(a).__name__})")
         if not -rank <= int(a) < rank:
-            raise NeuronIndexError(f"SVD neuron {int(a)} out of range: {layer} has {rank} SVD neurons (0..{rank - 1})")
+            raise NeuronIndexError(
+                f"SVD neuron {int(a)} out of range: {layer} has {rank} SVD neurons (0..{rank - 1})"
+            )
         out.add(int(a) % rank)
     return sorted(out)
 
@@ -62,12 +64,16 @@ def _work_dtype(weight: torch.Tensor) -> torch.dtype:
     return torch.promote_types(weight.dtype, torch.float32)
 
 
-def _components(svd: LayerSVD, neurons: Sequence[int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def _components(
+    svd: LayerSVD, neurons: Sequence[int], dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
     """Σ_α σ_α u_α v_αᵀ over `neurons` as the full (rows of all groups, cols) matrix."""
     rows, cols = svd.groups * svd.shape[0], svd.shape[1]
     if not neurons:
         return torch.zeros(rows, cols, dtype=dtype, device=device)
-    left = torch.stack([svd.left_vector(a) for a in neurons], 1).to(device, dtype)  # (rows, n), zero off-group
+    left = torch.stack([svd.left_vector(a) for a in neurons], 1).to(
+        device, dtype
+    )  # (rows, n), zero off-group
     right = torch.stack([svd.right_vector(a) for a in neurons], 0).to(device, dtype)  # (n, cols)
     sigma = svd.values[list(neurons)].to(device, dtype)  # (n,)
     return (left * sigma) @ right
@@ -89,7 +95,9 @@ def ablated_weight(weight: torch.Tensor, svd: LayerSVD, neurons: Iterable[int]) 
         kept = sorted(set(range(svd.rank)) - set(alphas))
         new = _components(svd, kept, dtype, device)
     else:
-        new = weight.detach().reshape(svd.groups * svd.shape[0], -1).to(dtype) - _components(svd, alphas, dtype, device)
+        new = weight.detach().reshape(svd.groups * svd.shape[0], -1).to(dtype) - _components(
+            svd, alphas, dtype, device
+        )
     return new.reshape(weight.shape).to(dtype=weight.dtype, device=weight.device)
 
 
@@ -140,7 +148,9 @@ def swapped_weights(new: Mapping[nn.Parameter, torch.Tensor]) -> Iterator[None]:
         with torch.no_grad():
             for param, value in new.items():
                 if tuple(value.shape) != tuple(param.shape):
-                    raise ValueError(f"a replacement weight has shape {tuple(value.shape)}, the parameter {tuple(param.shape)}")
+                    raise ValueError(
+                        f"a replacement weight has shape {tuple(value.shape)}, the parameter {tuple(param.shape)}"
+                    )
                 saved.append((param, param.detach().clone()))
                 param.copy_(value)
         yield

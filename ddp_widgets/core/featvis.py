@@ -30,7 +30,13 @@ from .errors import DDPWidgetsError, InputShapeError, LayerNotDecomposableError
 from .layers import LayerList, call_model, model_device, preserved_modes
 from .profile import SignalSpec, capture_signals
 
-__all__ = ["COLOR_SQRT_COVARIANCE", "FeatureVisualization", "TransformSpec", "image_input_shape", "visualize_neuron"]
+__all__ = [
+    "COLOR_SQRT_COVARIANCE",
+    "FeatureVisualization",
+    "TransformSpec",
+    "image_input_shape",
+    "visualize_neuron",
+]
 
 
 def _color_sqrt_covariance() -> torch.Tensor:
@@ -39,7 +45,8 @@ def _color_sqrt_covariance() -> torch.Tensor:
     gives colours with the covariance of natural images."""
     eigval = torch.tensor([0.2175, 0.0188, 0.0045], dtype=torch.float64)
     eigvec = torch.tensor(
-        [[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140], [-0.5836, -0.6948, 0.4203]], dtype=torch.float64
+        [[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140], [-0.5836, -0.6948, 0.4203]],
+        dtype=torch.float64,
     )
     m = eigvec * eigval.sqrt()[None, :]
     return m / m.norm(dim=0).max()
@@ -128,7 +135,9 @@ def _pair(size: int | Sequence[int]) -> tuple[int, int]:
     return h, w
 
 
-def _per_channel(values: float | Sequence[float] | torch.Tensor | None, channels: int, name: str) -> torch.Tensor | None:
+def _per_channel(
+    values: float | Sequence[float] | torch.Tensor | None, channels: int, name: str
+) -> torch.Tensor | None:
     if values is None:
         return None
     t = torch.as_tensor(values, dtype=torch.float64).flatten()
@@ -164,9 +173,7 @@ def _affine(params: torch.Tensor, h: int, w: int, t: TransformSpec, jitter: int)
     zoom = t.scale[0] + (t.scale[1] - t.scale[0]) * us
     angle = math.radians((2 * ua - 1) * t.degrees)
     c, s = math.cos(angle) / zoom, math.sin(angle) / zoom
-    return torch.tensor(
-        [[[c, -s * h / w, 2 * dx / w], [s * w / h, c, 2 * dy / h]]], dtype=torch.float64
-    )
+    return torch.tensor([[[c, -s * h / w, 2 * dx / w], [s * w / h, c, 2 * dy / h]]], dtype=torch.float64)
 
 
 def visualize_neuron(
@@ -266,14 +273,19 @@ def visualize_neuron(
             )
         return out["target"][:, 0].mean()
 
-    with preserved_modes(model), capture_signals({"target": module}, {"target": one}, "mean", detach=False) as out:
+    with (
+        preserved_modes(model),
+        capture_signals({"target": module}, {"target": one}, "mean", detach=False) as out,
+    ):
         handle = module.register_forward_hook(stop)  # after capture's hook, so the signal is recorded first
         try:
             for i in range(steps):
                 theta = _affine(draws[i], h, w, t, jitter).to(device, work)
                 img = image()
                 grid = F.affine_grid(theta, [1, channels, h, w], align_corners=False)
-                moved = F.grid_sample(img, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+                moved = F.grid_sample(
+                    img, grid, mode="bilinear", padding_mode="reflection", align_corners=False
+                )
                 objective = forward(normalise(moved), out, first=i == 0)
                 (grad,) = torch.autograd.grad(-objective, [coeffs])  # leaves every other .grad untouched
                 coeffs.grad = grad
@@ -295,7 +307,14 @@ def visualize_neuron(
         signal=signal,
         seed=int(seed),
         steps=steps,
-        settings={"size": (h, w), "lr": lr, "jitter": jitter, "scale": t.scale, "degrees": t.degrees, "decay": decay,
-                  "mean": None if mean is None else mean_t.flatten().tolist(),
-                  "std": None if std is None else std_t.flatten().tolist()},
+        settings={
+            "size": (h, w),
+            "lr": lr,
+            "jitter": jitter,
+            "scale": t.scale,
+            "degrees": t.degrees,
+            "decay": decay,
+            "mean": None if mean is None else mean_t.flatten().tolist(),
+            "std": None if std is None else std_t.flatten().tolist(),
+        },
     )

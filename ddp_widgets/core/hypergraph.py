@@ -26,8 +26,13 @@ def edge_name(layer: str, neuron: int) -> str:
 
 
 def class_neuron_sets(
-    class_means: np.ndarray, singular_values: np.ndarray, *, top_k: int | None = 16, threshold: float = 0.1,
-    rank_by: str = "sigma", top_n: int | None = None,
+    class_means: np.ndarray,
+    singular_values: np.ndarray,
+    *,
+    top_k: int | None = 16,
+    threshold: float = 0.1,
+    rank_by: str = "sigma",
+    top_n: int | None = None,
 ) -> list[set[int]]:
     """For one layer: each class's influential SVD neurons among the candidates.
 
@@ -93,7 +98,9 @@ class ClassHypergraph:
             "nodes": [{"node": n, "attrs": dict(info)} for n, info in self.node_info.items()],
             "edges": [{"edge": e, "attrs": dict(self.edge_info.get(e, {}))} for e in self.edges],
             "incidences": [
-                {"edge": e, "node": n, "weight": float(w)} for e, members in self.edges.items() for n, w in members.items()
+                {"edge": e, "node": n, "weight": float(w)}
+                for e, members in self.edges.items()
+                for n, w in members.items()
             ],
         }
 
@@ -102,7 +109,9 @@ class ClassHypergraph:
         for e, members in self.edges.items():
             for n, w in members.items():
                 edges[n][e] = w
-        return ClassHypergraph(edges, dict(self.node_info), dict(self.edge_info), not self.dual, dict(self.meta))
+        return ClassHypergraph(
+            edges, dict(self.node_info), dict(self.edge_info), not self.dual, dict(self.meta)
+        )
 
     def __repr__(self) -> str:
         kind = "dual " if self.dual else ""

@@ -91,10 +91,16 @@ def operator_singular_values(
             f"for a Linear layer it equals the unfolded view"
         )
     spatial_dims = weight.dim() - 2
-    size = (int(input_size),) * spatial_dims if isinstance(input_size, (int, np.integer)) else tuple(int(s) for s in input_size)
+    size = (
+        (int(input_size),) * spatial_dims
+        if isinstance(input_size, (int, np.integer))
+        else tuple(int(s) for s in input_size)
+    )
     size = size[-spatial_dims:]
     if len(size) != spatial_dims or min(size) < 1:
-        raise InputShapeError(f"input_size must give {spatial_dims} spatial sizes for this layer, got {input_size!r}")
+        raise InputShapeError(
+            f"input_size must give {spatial_dims} spatial sizes for this layer, got {input_size!r}"
+        )
 
     w = weight.detach().to(dtype)
     c0, c1 = w.shape[:2]
@@ -117,14 +123,23 @@ def operator_singular_values(
 
     notes = _approximations(tuple(w.shape[2:]), dil, stride, padding, padding_mode, transposed)
     exact = not notes
-    note = "exact (circular padding, stride 1, size-preserving padding)" if exact else "approximation: " + "; ".join(notes)
+    note = (
+        "exact (circular padding, stride 1, size-preserving padding)"
+        if exact
+        else "approximation: " + "; ".join(notes)
+    )
     if transposed:
         note += " (transposed convolution: adjoint operator, same singular values)"
     return OperatorSpectrum(values, size, exact, note)
 
 
 def _approximations(
-    kernel: tuple[int, ...], dilation: Sequence[int], stride: Any, padding: Any, padding_mode: str, transposed: bool
+    kernel: tuple[int, ...],
+    dilation: Sequence[int],
+    stride: Any,
+    padding: Any,
+    padding_mode: str,
+    transposed: bool,
 ) -> list[str]:
     """Why the circular stride-1 operator is not this layer's operator (empty when it is)."""
     notes = []
@@ -133,7 +148,11 @@ def _approximations(
     if padding_mode != "circular":
         notes.append(f"{padding_mode} padding treated as circular")
     if not transposed and padding is not None and padding != "same":  # (transposed convs pad with zeros)
-        pads = (0,) * len(kernel) if padding == "valid" else tuple(np.broadcast_to(np.asarray(padding), (len(kernel),)))
+        pads = (
+            (0,) * len(kernel)
+            if padding == "valid"
+            else tuple(np.broadcast_to(np.asarray(padding), (len(kernel),)))
+        )
         keeps = [2 * int(p) == d * (k - 1) for p, d, k in zip(pads, dilation, kernel)]
         if not all(keeps):
             bad = [i for i, ok in enumerate(keeps) if not ok]

@@ -270,8 +270,13 @@ class TestStaticPicture:
         images = np.array([[[-2.0, 0.0, 2.0, 1.0, -1.0, np.nan]], [[-0.1, 0.0, 0.1, 0.05, -0.05, np.inf]]])
         rgba = ImageGrid.from_array(images).to_rgba()
         for tile in rgba:  # each tile scaled by its own max |x|: the same colours at 100x smaller values
-            assert tile[0, :5, :3].tolist() == [[33, 102, 172], [247, 247, 247], [178, 24, 43],
-                                                [213, 136, 145], [140, 175, 210]]
+            assert tile[0, :5, :3].tolist() == [
+                [33, 102, 172],
+                [247, 247, 247],
+                [178, 24, 43],
+                [213, 136, 145],
+                [140, 175, 210],
+            ]
             assert tile[0, 5].tolist() == [0, 0, 0, 0] and set(tile[0, :5, 3]) == {255}
 
     def test_grey_scale_rounds_halves_up_as_the_view_does(self):

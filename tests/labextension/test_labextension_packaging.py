@@ -160,7 +160,11 @@ def test_sdist_has_sources_and_no_node_modules_yarn_cache_or_build(tmp_path):
     for required in ("labextension/package.json", "labextension/yarn.lock", "labextension/src/index.ts"):
         assert required in names
     unwanted = (
-        "node_modules/", ".yarn/", "labextension/lib/", "ddp_widgets/labextension/", "ddp_widgets/static/",
+        "node_modules/",
+        ".yarn/",
+        "labextension/lib/",
+        "ddp_widgets/labextension/",
+        "ddp_widgets/static/",
         "test-artifacts/",
     )
     shipped = [name for name in names if any(part in name for part in unwanted)]

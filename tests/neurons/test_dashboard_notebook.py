@@ -21,13 +21,18 @@ def test_committed_without_outputs() -> None:
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory: pytest.TempPathFactory) -> nbformat.NotebookNode:
-    return notebook_runner.execute(NAME, tmp_path_factory.mktemp("dashboard"), widget_state=False,
-                                   env={"PYTHONPATH": str(ROOT)})  # the kernel imports this tree
+    return notebook_runner.execute(
+        NAME, tmp_path_factory.mktemp("dashboard"), widget_state=False, env={"PYTHONPATH": str(ROOT)}
+    )  # the kernel imports this tree
 
 
 def _text(nb: nbformat.NotebookNode) -> str:
-    return "\n".join(str(o.get("data", {}).get("text/plain", "")) + str(o.get("text", ""))
-                     for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    return "\n".join(
+        str(o.get("data", {}).get("text/plain", "")) + str(o.get("text", ""))
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
 
 
 def test_executes_without_errors(executed: nbformat.NotebookNode) -> None:
@@ -37,6 +42,12 @@ def test_executes_without_errors(executed: nbformat.NotebookNode) -> None:
     assert "features.7:" in text and "hyperedge:" in text
     assert "NotLinearToLogitsError" in text and "'classifier.1' (ReLU)" in text
     assert "delta_accuracy" in text and "kept_rank" in text and "margin" in text
-    images = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    images = [
+        o
+        for c in executed.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if "image/png" in o.get("data", {})
+    ]
     # maps of the top pole, ablation bars, truncation curve; and the bottom pole where Profile has bottom_images
     assert len(images) == (3 if "no Profile.bottom_images" in text else 4)

@@ -25,8 +25,9 @@ LINEAR = ["classifier.0", "classifier.3"]
 @pytest.fixture(scope="module")
 def claim(default_profiler, default_profile, default_data):
     d = default_data
-    return neurons.hyperedge_ablation(default_profiler, default_profile, d.images, d.labels, n_neurons=3,
-                                      progress=False)
+    return neurons.hyperedge_ablation(
+        default_profiler, default_profile, d.images, d.labels, n_neurons=3, progress=False
+    )
 
 
 def test_the_table(claim, default_profile):
@@ -44,8 +45,9 @@ def test_a_row_equals_its_own_ablation(claim, default_profiler, default_data):
     row = claim[(claim["layer"] == "classifier.3") & (claim["neuron"] == 1)].iloc[0]
     assert row["hyperedge"] == "Trouser"
     d = default_data
-    df = neurons.ablate(default_profiler, "classifier.3", [1], d.images, d.labels, class_names=d.class_names,
-                        progress=False)
+    df = neurons.ablate(
+        default_profiler, "classifier.3", [1], d.images, d.labels, class_names=d.class_names, progress=False
+    )
     loss = -df["delta_accuracy"]
     inside = df["class"] == "Trouser"
     assert row["acc_loss_in"] == pytest.approx(loss[inside].mean())

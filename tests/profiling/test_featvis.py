@@ -253,12 +253,22 @@ def test_transforms_can_be_turned_off():
     model = tiny(1)
     prof = Profiler(model, example_input=torch.zeros(1, 1, 12, 12))
     off = TransformSpec(jitter=0, scale=(1.0, 1.0), degrees=0.0)
-    r = visualize_neuron(model, model[4], prof._spec("4"), 0, layer="4", channels=1, size=12, steps=16, transforms=off)
+    r = visualize_neuron(
+        model, model[4], prof._spec("4"), 0, layer="4", channels=1, size=12, steps=16, transforms=off
+    )
     # without transforms, the last step's objective is the signal of the image before that step's update
     assert r.history[-1] == pytest.approx(float(neuron_signal(prof, r.input, 0, "4")[0]), rel=0.2)
     with pytest.raises(ValueError, match="invalid transform ranges"):
-        visualize_neuron(model, model[4], prof._spec("4"), 0, channels=1, size=12, steps=2,
-                         transforms=TransformSpec(scale=(1.1, 1.0)))
+        visualize_neuron(
+            model,
+            model[4],
+            prof._spec("4"),
+            0,
+            channels=1,
+            size=12,
+            steps=2,
+            transforms=TransformSpec(scale=(1.1, 1.0)),
+        )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
