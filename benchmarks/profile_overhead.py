@@ -48,7 +48,8 @@ def timings(args) -> dict[str, float]:
     xs = x.repeat(k, 1, 1, 1)  # a stream of k batches, each image its own dataset index
     ys = torch.arange(xs.shape[0]) % 10
 
-    def whole_profile():  # per batch: the full profile step (signals, statistics, top/bottom-n), fixed costs / k
+    # per batch: the full profile step (signals, statistics, top/bottom-n), fixed costs / k
+    def whole_profile():
         prof.profile(xs, ys, batch_size=args.batch, progress=False)
 
     runs = {
@@ -95,7 +96,8 @@ def reference_influential(
 
 
 class ReferenceAccumulator:
-    """The per-batch update of the accumulator before issue 13 (numpy state, a (C, R) table per field per batch)."""
+    """The per-batch update of the accumulator before issue 13 (numpy state, a (C, R) table per field per
+    batch)."""
 
     def __init__(self, rank: int, top_n: int, n_classes: int) -> None:
         import numpy as np
@@ -146,7 +148,8 @@ def resnet50_ranks() -> list[int]:
 
 
 def update_timings(args) -> dict[str, float]:
-    """Seconds per batch to update every ResNet-50 layer's statistics (1000 classes), old vs new (random signals)."""
+    """Seconds per batch to update every ResNet-50 layer's statistics (1000 classes), old vs new (random
+    signals)."""
     from ddp_widgets.core.accumulator import LayerStats
 
     g = torch.Generator().manual_seed(0)
@@ -187,7 +190,8 @@ prof = Profiler(model, example_input=torch.zeros(1, 3, {args.mem_size}, {args.me
 def data():
     g = torch.Generator().manual_seed(1)
     for _ in range({batches}):
-        yield torch.randn({args.batch}, 3, {args.mem_size}, {args.mem_size}, generator=g), torch.randint(0, 10, ({args.batch},), generator=g)
+        x = torch.randn({args.batch}, 3, {args.mem_size}, {args.mem_size}, generator=g)
+        yield x, torch.randint(0, 10, ({args.batch},), generator=g)
 p = prof.profile(data(), progress=False)
 assert p.n_images == {batches} * {args.batch}
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
@@ -218,7 +222,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     dev = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {args.threads} thread(s)"
     print(
-        f"resnet18 (weights=None), batch {args.batch}×3×{args.size}×{args.size}, {dev}, median of {args.repeats}"
+        f"resnet18 (weights=None), batch {args.batch}×3×{args.size}×{args.size}, {dev}, median of "
+        f"{args.repeats}"
     )
     t = timings(args)
     base = t["plain forward"]
@@ -236,16 +241,16 @@ def main() -> None:
     u = update_timings(args)
     old, new = u["previous accumulator"], u["LayerStats (in place)"]
     print(
-        f"per-batch update, ResNet-50's {len(resnet50_ranks())} layers, 1000 classes, batch {args.update_batch}: "
-        f"previous {old * 1e3:.1f} ms, now {new * 1e3:.1f} ms: {old / new:.2f}× faster "
+        f"per-batch update, ResNet-50's {len(resnet50_ranks())} layers, 1000 classes, batch "
+        f"{args.update_batch}: previous {old * 1e3:.1f} ms, now {new * 1e3:.1f} ms: {old / new:.2f}× faster "
         f"(target ≥ 1.8×: {'met' if old / new >= 1.8 else 'MISSED'})"
     )
     small = peak_rss_child(args.mem_batches, args)
     large = peak_rss_child(10 * args.mem_batches, args)
     growth = large / small
     print(
-        f"peak RSS profiling {args.mem_batches} batches: {small:.0f} MB; {10 * args.mem_batches} batches: {large:.0f} MB; "
-        f"ratio {growth:.3f} (flat target ≤ 1.05: {'met' if growth <= 1.05 else 'MISSED'})"
+        f"peak RSS profiling {args.mem_batches} batches: {small:.0f} MB; {10 * args.mem_batches} batches: "
+        f"{large:.0f} MB; ratio {growth:.3f} (flat target ≤ 1.05: {'met' if growth <= 1.05 else 'MISSED'})"
     )
     print(
         json.dumps(

@@ -1,4 +1,5 @@
-"""Distributed profiling throughput (issue 13): 1, 2 (and more) gloo ranks on loopback, and the collective merge.
+"""Distributed profiling throughput (issue 13): 1, 2 (and more) gloo ranks on loopback, and the collective
+merge.
 
 For the default model (MiniVGG, its 1000 Fashion-MNIST images, repeated) and ResNet-50 (weights=None, random
 images, small by default so that a CPU run stays short), prints images/s for a single process and for
@@ -191,7 +192,8 @@ def main() -> None:
         )
         for label, (rate, fixed) in rows.items():
             print(
-                f"  {label:26s} {rate:9.1f} images/s {rate / ref:6.2f}× the single process, fixed {fixed:6.2f} s"
+                f"  {label:26s} {rate:9.1f} images/s {rate / ref:6.2f}× the single process, fixed "
+                f"{fixed:6.2f} s"
             )
         report[name] = {k: v[0] for k, v in rows.items()}
     sec = merge_time(args.merge_ranks)

@@ -278,8 +278,9 @@ def _loader_plan(loader: DataLoader, keys: Any, shard: tuple[int, int] | None) -
         sampler = loader.sampler
         if isinstance(sampler, RandomSampler) and sampler.generator is None:
             raise DataError(
-                "shard=... needs the same batches on every shard, but this DataLoader shuffles with a fresh random "
-                "seed: a profile does not depend on the order, so use shuffle=False (or a seeded generator=...)"
+                "shard=... needs the same batches on every shard, but this DataLoader shuffles with a fresh "
+                "random seed: a profile does not depend on the order, so use shuffle=False (or a seeded "
+                "generator=...)"
             )
         return _lists_plan(loader, [[int(i) for i in b] for b in loader.batch_sampler], keys, shard, length)
     recorder = _RecordingBatchSampler(loader.batch_sampler)

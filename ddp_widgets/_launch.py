@@ -1,5 +1,6 @@
 """Starting distributed profiles: one rank's work from factories named "pkg.module:function", and the
-notebook launcher over torch's elastic launch (used by ddp_widgets.distributed and `python -m ddp_widgets.profile`).
+notebook launcher over torch's elastic launch (used by ddp_widgets.distributed and `python -m
+ddp_widgets.profile`).
 
 A factory is named, not pickled: every rank imports it, so it must live in an importable module. The data
 factory returns what `Profiler.profile` takes (a Dataset, DataLoader or tensor), or a tuple (inputs, labels)
@@ -36,9 +37,9 @@ def factory_name(fn: Any, what: str) -> str:
     module, qual = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
     if module in (None, "__main__") or "<" in qual:
         raise DistributedProfileError(
-            f"{what} {qual or fn!r} is defined in the notebook (or inside a function), so the worker processes "
-            f"cannot import it: put it in a module, e.g. a file factories.py next to the notebook with "
-            f"`def make_model(): ...`, then pass factories.make_model"
+            f"{what} {qual or fn!r} is defined in the notebook (or inside a function), so the worker "
+            "processes cannot import it: put it in a module, e.g. a file factories.py next to the notebook "
+            "with `def make_model(): ...`, then pass factories.make_model"
         )
     return f"{module}:{qual}"
 

@@ -151,9 +151,9 @@ class SpectralAnalysis:
         if not self.layers.decomposable:
             reasons = "; ".join(f"{i.name}: {i.reason}" for i in self.layers[:3])
             raise NoWeightedLayersError(
-                f"{type(model).__name__} has no layer ddp-widgets can decompose "
-                f"(it handles Conv1d/2d/3d, ConvTranspose1d/2d/3d, Linear and attention){': ' + reasons if reasons else ''}. "
-                f"Pass a CNN, e.g. torchvision.models.resnet18(weights=None)"
+                f"{type(model).__name__} has no layer ddp-widgets can decompose (it handles Conv1d/2d/3d, "
+                f"ConvTranspose1d/2d/3d, Linear and attention){': ' + reasons if reasons else ''}. Pass a "
+                "CNN, e.g. torchvision.models.resnet18(weights=None)"
             )
 
     # -- layers -------------------------------------------------------------------------------------

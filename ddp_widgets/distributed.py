@@ -153,8 +153,9 @@ def _require_indices(plan: DataPlan) -> DataPlan:
         for batch in plan.batches:
             if batch.positional:
                 raise DataError(
-                    "under shard='auto' an iterable dataset is not split by position: each rank profiles what it "
-                    "yields, so its batches must carry global dataset indices (dict batches with an 'index' key)"
+                    "under shard='auto' an iterable dataset is not split by position: each rank profiles "
+                    "what it yields, so its batches must carry global dataset indices (dict batches with an "
+                    "'index' key)"
                 )
             yield batch
 
@@ -247,7 +248,8 @@ def _class_axis(local: Profile, axis: ClassAxis, dev: torch.device) -> list[str]
     n_classes, kind_max, any_unnamed = (int(v) for v in head.cpu())
     if any_unnamed:
         raise DistributedProfileError(
-            "string labels need class_names=[...] under shard='auto', so that every rank uses the same class order"
+            "string labels need class_names=[...] under shard='auto', so that every rank uses the same class "
+            "order"
         )
     if axis.given is not None:
         return list(axis.given)

@@ -50,7 +50,8 @@ __all__ = ["ablate", "ablate_each", "hyperedge_ablation", "maps", "readout", "tr
 
 # -- sources -----------------------------------------------------------------------------------------
 def _analysis(source: Any) -> SpectralAnalysis:
-    """A Profiler's analysis, a SpectralAnalysis itself, or a new one of a model (in the model's precision)."""
+    """A Profiler's analysis, a SpectralAnalysis itself, or a new one of a model (in the model's
+    precision)."""
     if isinstance(source, SpectralAnalysis):
         return source
     analysis = getattr(source, "analysis", None)
@@ -147,14 +148,15 @@ def _label_indices(labels: Any, class_names: Sequence[str] | None) -> Any:
         return labels
     if class_names is None:
         raise DataError(
-            "string labels need class_names=[...] in the model's logit order (index i = logit i) to be compared "
-            "with its predictions, e.g. class_names=data.class_names"
+            "string labels need class_names=[...] in the model's logit order (index i = logit i) to be "
+            "compared with its predictions, e.g. class_names=data.class_names"
         )
     lookup = {str(n): i for i, n in enumerate(class_names)}
     unknown = sorted({str(v) for v in arr.flat} - set(lookup))
     if unknown:
         raise DataError(
-            f"labels {', '.join(map(repr, unknown[:5]))} are not among the class names {list(class_names)[:10]}"
+            f"labels {', '.join(map(repr, unknown[:5]))} are not among the class names "
+            f"{list(class_names)[:10]}"
         )
     return np.array([lookup[str(v)] for v in arr.flat], dtype=np.int64)
 
@@ -208,7 +210,8 @@ def _split(item: Any) -> tuple[torch.Tensor, Any]:
 def _labelled_batches(
     data: Any, labels: Any, batch_size: int
 ) -> tuple[Iterator[tuple[torch.Tensor, Any]], int | None]:
-    """(inputs, labels) batches from a tensor with labels, a DataLoader, a Dataset or an iterable of batches."""
+    """(inputs, labels) batches from a tensor with labels, a DataLoader, a Dataset or an iterable of
+    batches."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise DataError(f"batch_size must be a positive integer, got {batch_size!r}")
     if isinstance(data, (torch.Tensor, np.ndarray)):
@@ -218,7 +221,8 @@ def _labelled_batches(
         y = labels if isinstance(labels, torch.Tensor) else torch.as_tensor(np.asarray(labels))
         if y.reshape(-1).numel() != x.shape[0] or x.shape[0] == 0:
             raise DataError(
-                f"data has {x.shape[0]} inputs and labels {y.numel()}: give one label per input (and some data)"
+                f"data has {x.shape[0]} inputs and labels {y.numel()}: give one label per input (and some "
+                "data)"
             )
         y = y.reshape(-1)
         return ((x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)), -(
@@ -236,8 +240,8 @@ def _labelled_batches(
         data = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False)
     if isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
         raise DataError(
-            f"cannot evaluate on a {type(data).__name__}: pass a DataLoader, a Dataset, an iterable of (x, y) "
-            f"batches, or a tensor of inputs with labels=..."
+            f"cannot evaluate on a {type(data).__name__}: pass a DataLoader, a Dataset, an iterable of (x, "
+            "y) batches, or a tensor of inputs with labels=..."
         )
     try:
         total = len(data)
@@ -383,7 +387,8 @@ def ablate_each(
     class_names: Sequence[str] | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Remove each listed SVD neuron on its own (one streaming pass for all); long table by (layer, neuron, class).
+    """Remove each listed SVD neuron on its own (one streaming pass for all); long table by (layer, neuron,
+    class).
 
     neurons: {layer: [α, ...]} or [(layer, α), ...]. Columns as in `ablate`, after "layer" and "neuron".
     Every variant's weight is held in memory during the pass: list a few neurons at a time for big layers.
@@ -475,7 +480,8 @@ def readout(
     class_names: Sequence[str] | None = None,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Change of each class logit per unit of each SVD neuron's signal, read from the weights (rows α, columns classes).
+    """Change of each class logit per unit of each SVD neuron's signal, read from the weights (rows α, columns
+    classes).
 
     Only for a Linear layer whose output reaches the logits through Linear/Flatten/Identity/Dropout modules
     (checked; NotLinearToLogitsError otherwise). example_input: a batch the model accepts (default: random
@@ -590,7 +596,8 @@ def hyperedge_ablation(
 
 
 def _subset_p(loss: np.ndarray, inside: np.ndarray, max_sets: int = 5000) -> float:
-    """Share of class sets of the same size as `inside` whose margin (mean loss in − mean loss out) ≥ its own."""
+    """Share of class sets of the same size as `inside` whose margin (mean loss in − mean loss out) ≥ its
+    own."""
     n, k = len(loss), int(inside.sum())
     if k == 0 or k == n or np.isnan(loss).any():
         return float("nan")

@@ -85,7 +85,8 @@ class Profile:
         return (s.count[:, None] - s.nonfinite).numpy().astype(np.float64)
 
     def class_mean(self, layer: str) -> np.ndarray:
-        """(C, R) mean aggregated signal per class over its finite signals (NaN for classes with no images)."""
+        """(C, R) mean aggregated signal per class over its finite signals (NaN for classes with no
+        images)."""
         with np.errstate(invalid="ignore", divide="ignore"):
             return self._s(layer).sum.numpy() / self._finite_counts(layer)
 
@@ -100,7 +101,8 @@ class Profile:
         return s.sum.numpy().sum(0) / np.maximum(self._finite_counts(layer).sum(0), 1)
 
     def nonfinite_counts(self, layer: str) -> np.ndarray:
-        """(C, R): how many images of each class had a NaN/Inf signal of each SVD neuron (left out of the stats)."""
+        """(C, R): how many images of each class had a NaN/Inf signal of each SVD neuron (left out of the
+        stats)."""
         return self._s(layer).nonfinite.numpy().copy()
 
     def influence_counts(self, layer: str) -> np.ndarray:
@@ -360,11 +362,11 @@ class Profile:
             for r in self.per_layer().head(12).itertuples()
         )
         return (
-            f"<div><b>Profile</b> of <code>{html.escape(str(self.meta.get('model', '')))}</code>: {self.n_images} images"
-            f"{html.escape(self._notes())}, "
-            f"aggregation {self.meta['aggregation']}, threshold {self.meta['threshold']}<br>classes: {classes}"
-            f"<table><thead><tr><th>layer</th><th>SVD neurons</th><th>most influential</th><th>share of images</th>"
-            f"<th>influential / image</th></tr></thead><tbody>{rows}</tbody></table></div>"
+            f"<div><b>Profile</b> of <code>{html.escape(str(self.meta.get('model', '')))}</code>: "
+            f"{self.n_images} images{html.escape(self._notes())}, aggregation {self.meta['aggregation']}, "
+            f"threshold {self.meta['threshold']}<br>classes: {classes}"
+            "<table><thead><tr><th>layer</th><th>SVD neurons</th><th>most influential</th><th>share of "
+            f"images</th><th>influential / image</th></tr></thead><tbody>{rows}</tbody></table></div>"
         )
 
 
@@ -423,15 +425,15 @@ def _merge_two(a: Profile, b: Profile) -> Profile:
             )
     if a.fingerprint != b.fingerprint:
         raise ProfileMergeError(
-            f"the profiles were computed with different model weights (fingerprints {a.fingerprint[:12]}… and "
-            f"{b.fingerprint[:12]}…): profile every part with the same weights"
+            f"the profiles were computed with different model weights (fingerprints {a.fingerprint[:12]}… "
+            f"and {b.fingerprint[:12]}…): profile every part with the same weights"
         )
     names = _merged_names(a, b)
     overlap = first_overlap(a.index_ranges, b.index_ranges)
     if overlap is not None:
         raise ProfileMergeError(
-            f"the profiles overlap: both cover images {overlap[0]}..{overlap[1] - 1}; merge profiles of disjoint parts "
-            f"of the dataset (e.g. the shards of shard=(rank, world_size))"
+            f"the profiles overlap: both cover images {overlap[0]}..{overlap[1] - 1}; merge profiles of "
+            "disjoint parts of the dataset (e.g. the shards of shard=(rank, world_size))"
         )
     for layer in a.layers:
         if not np.array_equal(a._sv[layer], b._sv[layer]):

@@ -92,7 +92,8 @@ class Profiler:
         )
 
     def _check_inputs(self, x: Any) -> None:
-        """Refuse, before the forward pass, a tensor whose channels or dtype the model's first layer cannot take."""
+        """Refuse, before the forward pass, a tensor whose channels or dtype the model's first layer cannot
+        take."""
         first = self.analysis.layers[0]
         if not isinstance(x, torch.Tensor) or first.order not in (0, None) or not first.decomposable:
             return
@@ -145,7 +146,8 @@ class Profiler:
         missing = [n for n in layers if n not in out]
         if missing:
             raise LayerNotDecomposableError(
-                f"layer(s) {', '.join(missing)} were not called by the model's forward pass, so they cannot be profiled"
+                f"layer(s) {', '.join(missing)} were not called by the model's forward pass, so they cannot "
+                "be profiled"
             )
         return out
 
@@ -184,7 +186,8 @@ class Profiler:
         lr: float = 0.05,
         alpha: int | None = None,
     ) -> FeatureVisualization:
-        """Feature visualisation of SVD neuron `neuron` of `layer` (PAPER §5): an image maximising its mean signal.
+        """Feature visualisation of SVD neuron `neuron` of `layer` (PAPER §5): an image maximising its mean
+        signal.
 
         The image is optimised on the model's device (Fourier parameters with 1/f scaling, colour
         decorrelation for RGB, random jitter/scale/rotation each step, Adam). size: (H, W) or one int
@@ -247,10 +250,11 @@ class Profiler:
         `top_images` / `bottom_images` return. Classes: see ddp_widgets._classes (class_names fixes the order;
         ignore_index skips a label, e.g. 255). keys=(input_key, label_key) picks dict entries. shard=(rank,
         world_size) profiles a contiguous block of whole batches, so that `Profile.merge` of all shards equals
-        the whole profile; shard="auto" does that for every rank of torch.distributed and merges with collectives
-        (the merged profile on rank 0, None elsewhere unless all_ranks=True; see ddp_widgets.distributed). forward=fn(model, inputs) calls models that take something else than the batch's
-        inputs; calls="all" pools every call of a module run several times per pass. A model error keeps
-        its type and gains the batch index, with the batches done so far in `exc.partial_profile`; an
+        the whole profile; shard="auto" does that for every rank of torch.distributed and merges with
+        collectives (the merged profile on rank 0, None elsewhere unless all_ranks=True; see
+        ddp_widgets.distributed). forward=fn(model, inputs) calls models that take something else than the
+        batch's inputs; calls="all" pools every call of a module run several times per pass. A model error
+        keeps its type and gains the batch index, with the batches done so far in `exc.partial_profile`; an
         interrupt returns that partial profile.
         """
         agg = get_aggregation(aggregation).name

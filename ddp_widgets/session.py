@@ -129,7 +129,8 @@ class Session:
         return {k: dict(v) for k, v in self.record["views"].items()}
 
     def check_model(self, analysis: Any) -> None:
-        """Raise SessionError unless `analysis` is the model (layer names and weights) the session describes."""
+        """Raise SessionError unless `analysis` is the model (layer names and weights) the session
+        describes."""
         saved = self.record["model"]
         if list(analysis.names) != list(saved["layers"]):
             raise SessionError(
@@ -138,8 +139,9 @@ class Session:
             )
         if weights_fingerprint(analysis) != saved["fingerprint"]:
             raise SessionError(
-                f"{self.path} was saved for other weights of this architecture (the fingerprints differ): its profile "
-                "would describe a different model. Load the same checkpoint, or profile this model anew"
+                f"{self.path} was saved for other weights of this architecture (the fingerprints differ): "
+                "its profile would describe a different model. Load the same checkpoint, or profile this "
+                "model anew"
             )
 
     def apply(self, explorer: Any) -> None:
@@ -176,7 +178,8 @@ def _read_record(folder: Path) -> dict[str, Any]:
         raise SessionError(f"{index} is corrupt (not valid JSON: {exc}): save the exploration again") from exc
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise SessionError(
-            f"{index} is not a ddp-widgets session (format {record.get('format') if isinstance(record, dict) else None!r})"
+            f"{index} is not a ddp-widgets session (format "
+            f"{record.get('format') if isinstance(record, dict) else None!r})"
         )
     if record.get("version") != VERSION:
         raise SessionError(

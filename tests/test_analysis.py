@@ -16,7 +16,8 @@ from ddp_widgets.core import decompose, operator_singular_values
 
 REQUIRED_COLUMNS = [
     "layer", "kind", "shape", "N", "M", "Q", "rank", "sv_max", "spectral_norm", "stable_rank", "log_norm",
-    "log_spectral_norm", "alpha", "alpha_weighted", "xmin", "ks_distance", "mp_sigma2", "mp_lambda_plus", "num_spikes",
+    "log_spectral_norm", "alpha", "alpha_weighted", "xmin", "ks_distance", "mp_sigma2", "mp_lambda_plus",
+    "num_spikes",
 ]  # fmt: skip
 
 

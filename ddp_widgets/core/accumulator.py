@@ -1,4 +1,5 @@
-"""Streaming per-class statistics of one layer's aggregated SVD-neuron signals; mergeable, memory independent of N.
+"""Streaming per-class statistics of one layer's aggregated SVD-neuron signals; mergeable, memory independent
+of N.
 
 A `LayerStats` holds persistent tensors on the signals' device, updated in place per batch:
 - count (C,): images per class; nonfinite (C, R): NaN/Inf signals (left out of every other field);
@@ -68,7 +69,8 @@ def _keep_best(
     new: torch.Tensor,
     new_index: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The best n of (score, index) (n, R) and a batch (B, R) with indices (B,); only columns a new entry can enter."""
+    """The best n of (score, index) (n, R) and a batch (B, R) with indices (B,); only columns a new entry can
+    enter."""
     cols = torch.nonzero(new.amax(0) >= score[-1]).flatten()  # ≥: a tie with the n-th may win by its index
     if cols.numel() == 0:
         return score, index
@@ -100,7 +102,8 @@ def _class_add(
 
 @dataclass
 class LayerStats:
-    """Per-class statistics of one layer (see the module docstring); the class rows may have spare capacity."""
+    """Per-class statistics of one layer (see the module docstring); the class rows may have spare
+    capacity."""
 
     count: torch.Tensor
     nonfinite: torch.Tensor
@@ -146,7 +149,8 @@ class LayerStats:
         return int(self.top_score.shape[0])
 
     def grow(self, n_classes: int) -> None:
-        """Make room for classes 0..n_classes-1 (capacity doubles, so growing one class at a time stays cheap)."""
+        """Make room for classes 0..n_classes-1 (capacity doubles, so growing one class at a time stays
+        cheap)."""
         if n_classes <= self.n_classes:
             return
         cap = self.count.shape[0]
@@ -219,7 +223,8 @@ class LayerStats:
             setattr(self, name, torch.cat([head, t[len(order) :]]))
 
     def merged(self, other: LayerStats, top_n: int | None = None) -> LayerStats:
-        """The statistics of the union of both (disjoint) image sets: counts and rankings exact, sums in float64."""
+        """The statistics of the union of both (disjoint) image sets: counts and rankings exact, sums in
+        float64."""
         a, b = self.compact(copy=False), other.compact(copy=False)
         c = max(a.n_classes, b.n_classes)
         a.grow(c)

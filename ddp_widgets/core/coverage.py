@@ -24,7 +24,8 @@ class IndexCoverage:
         lo, hi = int(idx.min()), int(idx.max())
         if lo < 0 or hi >= MAX_INDEX:
             raise DataError(
-                f"dataset index {lo if lo < 0 else hi} is out of range: indices must lie in 0..{MAX_INDEX - 1}"
+                f"dataset index {lo if lo < 0 else hi} is out of range: indices must lie in "
+                f"0..{MAX_INDEX - 1}"
             )
         if hi >= self._seen.size:
             grown = np.zeros(max(hi + 1, 2 * self._seen.size), dtype=bool)
@@ -39,8 +40,9 @@ class IndexCoverage:
                 else int(np.sort(idx)[np.flatnonzero(np.diff(np.sort(idx)) == 0)[0]])
             )
             raise DataError(
-                f"image {repeated} was seen twice: every image must be profiled once (a sampler with replacement, "
-                f"or DistributedSampler's padding, repeats images; profile the dataset itself, or use shard=...)"
+                f"image {repeated} was seen twice: every image must be profiled once (a sampler with "
+                "replacement, or DistributedSampler's padding, repeats images; profile the dataset itself, "
+                "or use shard=...)"
             )
         self._seen[idx] = True
 

@@ -196,7 +196,8 @@ class LayerSVD:
     def _where(self, alpha: int) -> tuple[int, int]:
         if not -self.rank <= alpha < self.rank:
             raise NeuronIndexError(
-                f"SVD neuron {alpha} out of range: {self.name or 'this layer'} has {self.rank} singular values"
+                f"SVD neuron {alpha} out of range: {self.name or 'this layer'} has {self.rank} singular "
+                "values"
             )
         alpha %= self.rank
         return int(self.group_of[alpha]), int(self.index_in_group[alpha])
@@ -234,7 +235,8 @@ class LayerSVD:
 
     # -- reconstruction -----------------------------------------------------------------------------
     def reconstruct(self, rank: int | None = None) -> torch.Tensor:
-        """The weight rebuilt from the top-`rank` singular triplets (all of them by default), original shape."""
+        """The weight rebuilt from the top-`rank` singular triplets (all of them by default), original
+        shape."""
         u, vh = self.U, self.Vh  # factorise first: values and vectors must come from the same call
         n = self.rank if rank is None else max(0, min(rank, self.rank))
         keep = torch.zeros_like(self._block_values, dtype=torch.bool)
@@ -249,7 +251,10 @@ class LayerSVD:
     def __repr__(self) -> str:
         rows, cols = self.shape
         grp = f", groups={self.groups}" if self.groups > 1 else ""
-        return f"LayerSVD({self.name or self.kind!s}: {rows}×{cols}{grp}, rank {self.rank}, σ₁={float(self.values[0]):.4g})"
+        return (
+            f"LayerSVD({self.name or self.kind!s}: {rows}×{cols}{grp}, rank {self.rank}, "
+            f"σ₁={float(self.values[0]):.4g})"
+        )
 
 
 def decompose(

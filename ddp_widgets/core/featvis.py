@@ -93,8 +93,9 @@ class FeatureVisualization:
     def __repr__(self) -> str:
         c, h, w = self.image.shape
         return (
-            f"FeatureVisualization(layer={self.layer!r}, alpha={self.alpha}, image={c}×{h}×{w}, steps={self.steps}, "
-            f"objective {self.history[0]:.4g} → {self.history[-1]:.4g}, signal={self.signal:.4g})"
+            f"FeatureVisualization(layer={self.layer!r}, alpha={self.alpha}, image={c}×{h}×{w}, "
+            f"steps={self.steps}, objective {self.history[0]:.4g} → {self.history[-1]:.4g}, "
+            f"signal={self.signal:.4g})"
         )
 
 
@@ -116,8 +117,8 @@ def image_input_shape(layers: LayerList) -> tuple[int, int, int]:
     shape = first[0].input_shape
     if len(shape) != 4:
         raise InputShapeError(
-            f"feature visualisation needs a model that takes images (batch, C, H, W); its first weighted layer "
-            f"'{first[0].name}' ({first[0].kind}) sees inputs of shape {tuple(shape)}"
+            "feature visualisation needs a model that takes images (batch, C, H, W); its first weighted "
+            f"layer '{first[0].name}' ({first[0].kind}) sees inputs of shape {tuple(shape)}"
         )
     return int(shape[1]), int(shape[2]), int(shape[3])
 
@@ -265,7 +266,8 @@ def visualize_neuron(
             if not first:
                 raise
             raise InputShapeError(
-                f"the model failed on a {tuple(x.shape)} image: {exc}. Pass size=(H, W) and channels the model accepts"
+                f"the model failed on a {tuple(x.shape)} image: {exc}. Pass size=(H, W) and channels the "
+                "model accepts"
             ) from exc
         if "target" not in out:
             raise LayerNotDecomposableError(

@@ -1,7 +1,7 @@
 """Hypergraphs of class separation (PAPER §4), built from per-class mean SVD-neuron signals.
 
-Hyperedges are SVD neurons "layer:neuron"; nodes are classes; a class belongs to the edge of (layer, neuron) when
-that neuron is influential for the class's mean signal. The dual swaps the roles. hypernetx (which brings
+Hyperedges are SVD neurons "layer:neuron"; nodes are classes; a class belongs to the edge of (layer, neuron)
+when that neuron is influential for the class's mean signal. The dual swaps the roles. hypernetx (which brings
 pandas) is imported only inside `to_hypernetx`.
 """
 
@@ -122,7 +122,8 @@ class ClassHypergraph:
 
         what = ("class", "SVD neurons") if self.dual else ("SVD neuron", "classes")
         rows = "".join(
-            f"<tr><td><code>{escape(e)}</code></td><td>{len(m)}</td><td>{escape(', '.join(sorted(m))[:120])}</td></tr>"
+            f"<tr><td><code>{escape(e)}</code></td><td>{len(m)}</td>"
+            f"<td>{escape(', '.join(sorted(m))[:120])}</td></tr>"
             for e, m in list(self.edges.items())[:15]
         )
         more = f"<tr><td colspan=3>… {len(self.edges) - 15} more</td></tr>" if len(self.edges) > 15 else ""
@@ -147,7 +148,8 @@ def build_hypergraph(
     dual: bool = False,
     meta: dict[str, Any] | None = None,
 ) -> ClassHypergraph:
-    """Union over layers of the class ↔ neuron incidences. weights[layer][class, neuron] gives incidence weights."""
+    """Union over layers of the class ↔ neuron incidences. weights[layer][class, neuron] gives incidence
+    weights."""
     edges: dict[str, dict[str, float]] = {}
     edge_info: dict[str, dict[str, Any]] = {}
     for layer, sets in layer_sets.items():

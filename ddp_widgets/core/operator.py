@@ -158,7 +158,8 @@ def _approximations(
             bad = [i for i, ok in enumerate(keeps) if not ok]
             notes.append(
                 f"padding {tuple(int(p) for p in pads)} does not keep the input size in dimension(s) "
-                f"{', '.join(map(str, bad))} (needs 2·padding = dilation·(kernel − 1)): values of the size-preserving operator"
+                f"{', '.join(map(str, bad))} (needs 2·padding = dilation·(kernel − 1)): values of the "
+                "size-preserving operator"
             )
     return notes
 

@@ -255,8 +255,8 @@ def capture_signals(
             if name in out:
                 if out[name].shape != s.shape:
                     raise InvalidArgumentError(
-                        f"calls='all' pools the calls of '{name}', but its calls saw batches of different sizes "
-                        f"({out[name].shape[0]} and {s.shape[0]}): profile it with calls='first'"
+                        f"calls='all' pools the calls of '{name}', but its calls saw batches of different "
+                        f"sizes ({out[name].shape[0]} and {s.shape[0]}): profile it with calls='first'"
                     )
                 s, n = agg.pool(out[name], out._positions[name], s, n), out._positions[name] + n
             out[name], out._positions[name] = s, n

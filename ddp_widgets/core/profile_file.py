@@ -124,8 +124,8 @@ def read_profile(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[s
         raise ProfileFileError(f"the metadata of {str(target)!r} is not a JSON object")
     if meta.get("format") != FORMAT_VERSION:
         raise ProfileFileError(
-            f"{str(target)!r} is profile format {meta.get('format')!r}; this ddp-widgets reads format {FORMAT_VERSION}: "
-            f"profile the data again with this version"
+            f"{str(target)!r} is profile format {meta.get('format')!r}; this ddp-widgets reads format "
+            f"{FORMAT_VERSION}: profile the data again with this version"
         )
     check_layout(arrays, meta, str(target))
     if checksum(arrays, meta) != meta["checksum"]:

@@ -82,8 +82,8 @@ def _chain(after: list[tuple[str, nn.Module]], d: int, layer_name: str) -> torch
     if bad:
         raise NotLinearToLogitsError(
             f"layer '{layer_name}' does not reach the logits through linear maps only: {', '.join(bad[:4])} "
-            f"stand(s) between it and the output. The weight-space readout exists for layers followed only by "
-            f"Linear, Flatten, Identity or Dropout modules (e.g. the last Linear layer); use ablation instead"
+            "stand(s) between it and the output. The weight-space readout exists for layers followed only by "
+            "Linear, Flatten, Identity or Dropout modules (e.g. the last Linear layer); use ablation instead"
         )
     a: torch.Tensor | None = None
     for n, m in after:
@@ -127,9 +127,9 @@ def _verify(
     eps = 1e-9 if logits.dtype == torch.float64 and y.dtype == torch.float64 else 1e-3
     if float((delta - expect.to(delta.device)).abs().max()) > eps * scale:
         raise NotLinearToLogitsError(
-            f"the logits do not change linearly with the output of layer '{layer_name}' (a perturbation along "
-            f"u_α does not move them by the weights' readout): a non-linear step, e.g. F.relu inside a forward, "
-            f"stands between the layer and the output; use ablation instead"
+            f"the logits do not change linearly with the output of layer '{layer_name}' (a perturbation "
+            "along u_α does not move them by the weights' readout): a non-linear step, e.g. F.relu inside a "
+            "forward, stands between the layer and the output; use ablation instead"
         )
 
 
@@ -144,8 +144,8 @@ def class_readout(
     label = name or svd.name or type(layer).__name__
     if not isinstance(layer, nn.Linear):
         raise NotLinearToLogitsError(
-            f"the readout is defined for Linear layers (one signal per neuron, not a map over positions), not for "
-            f"{type(layer).__name__} '{label}'; use ablation for convolutional layers"
+            "the readout is defined for Linear layers (one signal per neuron, not a map over positions), not "
+            f"for {type(layer).__name__} '{label}'; use ablation for convolutional layers"
         )
     x = example_input.to(model_device(model))
     try:
@@ -158,7 +158,8 @@ def class_readout(
         ) from exc
     if y.dim() != 2 or out.dim() != 2:
         raise NotLinearToLogitsError(
-            f"the readout needs a layer output (batch, d) and logits (batch, classes); got {tuple(y.shape)} and {tuple(out.shape)}"
+            f"the readout needs a layer output (batch, d) and logits (batch, classes); got {tuple(y.shape)} "
+            f"and {tuple(out.shape)}"
         )
     a = _chain(after, y.shape[1], label).to(y.device)
     left = svd.projection().T.to(device=y.device, dtype=torch.float64)  # (d, R): columns u_α

@@ -52,8 +52,8 @@ def unwrap_model(model: Any) -> nn.Module:
         seen += 1
         if isinstance(model, torch.jit.ScriptModule):
             raise TorchScriptModelError(
-                f"{type(model).__name__} is a TorchScript module (torch.jit.script/trace), whose layers are opaque "
-                f"to ddp-widgets: pass the eager nn.Module it was made from instead"
+                f"{type(model).__name__} is a TorchScript module (torch.jit.script/trace), whose layers are "
+                "opaque to ddp-widgets: pass the eager nn.Module it was made from instead"
             )
         inner = getattr(model, "_orig_mod", None)  # torch.compile's OptimizedModule
         if isinstance(inner, nn.Module) and type(model).__name__ == "OptimizedModule":

@@ -1,4 +1,5 @@
-"""notebooks/04_neuron_dashboard.ipynb runs headless (nbclient) through maps, ablation, readout and truncation."""
+"""notebooks/04_neuron_dashboard.ipynb runs headless (nbclient) through maps, ablation, readout and
+truncation."""
 
 from __future__ import annotations
 
@@ -49,5 +50,6 @@ def test_executes_without_errors(executed: nbformat.NotebookNode) -> None:
         for o in c.outputs
         if "image/png" in o.get("data", {})
     ]
-    # maps of the top pole, ablation bars, truncation curve; and the bottom pole where Profile has bottom_images
+    # maps of the top pole, ablation bars, truncation curve; and the bottom pole where Profile has
+    # bottom_images
     assert len(images) == (3 if "no Profile.bottom_images" in text else 4)

@@ -6,8 +6,8 @@ Measured (hypergraph with the defaults: top 16 neurons by σ, threshold 0.1, pla
 tested neuron's edge classes lose more accuracy (margin 0.022 to 0.236) and more true-class logit (1.7 to
 6.6) than the other classes. In the conv layers they do not: margins of −0.030 to +0.016 (3 of 5
 negative), mean losses of at most 0.035 on either side, and the top neuron of features.0 and of features.7
-is shared by all ten classes, so there is nothing to compare. The assertions below keep the measured signs with a slack of one
-image per class (0.01) for machines that round differently.
+is shared by all ten classes, so there is nothing to compare. The assertions below keep the measured signs
+with a slack of one image per class (0.01) for machines that round differently.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Weight-space class readout: the last layer's own algebra, linear chains, and the refusal of non-linear paths."""
+"""Weight-space class readout: the last layer's own algebra, linear chains, and the refusal of non-linear
+paths."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The feature-visualisation notebook runs headless (nbclient); its saved widget state holds the image grids."""
+"""The feature-visualisation notebook runs headless (nbclient); its saved widget state holds the image
+grids."""
 
 from __future__ import annotations
 

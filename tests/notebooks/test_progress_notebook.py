@@ -1,4 +1,5 @@
-"""Progress bars in a saved notebook: tqdm's widget output is left behind, transient_progress leaves one line."""
+"""Progress bars in a saved notebook: tqdm's widget output is left behind, transient_progress leaves one
+line."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def test_transient_progress_leaves_no_widget_output_behind() -> None:
         ]
     )
     plain, transient = nb.cells[0].outputs, nb.cells[1].outputs
-    # without it: tqdm's bar stays as a widget output whose text is the bar at its start (a stuck line once saved)
+    # without it: tqdm's bar stays as a widget output whose text is the bar at its start (a stuck line once
+    # saved)
     assert any(is_progress_output(o) for o in plain)
     # with it: one plain line, no widget output
     assert [o["data"] for o in transient] == [{"text/plain": transient[0]["data"]["text/plain"]}]

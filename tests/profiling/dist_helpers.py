@@ -45,7 +45,8 @@ def _init(rank: int, world: int, port: int) -> None:
 
 
 def equality_worker(rank: int, world: int, port: int, out: str) -> None:
-    """The distributed profile of the default-batch data, saved by rank 0 (and by every rank with all_ranks)."""
+    """The distributed profile of the default-batch data, saved by rank 0 (and by every rank with
+    all_ranks)."""
     from ddp_widgets import Profiler
 
     _init(rank, world, port)

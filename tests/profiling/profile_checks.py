@@ -6,7 +6,8 @@ from ddp_widgets import Profile
 
 
 def _close(actual: np.ndarray, desired: np.ndarray, scale: np.ndarray, rtol: float) -> None:
-    """|actual - desired| <= rtol (|desired| + scale): a sum of terms of both signs is only as exact as its terms."""
+    """|actual - desired| <= rtol (|desired| + scale): a sum of terms of both signs is only as exact as its
+    terms."""
     bad = ~(np.abs(actual - desired) <= rtol * (np.abs(desired) + scale))
     assert not bad.any(), (
         f"{bad.sum()} entries differ beyond rtol {rtol}: {actual[bad][:3]} vs {desired[bad][:3]}"

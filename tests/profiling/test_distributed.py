@@ -210,7 +210,8 @@ def test_cli_under_torchrun(tmp_path, reference):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_accumulators_equal_the_cpu(reference):
-    """The CUDA path (class sums without atomics) gives the CPU profile to float32 rounding. Not run here (no GPU)."""
+    """The CUDA path (class sums without atomics) gives the CPU profile to float32 rounding. Not run here (no
+    GPU)."""
     import copy
 
     prof, x, y, names = reference
@@ -229,7 +230,8 @@ def test_cuda_accumulators_equal_the_cpu(reference):
     not torch.cuda.is_available() or not dist.is_nccl_available(), reason="needs CUDA and NCCL"
 )
 def test_nccl_one_rank_equals_the_cpu(tmp_path, reference):
-    """shard='auto' on NCCL (buffers on the GPU) gives the CPU profile to float32 rounding. Not run here (no GPU)."""
+    """shard='auto' on NCCL (buffers on the GPU) gives the CPU profile to float32 rounding. Not run here (no
+    GPU)."""
     prof, x, y, names = reference
     _spawn(dist_helpers.nccl_worker, 1, tmp_path)
     cpu = prof.profile(x, y, batch_size=4, class_names=names, top_n=5, progress=False)

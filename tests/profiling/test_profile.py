@@ -100,9 +100,11 @@ def test_save_and_load_roundtrip(tiny, tmp_path):
 
 
 def test_hypergraph_is_deterministic(tiny):
-    """Regression (issue 8): two batch sizes gave weights differing in the 9th digit and `==` failed on AMD EPYC.
+    """Regression (issue 8): two batch sizes gave weights differing in the 9th digit and `==` failed on AMD
+    EPYC.
 
-    A batched forward pass differs in the last bits between batch sizes: the same incidences, weights to rtol 1e-5.
+    A batched forward pass differs in the last bits between batch sizes: the same incidences, weights to rtol
+    1e-5.
     """
     model, x, y = tiny
     a = Profiler(model).profile(x, y, progress=False).hypergraph(top_k=4, threshold=0.3)

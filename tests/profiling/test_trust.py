@@ -113,7 +113,8 @@ def test_loader_with_workers_keeps_dataset_indices(tiny):
 
 
 def test_save_keeps_the_name_and_is_atomic(tiny, tmp_path, monkeypatch):
-    """On main, save("exp.1") and save("exp.2") wrote the same file, and a failing JSON left new arrays beside old metadata."""
+    """On main, save("exp.1") and save("exp.2") wrote the same file, and a failing JSON left new arrays beside
+    old metadata."""
     model, x, y = tiny
     prof = Profiler(model, layers=["0"])
     a = prof.profile(x[:30], y[:30], progress=False)
@@ -185,7 +186,8 @@ class FailsOnBatch(nn.Module):
 
 
 def test_model_error_keeps_its_type_and_the_batches_done(tiny):
-    """On main, every model error was reported as an input-shape error with a guessed shape, and the batches lost."""
+    """On main, every model error was reported as an input-shape error with a guessed shape, and the batches
+    lost."""
     model, x, y = tiny
     prof = Profiler(FailsOnBatch(model, 3, ValueError("the model's own words")), example_input=x[:1])
     prof.model.calls = 0
@@ -437,7 +439,8 @@ def default_setup():
 
 
 def _assert_close_up_to_near_ties(a: Profile, b: Profile) -> None:
-    """Counts exactly; sums to rtol 1e-5; top/bottom-n indices equal except where scores lie within float32 rounding."""
+    """Counts exactly; sums to rtol 1e-5; top/bottom-n indices equal except where scores lie within float32
+    rounding."""
     _assert_same(a, b, rtol=1e-5, exact_ranks=False)
     for n in a.layers:
         for f_idx, f_score in (("top_index", "top_score"), ("bottom_index", "bottom_score")):
