@@ -24,9 +24,6 @@ from __future__ import annotations
 import os
 import sys
 
-# benchmarks/profile.py is named like the standard library's `profile`, which torch imports (via cProfile):
-# keep this folder off the import path so the standard module wins
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # numpy/scipy (powerlaw, weightwatcher): one thread too
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -259,9 +256,13 @@ def main() -> None:
     torch.linalg.svdvals(torch.randn(64, 32))  # load LAPACK before anything is timed
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), repeats={args.repeats}; times in seconds"
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), repeats={args.repeats}; times in "
+        "seconds"
     )
-    head = f"{'model':10s} {'layers':>6s} {'probe':>7s} {'ours':>7s} {'limit':>7s} {'ours/limit':>10s} {'DDP-ref':>8s} {'DDP/ours':>8s} {'WW':>8s} {'WW/ours':>8s}"
+    head = (
+        f"{'model':10s} {'layers':>6s} {'probe':>7s} {'ours':>7s} {'limit':>7s} {'ours/limit':>10s} "
+        f"{'DDP-ref':>8s} {'DDP/ours':>8s} {'WW':>8s} {'WW/ours':>8s}"
+    )
     print(head)
     print("-" * len(head))
     rows = {}
@@ -269,8 +270,8 @@ def main() -> None:
         r = rows[name] = bench_model(name, args)
         print(
             f"{name:10s} {r['layers']:6d} {fmt(r['probe']):>7s} {fmt(r['ours']):>7s} {fmt(r['limit']):>7s} "
-            f"{fmt(r['ours'] / r['limit'], 'x'):>10s} {fmt(r['ddp']):>8s} {fmt(r['ddp'] / r['ours'], 'x'):>8s} "
-            f"{fmt(r['ww']):>8s} {fmt(r['ww'] / r['ours'], 'x'):>8s}",
+            f"{fmt(r['ours'] / r['limit'], 'x'):>10s} {fmt(r['ddp']):>8s} "
+            f"{fmt(r['ddp'] / r['ours'], 'x'):>8s} {fmt(r['ww']):>8s} {fmt(r['ww'] / r['ours'], 'x'):>8s}",
             flush=True,
         )
     print(
@@ -301,15 +302,17 @@ def main() -> None:
         gb = 1024**3
         peak = mem["peak"] if mem["reset"] else max(mem["peak"], mem["rss_before"])
         print(
-            f"\nvgg16 metrics() memory (fresh process): weights {mem['params'] / gb:.2f} GB, "
-            f"process RSS before metrics() {mem['rss_before'] / gb:.2f} GB (torch libraries + model + probe), "
-            f"peak RSS during metrics() {peak / gb:.2f} GB{'' if mem['reset'] else ' (an upper bound: peak not resettable)'}, "
-            f"i.e. metrics() adds {(peak - mem['rss_before']) / gb:.2f} GB at its peak; "
-            f"target: peak < {TARGETS['memory_gb']:.0f} GB: {'met' if peak < TARGETS['memory_gb'] * gb else 'MISSED'}"
+            f"\nvgg16 metrics() memory (fresh process): weights {mem['params'] / gb:.2f} GB, process RSS "
+            f"before metrics() {mem['rss_before'] / gb:.2f} GB (torch libraries + model + probe), peak RSS "
+            f"during metrics() {peak / gb:.2f} "
+            f"GB{'' if mem['reset'] else ' (an upper bound: peak not resettable)'}, i.e. metrics() adds "
+            f"{(peak - mem['rss_before']) / gb:.2f} GB at its peak; target: peak < "
+            f"{TARGETS['memory_gb']:.0f} GB: {'met' if peak < TARGETS['memory_gb'] * gb else 'MISSED'}"
         )
         print(
-            f"U or V formed during metrics(): {'no' if mem['svd_calls'] == 0 and mem['svd_objects'] == 0 else 'YES'} "
-            f"(torch.linalg.svd calls: {mem['svd_calls']})"
+            "U or V formed during metrics(): "
+            f"{'no' if mem['svd_calls'] == 0 and mem['svd_objects'] == 0 else 'YES'} (torch.linalg.svd "
+            f"calls: {mem['svd_calls']})"
         )
 
 
