@@ -27,7 +27,7 @@ _LAZY = {
     "decompose": "ddp_widgets.core",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["__version__"] + list(_LAZY)
 
 
 _SUBMODULES = (

@@ -241,11 +241,11 @@ class TestFrontEndModule:
 
     def test_synced_traits_are_the_front_ends_trait_list(self):
         source = (ROOT / "labextension" / "src" / "traits.ts").read_text()
-        interface = re.search(r"export interface IImageGridTraits \{(.*?)\n\}", source, re.S)
+        interface = re.search(r"export interface IImageGridTraits \{(.*?)\n\}", source, re.DOTALL)
         assert interface, "IImageGridTraits not found in labextension/src/traits.ts"
-        front_end = set(re.findall(r"^  (\w+)\??:", interface.group(1), re.M))
-        effects = re.search(r"TRAIT_EFFECTS[^=]*= \{(.*?)\n\};", source, re.S)
-        assert effects and set(re.findall(r"^  (\w+):", effects.group(1), re.M)) == front_end
+        front_end = set(re.findall(r"^  (\w+)\??:", interface.group(1), re.MULTILINE))
+        effects = re.search(r"TRAIT_EFFECTS[^=]*= \{(.*?)\n\};", source, re.DOTALL)
+        assert effects and set(re.findall(r"^  (\w+):", effects.group(1), re.MULTILINE)) == front_end
         python = set(ImageGrid.class_own_traits(sync=True)) - {"_esm", "_css"}
         assert front_end == python
 

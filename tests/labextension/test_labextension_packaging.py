@@ -35,7 +35,9 @@ MAIN_PREFIX = Path(sys.prefix)
 
 
 def run(args: list[str | os.PathLike[str]], **kwargs) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=600, **kwargs)
+    result = subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, timeout=600, check=False, **kwargs
+    )
     assert result.returncode == 0, f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
     return result
 
