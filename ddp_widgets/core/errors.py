@@ -141,3 +141,8 @@ class ProfileMergeError(DDPWidgetsError, ValueError):
 
 class DistributedProfileError(DDPWidgetsError, RuntimeError):
     """A distributed profile failed: another rank raised, or the ranks disagree on their setup."""
+
+
+class ArgumentTypeError(DDPWidgetsError, TypeError):
+    """A parameter of the wrong type (e.g. a float where an integer index is needed); the message names it."""
+
