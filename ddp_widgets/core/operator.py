@@ -37,7 +37,8 @@ def _dilate(kernel: torch.Tensor, dilation: Sequence[int]) -> torch.Tensor:
         return kernel
     spatial = kernel.shape[2:]
     out = kernel.new_zeros(*kernel.shape[:2], *[(k - 1) * d + 1 for k, d in zip(spatial, dilation)])
-    out[(slice(None), slice(None), *[slice(None, None, d) for d in dilation])] = kernel
+    every_dth = (slice(None), slice(None), *[slice(None, None, d) for d in dilation])
+    out[every_dth] = kernel
     return out
 
 
