@@ -20,7 +20,7 @@ from ._data import Batch, DataPlan
 from ._progress import transient_progress
 from .core.accumulator import LayerStats
 from .core.coverage import IndexCoverage
-from .core.errors import DataError
+from .core.errors import DataError, DDPWidgetsWarning
 from .core.fingerprint import weights_fingerprint
 from .core.layers import model_device
 from .profile_record import Profile
@@ -92,6 +92,7 @@ class ProfileRun:
             warnings.warn(
                 f"module(s) {listed} ran several times per forward pass: only the first call is profiled; "
                 f"pass calls='all' to pool every call's positions",
+                DDPWidgetsWarning,
                 stacklevel=4,
             )
 
@@ -156,6 +157,7 @@ class ProfileRun:
             warnings.warn(
                 f"profiling interrupted after {self.batches_done} batch(es) ({self.n_images} images): "
                 f"returning the partial profile (profile.meta['complete'] is False)",
+                DDPWidgetsWarning,
                 stacklevel=3,
             )
             return partial
@@ -206,6 +208,7 @@ class ProfileRun:
             warnings.warn(
                 f"NaN/Inf SVD-neuron signals in layer(s) {listed}: they are left out of the statistics and "
                 f"rankings; see profile.nonfinite_counts(layer)",
+                DDPWidgetsWarning,
                 stacklevel=3,
             )
 

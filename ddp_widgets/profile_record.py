@@ -19,7 +19,13 @@ import torch
 
 from .core.accumulator import CLASS_FIELDS, RANK_FIELDS, LayerStats
 from .core.coverage import first_overlap, normalize_ranges
-from .core.errors import InvalidArgumentError, NeuronIndexError, ProfileMergeError, unknown_layer
+from .core.errors import (
+    DDPWidgetsDeprecationWarning,
+    InvalidArgumentError,
+    NeuronIndexError,
+    ProfileMergeError,
+    unknown_layer,
+)
 from .core.hypergraph import ClassHypergraph, build_hypergraph, class_neuron_sets, separation_figures
 from .core.profile_file import read_profile, write_profile
 
@@ -378,7 +384,7 @@ def _neuron_arg(neuron: Any, alpha: Any, where: str) -> Any:
             )
         warnings.warn(
             f"{where}(alpha=...) is deprecated: the SVD-neuron index is called `neuron`",
-            DeprecationWarning,
+            DDPWidgetsDeprecationWarning,
             stacklevel=3,
         )
         return alpha
