@@ -84,7 +84,7 @@ class ClassHypergraph:
     def to_hypernetx(self):
         """The hypergraph as a `hypernetx.Hypergraph` (incidence weights as the 'weight' property)."""
         try:
-            import hypernetx as hnx  # type: ignore[import-untyped]
+            import hypernetx as hnx
         except ImportError as exc:  # pragma: no cover - hypernetx is a dependency
             raise ImportError('hypergraphs need hypernetx: pip install "ddp-widgets"') from exc
         edges = {e: list(members) for e, members in self.edges.items() if members}
