@@ -15,7 +15,13 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from ddp_widgets import Profile, Profiler
 from ddp_widgets.core import DataError, InputShapeError
-from ddp_widgets.core.errors import DDPWidgetsError, InvalidArgumentError, UnknownOptionError
+from ddp_widgets.core.errors import (
+    DDPWidgetsDeprecationWarning,
+    DDPWidgetsError,
+    DDPWidgetsWarning,
+    InvalidArgumentError,
+    UnknownOptionError,
+)
 from ddp_widgets.zoo import load_default_data, load_default_model
 
 
@@ -204,7 +210,7 @@ def test_keyboard_interrupt_returns_the_partial_profile(tiny):
     model, x, y = tiny
     prof = Profiler(FailsOnBatch(model, 2, KeyboardInterrupt()), example_input=x[:1])
     prof.model.calls = 0
-    with pytest.warns(UserWarning, match="interrupted after 2 batch"):
+    with pytest.warns(DDPWidgetsWarning, match="interrupted after 2 batch"):
         partial = prof.profile(x, y, batch_size=10, progress=False)
     assert partial.n_images == 20 and not partial.meta["complete"]
 
@@ -290,7 +296,7 @@ def test_nonfinite_signals_never_rank_and_are_counted(tiny):
     prof = Profiler(model, layers=["0"])
     bad = x.clone()
     bad[5, 0, 3, 3] = float("nan")
-    with pytest.warns(UserWarning, match="NaN/Inf"):
+    with pytest.warns(DDPWidgetsWarning, match="NaN/Inf"):
         p = prof.profile(bad, y, top_n=60, progress=False)
     r = p.singular_values("0").size
     assert p.nonfinite_counts("0")[1].tolist() == [1] * r  # image 5 is class 1
@@ -340,7 +346,7 @@ def test_bottom_n_is_the_top_n_of_the_negated_signal(tiny):
 def test_top_images_alpha_is_a_deprecated_alias(tiny):
     model, x, y = tiny
     p = Profiler(model, layers=["6"]).profile(x, y, progress=False)
-    with pytest.warns(DeprecationWarning, match="neuron"):
+    with pytest.warns(DDPWidgetsDeprecationWarning, match="neuron"):
         old = p.top_images("6", alpha=2)
     np.testing.assert_array_equal(old[0], p.top_images("6", neuron=2)[0])
     with pytest.raises(IndexError, match="out of range"):
@@ -396,7 +402,7 @@ def test_a_module_called_twice_warns_or_pools():
     model = Twice()
     x, y = torch.randn(8, 1, 6, 6), torch.zeros(8, dtype=torch.long)
     prof = Profiler(model, example_input=x[:1])
-    with pytest.warns(UserWarning, match="calls='all'"):
+    with pytest.warns(DDPWidgetsWarning, match="calls='all'"):
         first = prof.profile(x, y, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -405,7 +411,7 @@ def test_a_module_called_twice_warns_or_pools():
         pooled.class_mean("conv"), 1.5 * first.class_mean("conv"), rtol=1e-5, atol=1e-6
     )
     mx = prof.profile(x, y, calls="all", aggregation="max", progress=False)
-    with pytest.warns(UserWarning, match="several times"):
+    with pytest.warns(DDPWidgetsWarning, match="several times"):
         mx_first = prof.profile(x, y, aggregation="max", progress=False)
     assert (mx.class_mean("conv") >= mx_first.class_mean("conv") - 1e-6).all()
 
