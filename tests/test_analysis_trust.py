@@ -290,14 +290,14 @@ def test_root_level_parameter_has_a_readable_name_and_html_is_escaped():
 
 def test_selection_select_is_all_or_nothing():
     sel = Selection(valid_layers=["a", "b"], ranks={"a": 8, "b": 2})
-    sel.select(layer="a", singular_index=5)
+    sel.select(layer="a", neuron=5)
     seen = []
-    sel.observe(lambda change: seen.append(change["name"]), names=["layer", "singular_index"])
+    sel.observe(lambda change: seen.append(change["name"]), names=["layer", "neuron"])
     with pytest.raises(TraitError, match="index below 2"):
-        sel.select(layer="b", singular_index=5)
-    assert (sel.layer, sel.singular_index) == ("a", 5) and seen == []
-    sel.select(layer="b", singular_index=1)
-    assert (sel.layer, sel.singular_index) == ("b", 1)
+        sel.select(layer="b", neuron=5)
+    assert (sel.layer, sel.neuron) == ("a", 5) and seen == []
+    sel.select(layer="b", neuron=1)
+    assert (sel.layer, sel.neuron) == ("b", 1)
 
 
 def test_operator_view_scans_every_x_min_candidate():

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.packaging
+pytestmark = [pytest.mark.packaging, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 ROOT_FLAG = ["--allow-root"] if os.geteuid() == 0 else []  # CI containers run as root

@@ -36,6 +36,7 @@ def _text(nb: nbformat.NotebookNode) -> str:
     )
 
 
+@pytest.mark.slow
 def test_executes_without_errors(executed: nbformat.NotebookNode) -> None:
     errors = notebook_runner.errors(executed)
     assert not errors, errors

@@ -23,6 +23,7 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> nbformat.NotebookNode:
     return notebook_runner.execute(NOTEBOOK.name, tmp_path_factory.mktemp("featvis"))
 
 
+@pytest.mark.slow
 def test_executes_without_errors(executed: nbformat.NotebookNode) -> None:
     errors = notebook_runner.errors(executed)
     assert not errors, errors
@@ -36,6 +37,7 @@ def test_executes_without_errors(executed: nbformat.NotebookNode) -> None:
     assert "best sample" in text
 
 
+@pytest.mark.slow
 def test_saved_widget_state_holds_the_grids(executed: nbformat.NotebookNode) -> None:
     state = executed.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     grids = [

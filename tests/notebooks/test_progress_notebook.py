@@ -8,6 +8,8 @@ import re
 import nbformat
 import pytest
 
+pytestmark = pytest.mark.slow  # executes a notebook
+
 pytest.importorskip("nbclient")
 
 PROGRESS_TEXT = re.compile(r"^\s*\d+%\|")  # how tqdm's repr starts: "  0%|          | 0/3 ..."

@@ -27,6 +27,7 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> nbformat.NotebookNode:
     return notebook_runner.execute(NOTEBOOK.name, tmp_path_factory.mktemp("quickstart"))
 
 
+@pytest.mark.slow
 def test_quickstart_executes_without_errors(executed: nbformat.NotebookNode) -> None:
     errors = notebook_runner.errors(executed)
     assert not errors, errors
@@ -34,6 +35,7 @@ def test_quickstart_executes_without_errors(executed: nbformat.NotebookNode) -> 
     assert "layer='classifier.0'" in last and "neuron=2" in last
 
 
+@pytest.mark.slow
 def test_saved_widget_state_holds_the_views(executed: nbformat.NotebookNode) -> None:
     state = executed.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     models = Counter(m["model_name"] for m in state.values())
@@ -73,6 +75,7 @@ def _outputs(nb: nbformat.NotebookNode) -> list:
     return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
 
 
+@pytest.mark.slow
 def test_every_view_output_is_followed_by_its_static_snapshot(executed: nbformat.NotebookNode) -> None:
     import base64
 
@@ -94,6 +97,7 @@ def test_every_view_output_is_followed_by_its_static_snapshot(executed: nbformat
     assert "selection: layer classifier.0, SVD neuron 2" in html
 
 
+@pytest.mark.slow
 def test_no_progress_widget_or_raw_widget_text_is_left_behind(executed: nbformat.NotebookNode) -> None:
     state = executed.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     texts = [o.get("data", {}).get("text/plain", "") for o in _outputs(executed)]
@@ -108,6 +112,7 @@ def test_no_progress_widget_or_raw_widget_text_is_left_behind(executed: nbformat
     assert not any(re.match(r"^\s*\d+%\|", t) for t in texts)  # no tqdm bar (its text: "  0%|   | 0/16 ...")
 
 
+@pytest.mark.slow
 def test_nbconvert_html_carries_the_static_snapshots_beside_the_widget_state(
     executed: nbformat.NotebookNode,
 ) -> None:

@@ -3,6 +3,9 @@
 from pathlib import Path
 
 import notebook_runner
+import pytest
+
+pytestmark = pytest.mark.slow  # executes a notebook
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "02_torchvision_pretrained.ipynb"
 
