@@ -61,7 +61,7 @@ def resnet18() -> torch.nn.Module:
     return torchvision.models.resnet18(weights=None).eval()
 
 
-@pytest.fixture(scope="module", params=["default", "resnet18"])
+@pytest.fixture(scope="module", params=["default", pytest.param("resnet18", marks=pytest.mark.slow)])
 def pair(request):
     model = load_default_model() if request.param == "default" else resnet18()
     theirs = weightwatcher_frame(model)

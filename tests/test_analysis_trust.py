@@ -250,6 +250,7 @@ def test_half_bfloat16_float64_models_probe_and_profile(dtype):
 
 
 # --------------------------------------------------------------------------------- fits and names
+@pytest.mark.slow  # ~5 s: full x_min scans of every layer
 def test_full_x_min_scan_by_default_and_a_cap_is_recorded():
     torch.manual_seed(1)
     model = nn.Sequential(nn.Linear(3000, 2500))

@@ -40,7 +40,7 @@ ARCHITECTURES = [
     "shufflenet_v2_x0_5",
     "regnet_x_400mf",
     "regnet_y_400mf",
-    "convnext_tiny",
+    pytest.param("convnext_tiny", marks=SLOW),
     "efficientnet_b0",
     "mnasnet0_5",
     # branching

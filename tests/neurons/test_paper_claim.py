@@ -30,6 +30,7 @@ def claim(default_profiler, default_profile, default_data):
     )
 
 
+@pytest.mark.slow  # the claim table: hyperedge ablations in every layer (~5 s)
 def test_the_table(claim, default_profile):
     assert list(claim["layer"].unique()) == CONV + LINEAR
     assert (claim.groupby("layer").size() <= 3).all()
@@ -41,6 +42,7 @@ def test_the_table(claim, default_profile):
         assert set(row.hyperedge.split(", ")) == set(hg.edges[f"classifier.3:{row.neuron}"])
 
 
+@pytest.mark.slow
 def test_a_row_equals_its_own_ablation(claim, default_profiler, default_data):
     row = claim[(claim["layer"] == "classifier.3") & (claim["neuron"] == 1)].iloc[0]
     assert row["hyperedge"] == "Trouser"
@@ -54,6 +56,7 @@ def test_a_row_equals_its_own_ablation(claim, default_profiler, default_data):
     assert row["acc_loss_out"] == pytest.approx(loss[~inside].mean())
 
 
+@pytest.mark.slow
 def test_the_claim_holds_in_the_linear_layers(claim):
     part = claim[claim["layer"].isin(LINEAR)]
     assert len(part) == 5
@@ -61,6 +64,7 @@ def test_the_claim_holds_in_the_linear_layers(claim):
     assert (part["logit_margin"] >= 1.0).all(), part[["layer", "neuron", "logit_margin"]]  # measured ≥ 1.70
 
 
+@pytest.mark.slow
 def test_the_claim_does_not_hold_in_the_conv_layers(claim):
     part = claim[claim["layer"].isin(CONV)]
     untestable = part[part["n_out"] == 0]

@@ -48,11 +48,13 @@ def _check_equal(world, tmp_path, reference):
         assert_same(Profile.load(tmp_path / f"equal_w{world}_r{r}"), merged, rtol=0)
 
 
+@pytest.mark.slow  # two worker processes (~3 s)
 def test_two_ranks_equal_a_single_process(tmp_path, reference):
     _spawn(dist_helpers.equality_worker, 2, tmp_path)
     _check_equal(2, tmp_path, reference)
 
 
+@pytest.mark.slow  # three worker processes (~4 s)
 def test_three_ranks_equal_uneven_and_empty_shards_iterables_and_errors(tmp_path, reference):
     """One spawn of 3 ranks runs every scenario in turn (spawning dominates the time)."""
     prof, x, y, names = reference

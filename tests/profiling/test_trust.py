@@ -460,6 +460,7 @@ def _assert_close_up_to_near_ties(a: Profile, b: Profile) -> None:
                 assert (np.abs(sa - sb) <= 1e-5 * np.abs(sb) + atol)[differ].all()
 
 
+@pytest.mark.slow  # ~4 s: the default data profiled four ways
 def test_default_data_is_order_and_batch_invariant(default_setup):
     prof, data, ref = default_setup
     torch.manual_seed(11)
