@@ -7,7 +7,7 @@ PORT ?= 8888
 # JupyterLab refuses to run as root unless told (containers, Binder-like machines run as root)
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: demo test install browser-deps bench clean labextension labextension-test wheel
+.PHONY: demo test test-fast lint install browser-deps bench clean labextension labextension-test wheel
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,8 +58,19 @@ browser-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is missing: sudo apt-get install chromium (browser tests will be skipped)"; fi; }
 
-test: install labextension-test browser-deps
+# Everything (CI): lint and type checks, the TypeScript tests, then every pytest test, browser ones included.
+test: install lint labextension-test browser-deps
 	$(BIN)/python -m pytest
+
+# The quick loop while coding: no slow test, no browser, no lint (under a minute on 2 cores).
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
+
+# ruff (line length 110, pyproject.toml) on the whole tree; mypy on the numerical core.
+lint: install
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m ruff format --check .
+	$(BIN)/python -m mypy ddp_widgets/core
 
 demo: install labextension
 	$(BIN)/jupyter lab --port=$(PORT) $(LAB_ROOT) notebooks/01_quickstart.ipynb

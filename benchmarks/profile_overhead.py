@@ -48,11 +48,16 @@ def timings(args) -> dict[str, float]:
     xs = x.repeat(k, 1, 1, 1)  # a stream of k batches, each image its own dataset index
     ys = torch.arange(xs.shape[0]) % 10
 
-    def whole_profile():  # per batch: the full profile step (signals, statistics, top/bottom-n), fixed costs / k
+    # per batch: the full profile step (signals, statistics, top/bottom-n), fixed costs / k
+    def whole_profile():
         prof.profile(xs, ys, batch_size=args.batch, progress=False)
 
-    runs = {"plain forward": plain, "forward + signals (mean)": lambda: prof.signals(x, "mean"),
-            "forward + signals (max)": lambda: prof.signals(x, "max"), "profile() per batch (mean)": whole_profile}
+    runs = {
+        "plain forward": plain,
+        "forward + signals (mean)": lambda: prof.signals(x, "mean"),
+        "forward + signals (max)": lambda: prof.signals(x, "max"),
+        "profile() per batch (mean)": whole_profile,
+    }
     samples: dict[str, list[float]] = {k: [] for k in runs}
     for fn in runs.values():  # warm-up
         fn()
@@ -66,7 +71,9 @@ def timings(args) -> dict[str, float]:
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
-def reference_influential(agg: torch.Tensor, threshold: float = 0.1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def reference_influential(
+    agg: torch.Tensor, threshold: float = 0.1
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The influence rule before issue 13 (float32 cumulative shares, an argsort to unsort)."""
     a = agg.abs()
     vals, order = torch.sort(a, dim=1, descending=True)
@@ -78,7 +85,9 @@ def reference_influential(agg: torch.Tensor, threshold: float = 0.1) -> tuple[to
     kept_sorted = torch.arange(r, device=a.device)[None, :] <= accept[:, None].clamp(max=r - 1)
     denom = torch.gather(cum, 1, (accept - 1).clamp(min=0)[:, None])
     denom = torch.where(accept[:, None] > 0, denom, total)
-    ddp_sorted = torch.where(kept_sorted, vals / denom.clamp_min(torch.finfo(cum.dtype).tiny), torch.zeros_like(vals))
+    ddp_sorted = torch.where(
+        kept_sorted, vals / denom.clamp_min(torch.finfo(cum.dtype).tiny), torch.zeros_like(vals)
+    )
     kept_sum = (vals * kept_sorted).sum(dim=1, keepdim=True).clamp_min(torch.finfo(cum.dtype).tiny)
     norm_sorted = torch.where(kept_sorted, vals / kept_sum, torch.zeros_like(vals))
     inverse = torch.argsort(order, dim=1)
@@ -87,7 +96,8 @@ def reference_influential(agg: torch.Tensor, threshold: float = 0.1) -> tuple[to
 
 
 class ReferenceAccumulator:
-    """The per-batch update of the accumulator before issue 13 (numpy state, a (C, R) table per field per batch)."""
+    """The per-batch update of the accumulator before issue 13 (numpy state, a (C, R) table per field per
+    batch)."""
 
     def __init__(self, rank: int, top_n: int, n_classes: int) -> None:
         import numpy as np
@@ -98,7 +108,9 @@ class ReferenceAccumulator:
         self.infl_count = np.zeros((n_classes, rank), np.int64)
         self.top_score = self.top_index = None
 
-    def update(self, signals: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor, threshold: float) -> None:
+    def update(
+        self, signals: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor, threshold: float
+    ) -> None:
         mask, ddp_w, w = reference_influential(signals, threshold)
         c = self.count.shape[0]
 
@@ -116,7 +128,10 @@ class ReferenceAccumulator:
         s = signals.to(torch.float64)
         idx = indices.reshape(-1, 1).expand_as(s)
         if self.top_score is not None:
-            s, idx = torch.cat([torch.from_numpy(self.top_score), s]), torch.cat([torch.from_numpy(self.top_index), idx])
+            s, idx = (
+                torch.cat([torch.from_numpy(self.top_score), s]),
+                torch.cat([torch.from_numpy(self.top_index), idx]),
+            )
         score, pos = torch.topk(s, min(self.top_n, s.shape[0]), dim=0)
         self.top_score, self.top_index = score.numpy(), torch.gather(idx, 0, pos).numpy()
 
@@ -133,14 +148,22 @@ def resnet50_ranks() -> list[int]:
 
 
 def update_timings(args) -> dict[str, float]:
-    """Seconds per batch to update every ResNet-50 layer's statistics (1000 classes), old vs new (random signals)."""
+    """Seconds per batch to update every ResNet-50 layer's statistics (1000 classes), old vs new (random
+    signals)."""
     from ddp_widgets.core.accumulator import LayerStats
 
     g = torch.Generator().manual_seed(0)
     ranks = resnet50_ranks()
-    warm = args.update_warmup  # batches before timing: the stream's steady state, where few images enter a top-n
-    rounds = [([torch.randn(args.update_batch, r, generator=g) for r in ranks],
-               torch.randint(0, 1000, (args.update_batch,), generator=g)) for _ in range(warm + args.repeats)]
+    warm = (
+        args.update_warmup
+    )  # batches before timing: the stream's steady state, where few images enter a top-n
+    rounds = [
+        (
+            [torch.randn(args.update_batch, r, generator=g) for r in ranks],
+            torch.randint(0, 1000, (args.update_batch,), generator=g),
+        )
+        for _ in range(warm + args.repeats)
+    ]
     new = [LayerStats.empty(r, 16, 1000) for r in ranks]
     old = [ReferenceAccumulator(r, 16, 1000) for r in ranks]
     samples: dict[str, list[float]] = {"previous accumulator": [], "LayerStats (in place)": []}
@@ -167,7 +190,8 @@ prof = Profiler(model, example_input=torch.zeros(1, 3, {args.mem_size}, {args.me
 def data():
     g = torch.Generator().manual_seed(1)
     for _ in range({batches}):
-        yield torch.randn({args.batch}, 3, {args.mem_size}, {args.mem_size}, generator=g), torch.randint(0, 10, ({args.batch},), generator=g)
+        x = torch.randn({args.batch}, 3, {args.mem_size}, {args.mem_size}, generator=g)
+        yield x, torch.randint(0, 10, ({args.batch},), generator=g)
 p = prof.profile(data(), progress=False)
 assert p.n_images == {batches} * {args.batch}
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
@@ -183,18 +207,31 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--mem-batches", type=int, default=3, help="batches for the small memory run (10× for the large)")
+    ap.add_argument(
+        "--mem-batches", type=int, default=3, help="batches for the small memory run (10× for the large)"
+    )
     ap.add_argument("--mem-size", type=int, default=64, help="image size for the memory runs")
-    ap.add_argument("--update-batch", type=int, default=64, help="batch size of the statistics-update benchmark")
-    ap.add_argument("--stream-batches", type=int, default=4, help="batches per profile() call in the overhead run")
+    ap.add_argument(
+        "--update-batch", type=int, default=64, help="batch size of the statistics-update benchmark"
+    )
+    ap.add_argument(
+        "--stream-batches", type=int, default=4, help="batches per profile() call in the overhead run"
+    )
     ap.add_argument("--update-warmup", type=int, default=20, help="untimed batches before the update timing")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     dev = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {args.threads} thread(s)"
-    print(f"resnet18 (weights=None), batch {args.batch}×3×{args.size}×{args.size}, {dev}, median of {args.repeats}")
+    print(
+        f"resnet18 (weights=None), batch {args.batch}×3×{args.size}×{args.size}, {dev}, median of "
+        f"{args.repeats}"
+    )
     t = timings(args)
     base = t["plain forward"]
-    targets = {"forward + signals (mean)": 1.10, "forward + signals (max)": 1.5, "profile() per batch (mean)": 1.10}
+    targets = {
+        "forward + signals (mean)": 1.10,
+        "forward + signals (max)": 1.5,
+        "profile() per batch (mean)": 1.10,
+    }
     print(f"{'run':28s} {'median s':>9s} {'images/s':>9s} {'× plain':>8s}  target")
     for name, sec in t.items():
         ratio = sec / base
@@ -203,15 +240,23 @@ def main() -> None:
         print(f"{name:28s} {sec:9.3f} {args.batch / sec:9.1f} {ratio:8.3f}  {verdict}")
     u = update_timings(args)
     old, new = u["previous accumulator"], u["LayerStats (in place)"]
-    print(f"per-batch update, ResNet-50's {len(resnet50_ranks())} layers, 1000 classes, batch {args.update_batch}: "
-          f"previous {old * 1e3:.1f} ms, now {new * 1e3:.1f} ms: {old / new:.2f}× faster "
-          f"(target ≥ 1.8×: {'met' if old / new >= 1.8 else 'MISSED'})")
+    print(
+        f"per-batch update, ResNet-50's {len(resnet50_ranks())} layers, 1000 classes, batch "
+        f"{args.update_batch}: previous {old * 1e3:.1f} ms, now {new * 1e3:.1f} ms: {old / new:.2f}× faster "
+        f"(target ≥ 1.8×: {'met' if old / new >= 1.8 else 'MISSED'})"
+    )
     small = peak_rss_child(args.mem_batches, args)
     large = peak_rss_child(10 * args.mem_batches, args)
     growth = large / small
-    print(f"peak RSS profiling {args.mem_batches} batches: {small:.0f} MB; {10 * args.mem_batches} batches: {large:.0f} MB; "
-          f"ratio {growth:.3f} (flat target ≤ 1.05: {'met' if growth <= 1.05 else 'MISSED'})")
-    print(json.dumps({"ratios": {k: v / base for k, v in t.items()}, "rss_ratio": growth, "update_speedup": old / new}))
+    print(
+        f"peak RSS profiling {args.mem_batches} batches: {small:.0f} MB; {10 * args.mem_batches} batches: "
+        f"{large:.0f} MB; ratio {growth:.3f} (flat target ≤ 1.05: {'met' if growth <= 1.05 else 'MISSED'})"
+    )
+    print(
+        json.dumps(
+            {"ratios": {k: v / base for k, v in t.items()}, "rss_ratio": growth, "update_speedup": old / new}
+        )
+    )
 
 
 if __name__ == "__main__":

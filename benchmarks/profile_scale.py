@@ -1,4 +1,5 @@
-"""Distributed profiling throughput (issue 13): 1, 2 (and more) gloo ranks on loopback, and the collective merge.
+"""Distributed profiling throughput (issue 13): 1, 2 (and more) gloo ranks on loopback, and the collective
+merge.
 
 For the default model (MiniVGG, its 1000 Fashion-MNIST images, repeated) and ResNet-50 (weights=None, random
 images, small by default so that a CPU run stays short), prints images/s for a single process and for
@@ -65,13 +66,21 @@ def _worker(rank: int, world: int, port: int, name: str, args: argparse.Namespac
         prof = _profiler(name, args.size)
         x, y = _data(name, args.images, args.size)
         classes = [str(c) for c in range(10 if name == "default" else 1000)]
-        prof.profile(x[: args.batch], y[: args.batch], shard="auto", batch_size=args.batch, class_names=classes,
-                     progress=False)  # warm-up (and the first collectives)
+        prof.profile(
+            x[: args.batch],
+            y[: args.batch],
+            shard="auto",
+            batch_size=args.batch,
+            class_names=classes,
+            progress=False,
+        )  # warm-up (and the first collectives)
         times = []
         for n in (x.shape[0] // 2, x.shape[0]):  # two sizes: per-image cost and fixed cost apart
             dist.barrier()
             t = time.perf_counter()
-            prof.profile(x[:n], y[:n], shard="auto", batch_size=args.batch, class_names=classes, progress=False)
+            prof.profile(
+                x[:n], y[:n], shard="auto", batch_size=args.batch, class_names=classes, progress=False
+            )
             dist.barrier()
             times.append(time.perf_counter() - t)
         if rank == 0:
@@ -128,8 +137,11 @@ def _merge_worker(rank: int, world: int, port: int, out: str) -> None:
     dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(seconds=600))
     try:
         model = torchvision.models.resnet50(weights=None)
-        ranks = {n: min(m.weight.shape[0], m.weight[0].numel()) for n, m in model.named_modules()
-                 if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))}
+        ranks = {
+            n: min(m.weight.shape[0], m.weight[0].numel())
+            for n, m in model.named_modules()
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
+        }
         names = [str(c) for c in range(1000)]
         stats = {n: LayerStats.empty(r, 16, 1000) for n, r in ranks.items()}
         sv = {n: np.ones(r) for n, r in ranks.items()}
@@ -141,8 +153,10 @@ def _merge_worker(rank: int, world: int, port: int, out: str) -> None:
         merged = merge_across_ranks(local, axis, torch.device("cpu"))
         dist.barrier()
         if rank == 0:
-            size = sum(s.sum.numel() for s in merged._stats.values()) * 8 * 4 + sum(
-                s.count.numel() for s in merged._stats.values()) * 8
+            size = (
+                sum(s.sum.numel() for s in merged._stats.values()) * 8 * 4
+                + sum(s.count.numel() for s in merged._stats.values()) * 8
+            )
             Path(out).write_text(json.dumps({"seconds": time.perf_counter() - t, "bytes": size}))
     finally:
         dist.destroy_process_group()
@@ -162,7 +176,9 @@ def main() -> None:
     report: dict[str, dict[str, float]] = {}
     print(f"CPU, one torch thread per process, {os.cpu_count()} cores; batch {args.batch}")
     for name in args.models.split(","):
-        run = argparse.Namespace(**{**vars(args), "images": args.images if name == "default" else args.resnet_images})
+        run = argparse.Namespace(
+            **{**vars(args), "images": args.images if name == "default" else args.resnet_images}
+        )
         rows = {"single process": _split_cost(single(name, run), run.images)}
         for world in worlds:
             with tempfile.TemporaryDirectory() as tmp:
@@ -171,9 +187,14 @@ def main() -> None:
                 times = json.loads(Path(out).read_text())["times"]
                 rows[f"shard='auto', {world} rank(s)"] = _split_cost(times, run.images)
         ref = rows["single process"][0]
-        print(f"{name} ({run.images // 2} and {run.images} images; steady throughput and fixed cost per call):")
+        print(
+            f"{name} ({run.images // 2} and {run.images} images; steady throughput and fixed cost per call):"
+        )
         for label, (rate, fixed) in rows.items():
-            print(f"  {label:26s} {rate:9.1f} images/s {rate / ref:6.2f}× the single process, fixed {fixed:6.2f} s")
+            print(
+                f"  {label:26s} {rate:9.1f} images/s {rate / ref:6.2f}× the single process, fixed "
+                f"{fixed:6.2f} s"
+            )
         report[name] = {k: v[0] for k, v in rows.items()}
     sec = merge_time(args.merge_ranks)
     print(f"collective merge, ResNet-50's layers × 1000 classes, {args.merge_ranks} ranks: {sec:.3f} s")

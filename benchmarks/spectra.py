@@ -24,9 +24,6 @@ from __future__ import annotations
 import os
 import sys
 
-# benchmarks/profile.py is named like the standard library's `profile`, which torch imports (via cProfile):
-# keep this folder off the import path so the standard module wins
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # numpy/scipy (powerlaw, weightwatcher): one thread too
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -109,7 +106,11 @@ def weightwatcher_analyze(model: nn.Module) -> None:
 
 def weightwatcher_available() -> bool:
     try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+        with (
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+            warnings.catch_warnings(),
+        ):
             warnings.simplefilter("ignore")
             import weightwatcher  # noqa: F401
     except Exception:  # noqa: BLE001 - any import failure means: skip this reference
@@ -187,13 +188,26 @@ def memory_child(name: str) -> None:
         reset = False
     rss_before = _vm("VmRSS")
     sa.metrics()
-    print(json.dumps({"params": params, "rss_before": rss_before, "peak_before": peak_before, "peak": _vm("VmHWM"),
-                      "reset": reset, "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                      "svd_calls": len(svd_calls), "svd_objects": sa.computed["svd"]}))
+    print(
+        json.dumps(
+            {
+                "params": params,
+                "rss_before": rss_before,
+                "peak_before": peak_before,
+                "peak": _vm("VmHWM"),
+                "reset": reset,
+                "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                "svd_calls": len(svd_calls),
+                "svd_objects": sa.computed["svd"],
+            }
+        )
+    )
 
 
 def measure_memory(name: str) -> dict[str, float]:
-    proc = subprocess.run([sys.executable, __file__, "--memory-child", name], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--memory-child", name], capture_output=True, text=True, check=True
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -215,12 +229,16 @@ def fmt(x: float, unit: str = "") -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default="resnet18,resnet50,vgg16", help="comma-separated torchvision names")
+    parser.add_argument(
+        "--models", default="resnet18,resnet50,vgg16", help="comma-separated torchvision names"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="repeats of ours and the limit (median)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-ddp", dest="ddp", action="store_false", help="skip the DDP-style reference")
     parser.add_argument("--no-weightwatcher", dest="ww", action="store_false", help="skip weightwatcher")
-    parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the vgg16 memory child")
+    parser.add_argument(
+        "--no-memory", dest="memory", action="store_false", help="skip the vgg16 memory child"
+    )
     parser.add_argument("--profile", metavar="MODEL", help="cProfile metrics() on MODEL and exit")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -237,25 +255,42 @@ def main() -> None:
 
     torch.linalg.svdvals(torch.randn(64, 32))  # load LAPACK before anything is timed
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), repeats={args.repeats}; times in seconds")
-    head = f"{'model':10s} {'layers':>6s} {'probe':>7s} {'ours':>7s} {'limit':>7s} {'ours/limit':>10s} {'DDP-ref':>8s} {'DDP/ours':>8s} {'WW':>8s} {'WW/ours':>8s}"
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), repeats={args.repeats}; times in "
+        "seconds"
+    )
+    head = (
+        f"{'model':10s} {'layers':>6s} {'probe':>7s} {'ours':>7s} {'limit':>7s} {'ours/limit':>10s} "
+        f"{'DDP-ref':>8s} {'DDP/ours':>8s} {'WW':>8s} {'WW/ours':>8s}"
+    )
     print(head)
     print("-" * len(head))
     rows = {}
     for name in models:
         r = rows[name] = bench_model(name, args)
-        print(f"{name:10s} {r['layers']:6d} {fmt(r['probe']):>7s} {fmt(r['ours']):>7s} {fmt(r['limit']):>7s} "
-              f"{fmt(r['ours'] / r['limit'], 'x'):>10s} {fmt(r['ddp']):>8s} {fmt(r['ddp'] / r['ours'], 'x'):>8s} "
-              f"{fmt(r['ww']):>8s} {fmt(r['ww'] / r['ours'], 'x'):>8s}", flush=True)
-    print("unchanged model, metrics() again on the same analysis: "
-          + ", ".join(f"{n} {fmt(r['again'] * 1000)} ms, {r['recomputed']} values recomputed" for n, r in rows.items()))
-    print("limit = faster of batched-by-shape and looped svdvals: "
-          + ", ".join(f"{n} {fmt(r['limit_batched'])}/{fmt(r['limit_loop'])}" for n, r in rows.items()))
+        print(
+            f"{name:10s} {r['layers']:6d} {fmt(r['probe']):>7s} {fmt(r['ours']):>7s} {fmt(r['limit']):>7s} "
+            f"{fmt(r['ours'] / r['limit'], 'x'):>10s} {fmt(r['ddp']):>8s} "
+            f"{fmt(r['ddp'] / r['ours'], 'x'):>8s} {fmt(r['ww']):>8s} {fmt(r['ww'] / r['ours'], 'x'):>8s}",
+            flush=True,
+        )
+    print(
+        "unchanged model, metrics() again on the same analysis: "
+        + ", ".join(
+            f"{n} {fmt(r['again'] * 1000)} ms, {r['recomputed']} values recomputed" for n, r in rows.items()
+        )
+    )
+    print(
+        "limit = faster of batched-by-shape and looped svdvals: "
+        + ", ".join(f"{n} {fmt(r['limit_batched'])}/{fmt(r['limit_loop'])}" for n, r in rows.items())
+    )
 
     print("\ntargets:")
     for name, r in rows.items():
-        checks = [("ours <= 1.5x limit", r["ours"] / r["limit"] <= TARGETS["limit"]),
-                  ("unchanged model recomputes nothing", r["recomputed"] == 0)]
+        checks = [
+            ("ours <= 1.5x limit", r["ours"] / r["limit"] <= TARGETS["limit"]),
+            ("unchanged model recomputes nothing", r["recomputed"] == 0),
+        ]
         if math.isfinite(r["ddp"]):
             checks.append(("DDP-ref >= 10x ours", r["ddp"] / r["ours"] >= TARGETS["ddp"]))
         if math.isfinite(r["ww"]):
@@ -266,13 +301,19 @@ def main() -> None:
         mem = measure_memory("vgg16")
         gb = 1024**3
         peak = mem["peak"] if mem["reset"] else max(mem["peak"], mem["rss_before"])
-        print(f"\nvgg16 metrics() memory (fresh process): weights {mem['params'] / gb:.2f} GB, "
-              f"process RSS before metrics() {mem['rss_before'] / gb:.2f} GB (torch libraries + model + probe), "
-              f"peak RSS during metrics() {peak / gb:.2f} GB{'' if mem['reset'] else ' (an upper bound: peak not resettable)'}, "
-              f"i.e. metrics() adds {(peak - mem['rss_before']) / gb:.2f} GB at its peak; "
-              f"target: peak < {TARGETS['memory_gb']:.0f} GB: {'met' if peak < TARGETS['memory_gb'] * gb else 'MISSED'}")
-        print(f"U or V formed during metrics(): {'no' if mem['svd_calls'] == 0 and mem['svd_objects'] == 0 else 'YES'} "
-              f"(torch.linalg.svd calls: {mem['svd_calls']})")
+        print(
+            f"\nvgg16 metrics() memory (fresh process): weights {mem['params'] / gb:.2f} GB, process RSS "
+            f"before metrics() {mem['rss_before'] / gb:.2f} GB (torch libraries + model + probe), peak RSS "
+            f"during metrics() {peak / gb:.2f} "
+            f"GB{'' if mem['reset'] else ' (an upper bound: peak not resettable)'}, i.e. metrics() adds "
+            f"{(peak - mem['rss_before']) / gb:.2f} GB at its peak; target: peak < "
+            f"{TARGETS['memory_gb']:.0f} GB: {'met' if peak < TARGETS['memory_gb'] * gb else 'MISSED'}"
+        )
+        print(
+            "U or V formed during metrics(): "
+            f"{'no' if mem['svd_calls'] == 0 and mem['svd_objects'] == 0 else 'YES'} (torch.linalg.svd "
+            f"calls: {mem['svd_calls']})"
+        )
 
 
 if __name__ == "__main__":

@@ -17,21 +17,14 @@ kernel would (a recording comm stands in for the front end):
 
 from __future__ import annotations
 
-import os
-import sys
+import argparse
+import json
+import statistics
+import time
+from typing import Any
 
-# benchmarks/profile.py shadows the standard library's `profile` (imported by torch via cProfile):
-# keep this folder off the import path
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from typing import Any  # noqa: E402
-
-import torch  # noqa: E402
-import torchvision  # noqa: E402
+import torch
+import torchvision
 
 
 class JSONComm:
@@ -95,7 +88,10 @@ def main() -> None:
     ex = explore(model, data, labels, progress=False)
     ex._repr_mimebundle_()
     build = time.perf_counter() - t0
-    assert not ex.messages and all(v.last_error is None for v in ex.views), (ex.messages, [v.last_traceback for v in ex.views])
+    assert not ex.messages and all(v.last_error is None for v in ex.views), (
+        ex.messages,
+        [v.last_traceback for v in ex.views],
+    )
     build_msgs, build_bytes = JSONComm.messages, JSONComm.nbytes
 
     # 2. layer changes, after each layer's first decomposition
@@ -127,18 +123,29 @@ def main() -> None:
     metrics = time.perf_counter() - t
 
     median = statistics.median(times)
-    print(f"resnet50 (weights=None), {len(ex.analysis.names)} layers, torch threads {args.threads}, "
-          f"profile images {args.profile_images}, views: {', '.join(type(v).__name__ for v in ex.views)}")
-    print(f"first explore(resnet50) display:   {build:7.2f} s   ({build_msgs} messages, {build_bytes / 1e6:.2f} MB)   target <= 5 s   {'OK' if build <= 5 else 'MISSED'}")
-    print(f"layer change, all views updated:  {median * 1e3:7.1f} ms  median over {len(times)} layers "
-          f"(p90 {statistics.quantiles(times, n=10)[-1] * 1e3:.1f} ms, max {max(times) * 1e3:.1f} ms; "
-          f"{statistics.median(msgs):.0f} messages, {statistics.median(nbytes) / 1e3:.0f} kB)   target <= 100 ms   "
-          f"{'OK' if median <= 0.1 else 'MISSED'}")
-    print(f"  first visit of a layer (decomposition + views): median {statistics.median(first) * 1e3:.0f} ms, "
-          f"max {max(first) * 1e3:.0f} ms")
+    print(
+        f"resnet50 (weights=None), {len(ex.analysis.names)} layers, torch threads {args.threads}, "
+        f"profile images {args.profile_images}, views: {', '.join(type(v).__name__ for v in ex.views)}"
+    )
+    print(
+        f"first explore(resnet50) display:   {build:7.2f} s   ({build_msgs} messages, "
+        f"{build_bytes / 1e6:.2f} MB)   target <= 5 s   {'OK' if build <= 5 else 'MISSED'}"
+    )
+    print(
+        f"layer change, all views updated:  {median * 1e3:7.1f} ms  median over {len(times)} layers (p90 "
+        f"{statistics.quantiles(times, n=10)[-1] * 1e3:.1f} ms, max {max(times) * 1e3:.1f} ms; "
+        f"{statistics.median(msgs):.0f} messages, {statistics.median(nbytes) / 1e3:.0f} kB)   target <= 100 "
+        f"ms   {'OK' if median <= 0.1 else 'MISSED'}"
+    )
+    print(
+        f"  first visit of a layer (decomposition + views): median {statistics.median(first) * 1e3:.0f} ms, "
+        f"max {max(first) * 1e3:.0f} ms"
+    )
     print(f"reference SpectralAnalysis(resnet50): init (probe pass) {init:.2f} s, metrics() {metrics:.2f} s")
-    print(f"ratios: build / metrics() = {build / metrics:.2f}, layer change / (metrics() per layer) = "
-          f"{median / (metrics / len(sa.names)):.2f}")
+    print(
+        f"ratios: build / metrics() = {build / metrics:.2f}, layer change / (metrics() per layer) = "
+        f"{median / (metrics / len(sa.names)):.2f}"
+    )
 
 
 if __name__ == "__main__":

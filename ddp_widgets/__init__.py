@@ -27,14 +27,26 @@ _LAZY = {
     "decompose": "ddp_widgets.core",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["__version__"] + list(_LAZY)
 
 
-_SUBMODULES = ("core", "analysis", "profiling", "selection", "widgets", "zoo", "neurons", "figures", "session")
+_SUBMODULES = (
+    "core",
+    "analysis",
+    "profiling",
+    "selection",
+    "widgets",
+    "zoo",
+    "neurons",
+    "figures",
+    "session",
+)
 
 
 def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:  # `import ddp_widgets as dw; dw.widgets.SpectrumPlot` works without a second import
+    if (
+        name in _SUBMODULES
+    ):  # `import ddp_widgets as dw; dw.widgets.SpectrumPlot` works without a second import
         return import_module(f"ddp_widgets.{name}")
     if name in _LAZY:
         value = getattr(import_module(_LAZY[name]), name)

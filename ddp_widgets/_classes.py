@@ -27,7 +27,9 @@ def validate_class_names(names: Any) -> list[str] | None:
     if names is None:
         return None
     if isinstance(names, (str, bytes)):
-        raise DataError(f"class_names must be a sequence of names such as ['cat', 'dog'], not the string {names!r}")
+        raise DataError(
+            f"class_names must be a sequence of names such as ['cat', 'dog'], not the string {names!r}"
+        )
     if isinstance(names, Mapping):
         raise DataError(
             "class_names must be a sequence in class-index order, not a dict: pass e.g. "
@@ -56,7 +58,9 @@ def _validate_ignore_index(value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidArgumentError(f"ignore_index must be an integer label to skip (e.g. 255 or -100), got {value!r}")
+        raise InvalidArgumentError(
+            f"ignore_index must be an integer label to skip (e.g. 255 or -100), got {value!r}"
+        )
     return int(value)
 
 
@@ -74,14 +78,20 @@ class ClassAxis:
     def _set_kind(self, kind: str) -> None:
         if self.kind is not None and self.kind != kind:
             what = {"int": "integer labels", "str": "string labels", "none": "no labels"}
-            raise DataError(f"the batches mix {what[self.kind]} and {what[kind]}: give every batch the same kind of labels")
+            raise DataError(
+                f"the batches mix {what[self.kind]} and {what[kind]}: give every batch the same kind of "
+                "labels"
+            )
         self.kind = kind
 
     def encode(self, raw: Any, n: int) -> torch.Tensor:
         """(n,) int64 class indices of one batch's raw labels."""
         if raw is None:
             if self.given is not None:
-                raise DataError("class_names were given but the data has no labels: yield (x, y) batches or pass labels=...")
+                raise DataError(
+                    "class_names were given but the data has no labels: yield (x, y) batches or pass "
+                    "labels=..."
+                )
             self._set_kind("none")
             self.n_classes = 1
             return torch.zeros(n, dtype=torch.long)
@@ -91,7 +101,9 @@ class ClassAxis:
             y = self._encode_strings(strings)
         else:
             self._set_kind("int")
-            y = self._encode_ints(_as_label_tensor(raw, n, self.n_classes if self.given is not None else None))
+            y = self._encode_ints(
+                _as_label_tensor(raw, n, self.n_classes if self.given is not None else None)
+            )
         if y.numel() != n:
             raise DataError(f"a batch has {n} inputs but {y.numel()} labels: give one class label per input")
         return y
@@ -101,8 +113,9 @@ class ClassAxis:
             unknown = sorted({v for v in labels if v not in self._lookup})
             if unknown:
                 raise DataError(
-                    f"label(s) {', '.join(map(repr, unknown[:5]))}{' …' if len(unknown) > 5 else ''} are not in "
-                    f"class_names ({', '.join(map(repr, self.given[:5]))}{', …' if len(self.given) > 5 else ''})"
+                    f"label(s) {', '.join(map(repr, unknown[:5]))}{' …' if len(unknown) > 5 else ''} are not "
+                    "in class_names "
+                    f"({', '.join(map(repr, self.given[:5]))}{', …' if len(self.given) > 5 else ''})"
                 )
         else:
             for v in labels:
@@ -115,8 +128,8 @@ class ClassAxis:
         valid = y[keep]
         if valid.numel() and int(valid.min()) < 0:
             raise DataError(
-                f"label {int(valid.min())} is negative: labels are class indices 0..C-1; if it marks images to "
-                f"skip, pass ignore_index={int(valid.min())}"
+                f"label {int(valid.min())} is negative: labels are class indices 0..C-1; if it marks images "
+                f"to skip, pass ignore_index={int(valid.min())}"
             )
         top = int(valid.max()) if valid.numel() else -1
         if self.given is not None and top >= len(self.given):
@@ -126,8 +139,8 @@ class ClassAxis:
             )
         if top + 1 > MAX_CLASSES:
             raise DataError(
-                f"label {top} implies {top + 1} classes (more than {MAX_CLASSES}): if it marks images to skip, pass "
-                f"ignore_index={top}; otherwise map the labels to 0..C-1 first"
+                f"label {top} implies {top + 1} classes (more than {MAX_CLASSES}): if it marks images to "
+                f"skip, pass ignore_index={top}; otherwise map the labels to 0..C-1 first"
             )
         if self.given is None:
             self.n_classes = max(self.n_classes, top + 1)
@@ -151,9 +164,9 @@ class ClassAxis:
         distinct = len(self._seen)
         if self.n_classes > 4 * distinct and self.n_classes - distinct > 16:
             raise DataError(
-                f"the labels imply {self.n_classes} classes (0..{self.n_classes - 1}) but only {distinct} distinct "
-                f"labels occur: pass class_names=[...] for the full class list, or ignore_index=... for a label "
-                f"that marks images to skip"
+                f"the labels imply {self.n_classes} classes (0..{self.n_classes - 1}) but only {distinct} "
+                "distinct labels occur: pass class_names=[...] for the full class list, or ignore_index=... "
+                "for a label that marks images to skip"
             )
 
 
@@ -182,7 +195,9 @@ def _as_label_tensor(raw: Any, n: int, width: int | None) -> torch.Tensor:
         y = _from_one_hot(y, width)
     y = y.reshape(-1)
     if y.is_floating_point() and not (bool(torch.isfinite(y).all()) and bool(torch.all(y == y.round()))):
-        raise DataError("labels must be integer class indices (got non-integer floats); map them to 0..C-1 first")
+        raise DataError(
+            "labels must be integer class indices (got non-integer floats); map them to 0..C-1 first"
+        )
     return y.long()
 
 
@@ -190,8 +205,8 @@ def _from_one_hot(y: torch.Tensor, width: int | None) -> torch.Tensor:
     rows_ok = bool(((y == 0) | (y == 1)).all()) and bool((y.sum(1) == 1).all())
     if not rows_ok:
         raise DataError(
-            f"labels of shape {tuple(y.shape)} are not one-hot rows: soft labels (probabilities, label smoothing, "
-            f"mixup) cannot be profiled per class; pass hard labels, e.g. y.argmax(1)"
+            f"labels of shape {tuple(y.shape)} are not one-hot rows: soft labels (probabilities, label "
+            "smoothing, mixup) cannot be profiled per class; pass hard labels, e.g. y.argmax(1)"
         )
     if width is not None and y.shape[1] != width:
         raise DataError(f"one-hot labels have {y.shape[1]} columns but there are {width} class names")

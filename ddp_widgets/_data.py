@@ -63,7 +63,11 @@ def as_inputs(x: Any) -> Any:
         )
     if isinstance(x, dict):
         return {k: as_inputs(v) for k, v in x.items()}
-    if isinstance(x, (tuple, list)) and x and all(isinstance(v, (torch.Tensor, np.ndarray, dict, tuple, list)) for v in x):
+    if (
+        isinstance(x, (tuple, list))
+        and x
+        and all(isinstance(v, (torch.Tensor, np.ndarray, dict, tuple, list)) for v in x)
+    ):
         return type(x)(as_inputs(v) for v in x)
     raise DataError(f"expected a tensor of inputs (or a tuple/dict of tensors), got {type(x).__name__}")
 
@@ -83,17 +87,23 @@ def batch_length(x: Any) -> int:
 def _pick(item: dict, wanted: Sequence[str], what: str, override: str | None, required: bool) -> Any:
     if override is not None:
         if override not in item:
-            raise DataError(f"keys=...: the batch has no key {override!r}; its keys are {sorted(map(str, item))}")
+            raise DataError(
+                f"keys=...: the batch has no key {override!r}; its keys are {sorted(map(str, item))}"
+            )
         return item[override]
     hits = [k for k in wanted if k in item]
     if len(hits) > 1:
-        raise DataError(f"dict batches with keys {sorted(map(str, item))} are ambiguous ({', '.join(hits)} could all be "
-                        f"the {what}): pass keys=(input_key, label_key)")
+        raise DataError(
+            f"dict batches with keys {sorted(map(str, item))} are ambiguous ({', '.join(hits)} could all be "
+            f"the {what}): pass keys=(input_key, label_key)"
+        )
     if not hits:
         if not required:
             return None
-        raise DataError(f"dict batches need the {what} under one of {', '.join(wanted)}; found keys "
-                        f"{sorted(map(str, item))}: pass keys=(input_key, label_key)")
+        raise DataError(
+            f"dict batches need the {what} under one of {', '.join(wanted)}; found keys "
+            f"{sorted(map(str, item))}: pass keys=(input_key, label_key)"
+        )
     return item[hits[0]]
 
 
@@ -118,9 +128,15 @@ def split_item(item: Any, keys: tuple[str, str | None] | None) -> tuple[Any, Any
 def _check_keys(keys: Any) -> tuple[str, str | None] | None:
     if keys is None:
         return None
-    if not (isinstance(keys, (tuple, list)) and len(keys) == 2 and isinstance(keys[0], str)
-            and (keys[1] is None or isinstance(keys[1], str))):
-        raise InvalidArgumentError(f"keys must be (input_key, label_key) (label_key may be None), got {keys!r}")
+    if not (
+        isinstance(keys, (tuple, list))
+        and len(keys) == 2
+        and isinstance(keys[0], str)
+        and (keys[1] is None or isinstance(keys[1], str))
+    ):
+        raise InvalidArgumentError(
+            f"keys must be (input_key, label_key) (label_key may be None), got {keys!r}"
+        )
     return keys[0], keys[1]
 
 
@@ -128,10 +144,15 @@ def _check_keys(keys: Any) -> tuple[str, str | None] | None:
 def check_shard(shard: Any) -> tuple[int, int] | None:
     if shard is None:
         return None
-    ok = isinstance(shard, (tuple, list)) and len(shard) == 2 and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in shard)
+    ok = (
+        isinstance(shard, (tuple, list))
+        and len(shard) == 2
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in shard)
+    )
     if not ok or not 0 <= int(shard[0]) < int(shard[1]):
-        raise InvalidArgumentError(f"shard must be (rank, world_size) with 0 <= rank < world_size, got {shard!r}")
+        raise InvalidArgumentError(
+            f"shard must be (rank, world_size) with 0 <= rank < world_size, got {shard!r}"
+        )
     return int(shard[0]), int(shard[1])
 
 
@@ -144,14 +165,22 @@ def shard_block(n_batches: int, shard: tuple[int, int] | None) -> range:
 
 
 # -- sources ------------------------------------------------------------------------------------------
-def plan_batches(data: Any, labels: Any = None, *, batch_size: int = 64, keys: Any = None,
-                 shard: tuple[int, int] | None = None) -> DataPlan:
+def plan_batches(
+    data: Any,
+    labels: Any = None,
+    *,
+    batch_size: int = 64,
+    keys: Any = None,
+    shard: tuple[int, int] | None = None,
+) -> DataPlan:
     """The batches of `data` this process profiles, each with its dataset indices."""
     keys = _check_keys(keys)
     if isinstance(data, (torch.Tensor, np.ndarray)):
         return _tensor_plan(as_inputs(data), labels, batch_size, shard)
     if labels is not None:
-        raise DataError("labels=... goes with a tensor of inputs; a DataLoader or Dataset must yield (x, y) itself")
+        raise DataError(
+            "labels=... goes with a tensor of inputs; a DataLoader or Dataset must yield (x, y) itself"
+        )
     if isinstance(data, DataLoader):
         if data.batch_sampler is not None and not isinstance(data.dataset, IterableDataset):
             _peek(data.dataset)
@@ -227,10 +256,15 @@ class _RecordingBatchSampler:
 
 def _rebuild(loader: DataLoader, batch_sampler: Any) -> DataLoader:
     """The same loader (dataset, collate, workers, pinning) around another batch sampler."""
-    kw: dict[str, Any] = {"num_workers": loader.num_workers, "collate_fn": loader.collate_fn,
-                          "pin_memory": loader.pin_memory, "timeout": loader.timeout,
-                          "worker_init_fn": loader.worker_init_fn, "generator": loader.generator,
-                          "multiprocessing_context": loader.multiprocessing_context}
+    kw: dict[str, Any] = {
+        "num_workers": loader.num_workers,
+        "collate_fn": loader.collate_fn,
+        "pin_memory": loader.pin_memory,
+        "timeout": loader.timeout,
+        "worker_init_fn": loader.worker_init_fn,
+        "generator": loader.generator,
+        "multiprocessing_context": loader.multiprocessing_context,
+    }
     if loader.num_workers > 0:
         kw["prefetch_factor"] = loader.prefetch_factor
     if getattr(loader, "pin_memory_device", ""):
@@ -244,8 +278,9 @@ def _loader_plan(loader: DataLoader, keys: Any, shard: tuple[int, int] | None) -
         sampler = loader.sampler
         if isinstance(sampler, RandomSampler) and sampler.generator is None:
             raise DataError(
-                "shard=... needs the same batches on every shard, but this DataLoader shuffles with a fresh random "
-                "seed: a profile does not depend on the order, so use shuffle=False (or a seeded generator=...)"
+                "shard=... needs the same batches on every shard, but this DataLoader shuffles with a fresh "
+                "random seed: a profile does not depend on the order, so use shuffle=False (or a seeded "
+                "generator=...)"
             )
         return _lists_plan(loader, [[int(i) for i in b] for b in loader.batch_sampler], keys, shard, length)
     recorder = _RecordingBatchSampler(loader.batch_sampler)
@@ -255,13 +290,16 @@ def _loader_plan(loader: DataLoader, keys: Any, shard: tuple[int, int] | None) -
         for item in rebuilt:
             if not recorder.pending:
                 raise DataError("the DataLoader delivered more batches than its sampler yielded")
-            yield _make_batch(split_item(item, keys), torch.tensor(recorder.pending.popleft(), dtype=torch.long))
+            yield _make_batch(
+                split_item(item, keys), torch.tensor(recorder.pending.popleft(), dtype=torch.long)
+            )
 
     return DataPlan(gen(), len(recorder), length)
 
 
-def _lists_plan(loader: DataLoader, lists: list[list[int]], keys: Any, shard: tuple[int, int] | None,
-                length: int | None) -> DataPlan:
+def _lists_plan(
+    loader: DataLoader, lists: list[list[int]], keys: Any, shard: tuple[int, int] | None, length: int | None
+) -> DataPlan:
     block = shard_block(len(lists), shard)
     chosen = [lists[b] for b in block]
     rebuilt = _rebuild(loader, chosen) if chosen else None
@@ -284,8 +322,10 @@ def _make_batch(parts: tuple[Any, Any, Any], indices: torch.Tensor | None, posit
     if indices is None:
         raise DataError("internal: a batch without indices")  # pragma: no cover
     if indices.numel() != n:
-        raise DataError(f"a batch has {n} inputs but {indices.numel()} indices: the loader's collate_fn must keep "
-                        f"one input per sampled index")
+        raise DataError(
+            f"a batch has {n} inputs but {indices.numel()} indices: the loader's collate_fn must keep "
+            f"one input per sampled index"
+        )
     return Batch(x, y, indices, n, positional)
 
 
@@ -295,8 +335,10 @@ def _iterable_plan(data: Iterable, keys: Any, shard: tuple[int, int] | None) -> 
     except TypeError:
         total = None
     if shard is not None and total is None:
-        raise DataError("shard=... needs the number of batches: pass a Dataset, a DataLoader over a map-style "
-                        "dataset, or a list of batches")
+        raise DataError(
+            "shard=... needs the number of batches: pass a Dataset, a DataLoader over a map-style "
+            "dataset, or a list of batches"
+        )
     block = shard_block(total, shard) if total is not None else None
 
     def gen() -> Iterator[Batch]:
@@ -305,7 +347,9 @@ def _iterable_plan(data: Iterable, keys: Any, shard: tuple[int, int] | None) -> 
             parts = split_item(item, keys)
             n, raw_idx = batch_length(parts[0]), parts[2]
             if with_index is not None and with_index != (raw_idx is not None):
-                raise DataError("some batches carry an 'index' key and others not: give every batch its indices")
+                raise DataError(
+                    "some batches carry an 'index' key and others not: give every batch its indices"
+                )
             with_index = raw_idx is not None
             pos = None if with_index else torch.arange(seen, seen + n)
             seen += n

@@ -1,5 +1,6 @@
 """Starting distributed profiles: one rank's work from factories named "pkg.module:function", and the
-notebook launcher over torch's elastic launch (used by ddp_widgets.distributed and `python -m ddp_widgets.profile`).
+notebook launcher over torch's elastic launch (used by ddp_widgets.distributed and `python -m
+ddp_widgets.profile`).
 
 A factory is named, not pickled: every rank imports it, so it must live in an importable module. The data
 factory returns what `Profiler.profile` takes (a Dataset, DataLoader or tensor), or a tuple (inputs, labels)
@@ -30,13 +31,15 @@ def factory_name(fn: Any, what: str) -> str:
         resolve(fn, what)
         return fn
     if not callable(fn):
-        raise InvalidArgumentError(f"{what} must be a function (or 'pkg.module:function'), got {type(fn).__name__}")
+        raise InvalidArgumentError(
+            f"{what} must be a function (or 'pkg.module:function'), got {type(fn).__name__}"
+        )
     module, qual = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
     if module in (None, "__main__") or "<" in qual:
         raise DistributedProfileError(
-            f"{what} {qual or fn!r} is defined in the notebook (or inside a function), so the worker processes "
-            f"cannot import it: put it in a module, e.g. a file factories.py next to the notebook with "
-            f"`def make_model(): ...`, then pass factories.make_model"
+            f"{what} {qual or fn!r} is defined in the notebook (or inside a function), so the worker "
+            "processes cannot import it: put it in a module, e.g. a file factories.py next to the notebook "
+            "with `def make_model(): ...`, then pass factories.make_model"
         )
     return f"{module}:{qual}"
 
@@ -117,22 +120,49 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def launch(model_fn: Any, dataset_fn: Any, nproc: int = 2, *, layers: Any = None, example_input: Any = None,
-           threads: int = 1, device: str = "cpu", backend: str | None = None, **profile_kwargs: Any) -> Profile:
+def launch(
+    model_fn: Any,
+    dataset_fn: Any,
+    nproc: int = 2,
+    *,
+    layers: Any = None,
+    example_input: Any = None,
+    threads: int = 1,
+    device: str = "cpu",
+    backend: str | None = None,
+    **profile_kwargs: Any,
+) -> Profile:
     """Profile on `nproc` local processes (torch's elastic launch) and return the merged Profile."""
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
         raise InvalidArgumentError(f"nproc must be a positive number of processes, got {nproc!r}")
-    model_spec, data_spec = factory_name(model_fn, "the model factory"), factory_name(dataset_fn, "the data factory")
+    model_spec, data_spec = (
+        factory_name(model_fn, "the model factory"),
+        factory_name(dataset_fn, "the data factory"),
+    )
     profile_kwargs.setdefault("progress", False)
-    options = {"layers": layers, "example_input": example_input, "threads": threads, "device": device,
-               "backend": backend, **profile_kwargs}
+    options = {
+        "layers": layers,
+        "example_input": example_input,
+        "threads": threads,
+        "device": device,
+        "backend": backend,
+        **profile_kwargs,
+    }
     with tempfile.TemporaryDirectory(prefix="ddp-widgets-") as tmp:
         out = str(Path(tmp) / "profile.npz")
-        config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=uuid.uuid4().hex,
-                              rdzv_backend="c10d", rdzv_endpoint=f"127.0.0.1:{_free_port()}", max_restarts=0,
-                              monitor_interval=0.1, start_method="spawn")
+        config = LaunchConfig(
+            min_nodes=1,
+            max_nodes=1,
+            nproc_per_node=nproc,
+            run_id=uuid.uuid4().hex,
+            rdzv_backend="c10d",
+            rdzv_endpoint=f"127.0.0.1:{_free_port()}",
+            max_restarts=0,
+            monitor_interval=0.1,
+            start_method="spawn",
+        )
         try:
             results = elastic_launch(config, run_rank)(model_spec, data_spec, out, options)
         except Exception as exc:

@@ -20,7 +20,7 @@ from ._data import Batch, DataPlan
 from ._progress import transient_progress
 from .core.accumulator import LayerStats
 from .core.coverage import IndexCoverage
-from .core.errors import DataError
+from .core.errors import DataError, DDPWidgetsWarning
 from .core.fingerprint import weights_fingerprint
 from .core.layers import model_device
 from .profile_record import Profile
@@ -32,8 +32,18 @@ if TYPE_CHECKING:
 class ProfileRun:
     """The state of one `Profiler.profile` call."""
 
-    def __init__(self, profiler: Profiler, axis: ClassAxis, *, aggregation: str, top_n: int, threshold: float,
-                 calls: str, forward: Callable[[Any, Any], Any] | None, settings: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        profiler: Profiler,
+        axis: ClassAxis,
+        *,
+        aggregation: str,
+        top_n: int,
+        threshold: float,
+        calls: str,
+        forward: Callable[[Any, Any], Any] | None,
+        settings: dict[str, Any],
+    ) -> None:
         self.profiler, self.axis = profiler, axis
         self.layers = list(profiler.layers)
         self.aggregation, self.top_n, self.threshold = aggregation, top_n, threshold
@@ -51,13 +61,16 @@ class ProfileRun:
     def add(self, batch: Batch) -> None:
         self._shape = tuple(batch.inputs.shape) if isinstance(batch.inputs, torch.Tensor) else None
         y = self.axis.encode(batch.labels, batch.size)
-        sig = self.profiler._run(batch.inputs, self.layers, self.aggregation, False, calls=self.calls,
-                                 forward=self.forward)
+        sig = self.profiler._run(
+            batch.inputs, self.layers, self.aggregation, False, calls=self.calls, forward=self.forward
+        )
         self._warn_calls(sig.calls)
         for n in self.layers:
             if sig[n].shape[0] != batch.size:
-                raise DataError(f"layer '{n}' saw {sig[n].shape[0]} samples for a batch of {batch.size} inputs: "
-                                f"profiling needs layers that keep the batch dimension")
+                raise DataError(
+                    f"layer '{n}' saw {sig[n].shape[0]} samples for a batch of {batch.size} inputs: "
+                    f"profiling needs layers that keep the batch dimension"
+                )
         self.coverage.add(batch.indices.numpy())
         keep = y != IGNORED
         kept = int(keep.sum())
@@ -76,8 +89,12 @@ class ProfileRun:
         if many and self.calls == "first" and not self._warned_calls:
             self._warned_calls = True
             listed = ", ".join(f"'{n}' ({c}×)" for n, c in list(many.items())[:4])
-            warnings.warn(f"module(s) {listed} ran several times per forward pass: only the first call is profiled; "
-                          f"pass calls='all' to pool every call's positions", stacklevel=4)
+            warnings.warn(
+                f"module(s) {listed} ran several times per forward pass: only the first call is profiled; "
+                f"pass calls='all' to pool every call's positions",
+                DDPWidgetsWarning,
+                stacklevel=4,
+            )
 
     # -- results ------------------------------------------------------------------------------------
     def result(self, complete: bool = True, check_classes: bool = True) -> Profile:
@@ -90,11 +107,20 @@ class ProfileRun:
             s.grow(len(names))
             stats[n] = s.compact(copy=False)
         sv = {n: self.profiler.analysis.svd(n).values.detach().cpu().double().numpy() for n in self.layers}
-        meta = {"aggregation": self.aggregation, "threshold": self.threshold, "top_n": self.top_n,
-                "n_images": self.n_images, "n_ignored": self.n_ignored, "calls": self.calls,
-                "model": type(self.profiler.model).__name__, "fingerprint": self.fingerprint,
-                "class_names_given": self.axis.given is not None, "complete": complete,
-                "n_batches": self.batches_done, **self.settings}
+        meta = {
+            "aggregation": self.aggregation,
+            "threshold": self.threshold,
+            "top_n": self.top_n,
+            "n_images": self.n_images,
+            "n_ignored": self.n_ignored,
+            "calls": self.calls,
+            "model": type(self.profiler.model).__name__,
+            "fingerprint": self.fingerprint,
+            "class_names_given": self.axis.given is not None,
+            "complete": complete,
+            "n_batches": self.batches_done,
+            **self.settings,
+        }
         return Profile(self.layers, names, stats, sv, meta, self.coverage.ranges())
 
     def partial(self) -> Profile | None:
@@ -105,10 +131,18 @@ class ProfileRun:
         except Exception:  # noqa: BLE001 - a partial profile is a courtesy; the original error matters
             return None
 
-    def execute(self, plan: DataPlan, max_batches: int | None, progress: bool, allow_empty: bool,
-                check_classes: bool = True) -> Profile:
+    def execute(
+        self,
+        plan: DataPlan,
+        max_batches: int | None,
+        progress: bool,
+        allow_empty: bool,
+        check_classes: bool = True,
+    ) -> Profile:
         shown = transient_progress(progress, "profiled")  # no progress widget left in a saved notebook
-        bar = tqdm(total=plan.total, desc="profiling", unit="batch", delay=0.5, disable=not progress, leave=False)
+        bar = tqdm(
+            total=plan.total, desc="profiling", unit="batch", delay=0.5, disable=not progress, leave=False
+        )
         b = 0
         try:
             for b, batch in enumerate(plan.batches):
@@ -120,8 +154,12 @@ class ProfileRun:
             partial = self.partial()
             if partial is None:
                 raise
-            warnings.warn(f"profiling interrupted after {self.batches_done} batch(es) ({self.n_images} images): "
-                          f"returning the partial profile (profile.meta['complete'] is False)", stacklevel=3)
+            warnings.warn(
+                f"profiling interrupted after {self.batches_done} batch(es) ({self.n_images} images): "
+                f"returning the partial profile (profile.meta['complete'] is False)",
+                DDPWidgetsWarning,
+                stacklevel=3,
+            )
             return partial
         except Exception as exc:
             self._attach(exc, b)
@@ -143,22 +181,36 @@ class ProfileRun:
         partial = self.partial()
         exc.partial_profile = partial  # type: ignore[attr-defined]
         exc.batch_index = b  # type: ignore[attr-defined]
-        done = f"the {self.batches_done} batch(es) before it are in exc.partial_profile" if partial else "no batch was done"
+        done = (
+            f"the {self.batches_done} batch(es) before it are in exc.partial_profile"
+            if partial
+            else "no batch was done"
+        )
         where = f"while profiling batch {b}" if b is not None else "after profiling"
         if hasattr(exc, "add_note"):
             exc.add_note(f"(ddp-widgets: raised {where}; {done})")
-            probed = self.profiler.analysis.layers[0].input_shape if self.profiler.analysis.layers[0].order == 0 else None
+            probed = (
+                self.profiler.analysis.layers[0].input_shape
+                if self.profiler.analysis.layers[0].order == 0
+                else None
+            )
             if probed is not None and self._shape is not None and tuple(probed[1:]) != self._shape[1:]:
-                exc.add_note(f"(the model was probed with inputs of shape {tuple(probed)}; this batch has shape "
-                             f"{self._shape})")
+                exc.add_note(
+                    f"(the model was probed with inputs of shape {tuple(probed)}; this batch has shape "
+                    f"{self._shape})"
+                )
 
     def _warn_nonfinite(self, profile: Profile) -> None:
         bad = {n: int(profile.nonfinite_counts(n).sum()) for n in profile.layers}
         bad = {n: c for n, c in bad.items() if c}
         if bad:
             listed = ", ".join(f"'{n}' ({c})" for n, c in list(bad.items())[:4])
-            warnings.warn(f"NaN/Inf SVD-neuron signals in layer(s) {listed}: they are left out of the statistics and "
-                          f"rankings; see profile.nonfinite_counts(layer)", stacklevel=3)
+            warnings.warn(
+                f"NaN/Inf SVD-neuron signals in layer(s) {listed}: they are left out of the statistics and "
+                f"rankings; see profile.nonfinite_counts(layer)",
+                DDPWidgetsWarning,
+                stacklevel=3,
+            )
 
 
 def cast_inputs(x: Any, dtype: torch.dtype, device: torch.device) -> Any:

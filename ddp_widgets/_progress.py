@@ -47,7 +47,9 @@ class transient_progress:  # used like a function: ``with transient_progress(pro
         out, self._out = self._out, None
         out.__exit__(None, None, None)
         if self._handle is not None:
-            self._handle.update({"text/plain": f"{self._done} in {time.perf_counter() - self._start:.1f} s"}, raw=True)
+            self._handle.update(
+                {"text/plain": f"{self._done} in {time.perf_counter() - self._start:.1f} s"}, raw=True
+            )
         out.close()
 
     def __enter__(self) -> Self:

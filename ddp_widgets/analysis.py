@@ -119,7 +119,9 @@ class SpectralAnalysis:
     ) -> None:
         model = unwrap_model(model)
         if normalization not in NORMALIZATIONS[:2]:
-            raise unknown_option("normalization", normalization, ["mm (Martin–Mahoney, σ²/N)", "ddp (σ²/rows)"])
+            raise unknown_option(
+                "normalization", normalization, ["mm (Martin–Mahoney, σ²/N)", "ddp (σ²/rows)"]
+            )
         if mp_method not in MP_METHODS:
             raise unknown_option("MP fit method", mp_method, MP_METHODS)
         if convention not in CONVENTIONS:
@@ -135,7 +137,9 @@ class SpectralAnalysis:
         ww = convention == "ww"
         self.convention = convention
         self.normalization = "ww" if ww else normalization
-        self.dtype = torch.float64 if ww and dtype is None else _decomposition_dtype(dtype, model)  # ww: as its numpy
+        self.dtype = (
+            torch.float64 if ww and dtype is None else _decomposition_dtype(dtype, model)
+        )  # ww: as its numpy
         self.mp_method = mp_method
         self.settings = SpectrumSettings(
             self.normalization, mp_method, self.dtype, "ww" if ww else "csn", max_candidates, ww_slices=ww
@@ -147,9 +151,9 @@ class SpectralAnalysis:
         if not self.layers.decomposable:
             reasons = "; ".join(f"{i.name}: {i.reason}" for i in self.layers[:3])
             raise NoWeightedLayersError(
-                f"{type(model).__name__} has no layer ddp-widgets can decompose "
-                f"(it handles Conv1d/2d/3d, ConvTranspose1d/2d/3d, Linear and attention){': ' + reasons if reasons else ''}. "
-                f"Pass a CNN, e.g. torchvision.models.resnet18(weights=None)"
+                f"{type(model).__name__} has no layer ddp-widgets can decompose (it handles Conv1d/2d/3d, "
+                f"ConvTranspose1d/2d/3d, Linear and attention){': ' + reasons if reasons else ''}. Pass a "
+                "CNN, e.g. torchvision.models.resnet18(weights=None)"
             )
 
     # -- layers -------------------------------------------------------------------------------------
@@ -173,7 +177,9 @@ class SpectralAnalysis:
     def _check(self, name: str) -> LayerInfo:
         if name not in self.names:
             if name in self.layers.names:
-                raise LayerNotDecomposableError(f"layer '{name}' cannot be decomposed: {self.info(name).reason}")
+                raise LayerNotDecomposableError(
+                    f"layer '{name}' cannot be decomposed: {self.info(name).reason}"
+                )
             raise unknown_layer(name, self.names)
         return self.info(name)
 
@@ -217,7 +223,9 @@ class SpectralAnalysis:
         """The layer's metrics if computed for its current weights, else None (nothing is computed)."""
         return self._layer(self._check(name).name).metrics
 
-    def cached_baseline_metrics(self, name: str, baseline: Any = "permuted", seed: int = 0) -> dict[str, Any] | None:
+    def cached_baseline_metrics(
+        self, name: str, baseline: Any = "permuted", seed: int = 0
+    ) -> dict[str, Any] | None:
         """The layer's baseline metrics if computed for its current weights, else None."""
         return self._layer(self._check(name).name).baselines.get(self._baseline_key(name, baseline, seed))
 
@@ -239,7 +247,9 @@ class SpectralAnalysis:
         if not todo:
             return
         chunk = 8
-        bar = tqdm(total=len(todo), desc=desc, unit="layer", delay=0.5, disable=not self.progress, leave=False)
+        bar = tqdm(
+            total=len(todo), desc=desc, unit="layer", delay=0.5, disable=not self.progress, leave=False
+        )
         try:
             for lo in range(0, len(todo), chunk):
                 part = todo[lo : lo + chunk]
@@ -278,7 +288,11 @@ class SpectralAnalysis:
         cache = self._layer(name)
         if cache.svd is None:
             cache.svd = LayerSVD(
-                self._matrix(name).clone(), info.weight_shape, name=name, kind=info.kind, transposed=info.transposed,
+                self._matrix(name).clone(),
+                info.weight_shape,
+                name=name,
+                kind=info.kind,
+                transposed=info.transposed,
                 values=cache.values,
             )
             self.computed["svd"] += 1
@@ -307,7 +321,13 @@ class SpectralAnalysis:
         return tuple(shape[2:]) if shape is not None and len(shape) > 2 else None
 
     def spectrum(
-        self, name: str, view: str | None = None, *, input_size: Any = None, baseline: Any = None, seed: int = 0
+        self,
+        name: str,
+        view: str | None = None,
+        *,
+        input_size: Any = None,
+        baseline: Any = None,
+        seed: int = 0,
     ) -> Spectrum:
         """One view of a layer's spectrum (a name in core.spectra.VIEWS), with MP and power-law fits.
 
@@ -325,7 +345,9 @@ class SpectralAnalysis:
             self.computed["spectrum"] += 1
         return cache.spectra[key]
 
-    def _compute_spectrum(self, info: LayerInfo, view: str, input_size: Any, baseline: Any, seed: int) -> Spectrum:
+    def _compute_spectrum(
+        self, info: LayerInfo, view: str, input_size: Any, baseline: Any, seed: int
+    ) -> Spectrum:
         spec_view = get_view(view)
         weight = self.weight(info.name)
         note = ""
@@ -356,7 +378,9 @@ class SpectralAnalysis:
                 return ("model", id(baseline), fingerprint(weight_sources(ref, info.parameter)))
             except (AttributeError, TypeError):
                 return ("model", id(baseline))
-        raise unknown_option("baseline", baseline, ["permuted", "random-init", "a model of the same architecture"])
+        raise unknown_option(
+            "baseline", baseline, ["permuted", "random-init", "a model of the same architecture"]
+        )
 
     # -- tables -------------------------------------------------------------------------------------
     def layer_metrics(self, name: str) -> dict[str, Any]:
@@ -378,8 +402,13 @@ class SpectralAnalysis:
 
     def _row(self, name: str, spec: Spectrum) -> dict[str, Any]:
         info = self.info(name)
-        return {"layer": name, "kind": info.kind, "shape": _shape_str(info.weight_shape), "groups": info.groups,
-                **spectrum_metrics(spec)}
+        return {
+            "layer": name,
+            "kind": info.kind,
+            "shape": _shape_str(info.weight_shape),
+            "groups": info.groups,
+            **spectrum_metrics(spec),
+        }
 
     def metrics(self, layers: Sequence[str] | None = None) -> pd.DataFrame:
         """One row per layer in forward order; columns named like WeightWatcher's where meanings match
@@ -389,7 +418,10 @@ class SpectralAnalysis:
             self._check(n)
         if self.default_view == "unfolded":
             self._ensure_values(names)
-        rows = [self.layer_metrics(n) for n in tqdm(names, desc="fits", unit="layer", delay=0.5, disable=not self.progress, leave=False)]
+        rows = [
+            self.layer_metrics(n)
+            for n in tqdm(names, desc="fits", unit="layer", delay=0.5, disable=not self.progress, leave=False)
+        ]
         return pd.DataFrame(rows)
 
     def alpha_hat(self, base: float = math.e) -> float:
@@ -398,7 +430,12 @@ class SpectralAnalysis:
         return alpha_hat(df["alpha"].to_numpy(), df["lambda_max"].to_numpy(), base)
 
     def compare(
-        self, baseline: str | nn.Module = "permuted", *, seed: int = 0, z: float = 2.0, min_extra_spikes: int = 2
+        self,
+        baseline: str | nn.Module = "permuted",
+        *,
+        seed: int = 0,
+        z: float = 2.0,
+        min_extra_spikes: int = 2,
     ) -> pd.DataFrame:
         """Trained spectra against a baseline: "permuted", "random-init" or a reference model.
 
@@ -448,9 +485,15 @@ class SpectralAnalysis:
         body = []
         for i, n in enumerate(self.names[:12]):
             info, m = self.info(n), cached.get(n) or {}
-            cells = [str(i), f"<code>{esc(n)}</code>", esc(info.kind), _shape_str(info.weight_shape),
-                     format_number(m.get("alpha", "·")), format_number(m.get("stable_rank", "·")),
-                     esc(str(m.get("num_spikes", "·")))]
+            cells = [
+                str(i),
+                f"<code>{esc(n)}</code>",
+                esc(info.kind),
+                _shape_str(info.weight_shape),
+                format_number(m.get("alpha", "·")),
+                format_number(m.get("stable_rank", "·")),
+                esc(str(m.get("num_spikes", "·"))),
+            ]
             body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         more = f"<tr><td colspan=7>… {len(self.names) - 12} more</td></tr>" if len(self.names) > 12 else ""
         return (

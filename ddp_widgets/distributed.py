@@ -94,7 +94,9 @@ def _length(data: Any) -> int:
         return -1
 
 
-def _check_setup(profiler: Profiler, class_names: Any, settings: dict[str, Any], length: int, dev: torch.device) -> None:
+def _check_setup(
+    profiler: Profiler, class_names: Any, settings: dict[str, Any], length: int, dev: torch.device
+) -> None:
     """Every rank must share class names, settings, dataset length, weights and projections."""
     error, groups = None, {}
     try:  # a rank that fails here must still meet the others in the collectives below
@@ -102,7 +104,9 @@ def _check_setup(profiler: Profiler, class_names: Any, settings: dict[str, Any],
             "class names": _digest(class_names),
             "settings": _digest(settings),
             "dataset length": [length, 0, 0, 0],
-            "profiled weights": _digest(weights_fingerprint({n: profiler.analysis.module(n) for n in profiler.layers})),
+            "profiled weights": _digest(
+                weights_fingerprint({n: profiler.analysis.module(n) for n in profiler.layers})
+            ),
             "SVD projections": _digest(_projection_fingerprint(profiler)),
         }
     except Exception as exc:  # noqa: BLE001 - re-raised on every rank by _raise_if_any_failed
@@ -117,7 +121,9 @@ def _check_setup(profiler: Profiler, class_names: Any, settings: dict[str, Any],
             problems.append(f"{name} (rank(s) {', '.join(map(str, differ))} differ from rank 0)")
     if problems:
         raise DistributedProfileError(
-            "the ranks disagree on " + "; ".join(problems) + ": every rank must profile the same model, weights, "
+            "the ranks disagree on "
+            + "; ".join(problems)
+            + ": every rank must profile the same model, weights, "
             "dataset and settings (class_names fixes the class axis for all of them)"
         )
 
@@ -129,7 +135,9 @@ def _raise_if_any_failed(error: BaseException | None, dev: torch.device) -> None
     buf[0] = 0 if error is None else 1
     buf[1 : 1 + len(text)] = torch.frombuffer(bytearray(text), dtype=torch.uint8) if text else buf[1:1]
     every = [t.cpu() for t in _all_gather(buf.to(dev))]
-    failed = [(r, bytes(t[1:].tolist()).rstrip(b"\0").decode(errors="replace")) for r, t in enumerate(every) if t[0]]
+    failed = [
+        (r, bytes(t[1:].tolist()).rstrip(b"\0").decode(errors="replace")) for r, t in enumerate(every) if t[0]
+    ]
     if not failed:
         return
     summary = "; ".join(f"rank {r} raised {msg}" for r, msg in failed)
@@ -145,18 +153,34 @@ def _require_indices(plan: DataPlan) -> DataPlan:
         for batch in plan.batches:
             if batch.positional:
                 raise DataError(
-                    "under shard='auto' an iterable dataset is not split by position: each rank profiles what it "
-                    "yields, so its batches must carry global dataset indices (dict batches with an 'index' key)"
+                    "under shard='auto' an iterable dataset is not split by position: each rank profiles "
+                    "what it yields, so its batches must carry global dataset indices (dict batches with an "
+                    "'index' key)"
                 )
             yield batch
 
     return DataPlan(gen(), plan.total, plan.length)
 
 
-def profile_auto(profiler: Profiler, data: Any, labels: Any = None, *, shard: str = "auto", batch_size: int,
-                 top_n: int, threshold: float, aggregation: str, class_names: Any, ignore_index: Any, keys: Any,
-                 forward: Any, calls: str, max_batches: int | None, progress: bool,
-                 all_ranks: bool = False) -> Profile | None:
+def profile_auto(
+    profiler: Profiler,
+    data: Any,
+    labels: Any = None,
+    *,
+    shard: str = "auto",
+    batch_size: int,
+    top_n: int,
+    threshold: float,
+    aggregation: str,
+    class_names: Any,
+    ignore_index: Any,
+    keys: Any,
+    forward: Any,
+    calls: str,
+    max_batches: int | None,
+    progress: bool,
+    all_ranks: bool = False,
+) -> Profile | None:
     """The merged profile of every rank's block (on rank 0; on every rank with all_ranks=True; else None)."""
     if shard != "auto":
         raise InvalidArgumentError(f"shard must be (rank, world_size), None or 'auto', got {shard!r}")
@@ -168,9 +192,16 @@ def profile_auto(profiler: Profiler, data: Any, labels: Any = None, *, shard: st
         )
     rank, world, dev = dist.get_rank(), dist.get_world_size(), _comm_device()
     axis = ClassAxis(class_names, ignore_index)
-    settings = {"layers": profiler.layers, "aggregation": aggregation, "threshold": threshold, "top_n": top_n,
-                "batch_size": batch_size, "calls": calls, "ignore_index": axis.ignore_index,
-                "map_style": _map_style(data)}
+    settings = {
+        "layers": profiler.layers,
+        "aggregation": aggregation,
+        "threshold": threshold,
+        "top_n": top_n,
+        "batch_size": batch_size,
+        "calls": calls,
+        "ignore_index": axis.ignore_index,
+        "map_style": _map_style(data),
+    }
     length = _length(data) if settings["map_style"] else -1  # iterables: each rank yields its own part
     _check_setup(profiler, axis.given, settings, length, dev)
     local, error = None, None
@@ -179,9 +210,16 @@ def profile_auto(profiler: Profiler, data: Any, labels: Any = None, *, shard: st
             plan = plan_batches(data, labels, batch_size=batch_size, keys=keys, shard=(rank, world))
         else:
             plan = _require_indices(plan_batches(data, labels, batch_size=batch_size, keys=keys))
-        run = ProfileRun(profiler, axis, aggregation=aggregation, top_n=top_n, threshold=threshold, calls=calls,
-                         forward=forward, settings={"ignore_index": axis.ignore_index, "batch_size": batch_size,
-                                                    "shard": None})
+        run = ProfileRun(
+            profiler,
+            axis,
+            aggregation=aggregation,
+            top_n=top_n,
+            threshold=threshold,
+            calls=calls,
+            forward=forward,
+            settings={"ignore_index": axis.ignore_index, "batch_size": batch_size, "shard": None},
+        )
         local = run.execute(plan, max_batches, progress and rank == 0, allow_empty=True, check_classes=False)
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - re-raised on every rank below
         error = exc
@@ -203,12 +241,15 @@ def _split(flat: torch.Tensor, shapes: list[tuple[int, ...]]) -> list[torch.Tens
 def _class_axis(local: Profile, axis: ClassAxis, dev: torch.device) -> list[str]:
     kind = KIND_CODES[axis.kind]
     unnamed_strings = int(axis.given is None and axis.kind == "str")
-    head = torch.tensor([len(local.class_names) if kind else 0, kind, unnamed_strings], dtype=torch.int64, device=dev)
+    head = torch.tensor(
+        [len(local.class_names) if kind else 0, kind, unnamed_strings], dtype=torch.int64, device=dev
+    )
     dist.all_reduce(head, op=dist.ReduceOp.MAX)
     n_classes, kind_max, any_unnamed = (int(v) for v in head.cpu())
     if any_unnamed:
         raise DistributedProfileError(
-            "string labels need class_names=[...] under shard='auto', so that every rank uses the same class order"
+            "string labels need class_names=[...] under shard='auto', so that every rank uses the same class "
+            "order"
         )
     if axis.given is not None:
         return list(axis.given)
@@ -235,10 +276,15 @@ def merge_across_ranks(local: Profile, axis: ClassAxis, dev: torch.device) -> Pr
             s = s.compact()
             s.grow(len(names))
         stats[n] = s.compact(copy=False)
-    int_fields, float_fields = ("count", "nonfinite", "infl_count"), ("sum", "sumsq", "infl_ddp", "infl_weight")
+    int_fields, float_fields = (
+        ("count", "nonfinite", "infl_count"),
+        ("sum", "sumsq", "infl_ddp", "infl_weight"),
+    )
     meta = local.meta
-    totals = torch.tensor([local.n_images, local.n_ignored, int(meta.get("n_batches", 0)),
-                           int(not meta.get("complete", True))], dtype=torch.int64)
+    totals = torch.tensor(
+        [local.n_images, local.n_ignored, int(meta.get("n_batches", 0)), int(not meta.get("complete", True))],
+        dtype=torch.int64,
+    )
     ints = [getattr(stats[n], f) for n in local.layers for f in int_fields] + [totals]
     floats = [getattr(stats[n], f) for n in local.layers for f in float_fields]
     flat_i = torch.cat([t.reshape(-1) for t in ints]).to(dev)
@@ -256,16 +302,27 @@ def merge_across_ranks(local: Profile, axis: ClassAxis, dev: torch.device) -> Pr
         setattr(stats[n], f, floats[k])
     _merge_rankings(stats, local.layers, dev)
     n_images, n_ignored, n_batches, incomplete = (int(v) for v in ints[-1])
-    merged_meta = {**meta, "n_images": n_images, "n_ignored": n_ignored, "n_batches": n_batches,
-                   "complete": incomplete == 0, "shard": None, "world_size": dist.get_world_size()}
+    merged_meta = {
+        **meta,
+        "n_images": n_images,
+        "n_ignored": n_ignored,
+        "n_batches": n_batches,
+        "complete": incomplete == 0,
+        "shard": None,
+        "world_size": dist.get_world_size(),
+    }
     ranges = _gather_ranges(torch.from_numpy(local.index_ranges), dev).numpy()
     return Profile(local.layers, names, stats, {n: local._sv[n] for n in local.layers}, merged_meta, ranges)
 
 
 def _merge_rankings(stats: dict[str, LayerStats], layers: list[str], dev: torch.device) -> None:
     """One all_gather of every layer's (score, index) candidates, then the same selection as Profile.merge."""
-    scores = torch.cat([torch.cat([stats[n].top_score.reshape(-1), -stats[n].bottom_score.reshape(-1)]) for n in layers])
-    index = torch.cat([torch.cat([stats[n].top_index.reshape(-1), stats[n].bottom_index.reshape(-1)]) for n in layers])
+    scores = torch.cat(
+        [torch.cat([stats[n].top_score.reshape(-1), -stats[n].bottom_score.reshape(-1)]) for n in layers]
+    )
+    index = torch.cat(
+        [torch.cat([stats[n].top_index.reshape(-1), stats[n].bottom_index.reshape(-1)]) for n in layers]
+    )
     all_scores = [t.cpu() for t in _all_gather(scores.to(dev))]
     all_index = [t.cpu() for t in _all_gather(index.to(dev))]
     at = 0

@@ -50,7 +50,8 @@ __all__ = ["ablate", "ablate_each", "hyperedge_ablation", "maps", "readout", "tr
 
 # -- sources -----------------------------------------------------------------------------------------
 def _analysis(source: Any) -> SpectralAnalysis:
-    """A Profiler's analysis, a SpectralAnalysis itself, or a new one of a model (in the model's precision)."""
+    """A Profiler's analysis, a SpectralAnalysis itself, or a new one of a model (in the model's
+    precision)."""
     if isinstance(source, SpectralAnalysis):
         return source
     analysis = getattr(source, "analysis", None)
@@ -68,7 +69,9 @@ def _analysis(source: Any) -> SpectralAnalysis:
 def _layer(analysis: SpectralAnalysis, layer: str) -> str:
     if layer not in analysis.names:
         if layer in analysis.layers.names:
-            raise LayerNotDecomposableError(f"layer '{layer}' cannot be decomposed: {analysis.info(layer).reason}")
+            raise LayerNotDecomposableError(
+                f"layer '{layer}' cannot be decomposed: {analysis.info(layer).reason}"
+            )
         raise unknown_layer(layer, analysis.names)
     return layer
 
@@ -76,15 +79,24 @@ def _layer(analysis: SpectralAnalysis, layer: str) -> str:
 def _signal_spec(analysis: SpectralAnalysis, layer: str) -> SignalSpec:
     module = analysis.module(layer)
     if analysis.info(layer).transposed:
-        raise LayerNotDecomposableError(f"layer '{layer}' is a transposed convolution: its output is not a map of Uᵀ")
+        raise LayerNotDecomposableError(
+            f"layer '{layer}' is a transposed convolution: its output is not a map of Uᵀ"
+        )
     p = analysis.svd(layer).projection().to(device=module.weight.device, dtype=module.weight.dtype)
     bias = module.bias.detach() if module.bias is not None else None
     return SignalSpec(p, bias, isinstance(module, nn.Linear))
 
 
 # -- maps --------------------------------------------------------------------------------------------
-def maps(source: Any, layer: str, neuron: int, images: Any, *, size: Sequence[int] | None = None,
-         upsample: str | None = "bilinear") -> torch.Tensor:
+def maps(
+    source: Any,
+    layer: str,
+    neuron: int,
+    images: Any,
+    *,
+    size: Sequence[int] | None = None,
+    upsample: str | None = "bilinear",
+) -> torch.Tensor:
     """Per-position signal u_αᵀ(Y − b) of SVD neuron `neuron` of a conv `layer` for each image, (N, H, W).
 
     images: a batch (N, C, H, W) as the model takes it (one image (C, H, W) is made a batch of one).
@@ -101,8 +113,15 @@ def maps(source: Any, layer: str, neuron: int, images: Any, *, size: Sequence[in
     if first and x.dim() == len(first[0]) - 1:  # one image without its batch axis
         x = x[None]
     x = x if x.is_floating_point() else x.float()
-    return neuron_maps(analysis.model, analysis.module(name), _signal_spec(analysis, name), _index(neuron), x,
-                       size=size, upsample=upsample)
+    return neuron_maps(
+        analysis.model,
+        analysis.module(name),
+        _signal_spec(analysis, name),
+        _index(neuron),
+        x,
+        size=size,
+        upsample=upsample,
+    )
 
 
 def _index(neuron: Any) -> int:
@@ -123,17 +142,22 @@ def _label_indices(labels: Any, class_names: Sequence[str] | None) -> Any:
     if labels is None or isinstance(labels, torch.Tensor):
         return labels
     arr = np.asarray(labels)
-    if arr.dtype.kind not in "USO" or (arr.dtype.kind == "O" and not all(isinstance(v, str) for v in arr.flat)):
+    if arr.dtype.kind not in "USO" or (
+        arr.dtype.kind == "O" and not all(isinstance(v, str) for v in arr.flat)
+    ):
         return labels
     if class_names is None:
         raise DataError(
-            "string labels need class_names=[...] in the model's logit order (index i = logit i) to be compared "
-            "with its predictions, e.g. class_names=data.class_names"
+            "string labels need class_names=[...] in the model's logit order (index i = logit i) to be "
+            "compared with its predictions, e.g. class_names=data.class_names"
         )
     lookup = {str(n): i for i, n in enumerate(class_names)}
     unknown = sorted({str(v) for v in arr.flat} - set(lookup))
     if unknown:
-        raise DataError(f"labels {', '.join(map(repr, unknown[:5]))} are not among the class names {list(class_names)[:10]}")
+        raise DataError(
+            f"labels {', '.join(map(repr, unknown[:5]))} are not among the class names "
+            f"{list(class_names)[:10]}"
+        )
     return np.array([lookup[str(v)] for v in arr.flat], dtype=np.int64)
 
 
@@ -149,12 +173,17 @@ def _as_labels(y: Any, n: int, n_classes: int | None) -> torch.Tensor:
     y = y.detach().cpu() if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y))
     y = y.reshape(-1)
     if y.numel() != n:
-        raise DataError(f"a batch has {n} inputs but {y.numel()} labels: give one integer class label per input")
-    if y.dtype == torch.bool or not (y.is_floating_point() or y.dtype in (torch.int8, torch.uint8, torch.int16,
-                                                                           torch.int32, torch.int64)):
+        raise DataError(
+            f"a batch has {n} inputs but {y.numel()} labels: give one integer class label per input"
+        )
+    if y.dtype == torch.bool or not (
+        y.is_floating_point() or y.dtype in (torch.int8, torch.uint8, torch.int16, torch.int32, torch.int64)
+    ):
         raise DataError(f"labels must be integer class indices, got dtype {y.dtype}")
     if y.is_floating_point() and not bool(torch.all(y == y.round())):
-        raise DataError("labels must be integer class indices (got non-integer floats); map them to 0..C-1 first")
+        raise DataError(
+            "labels must be integer class indices (got non-integer floats); map them to 0..C-1 first"
+        )
     y = y.long()
     if y.numel() and int(y.min()) < 0:
         raise DataError("labels must be non-negative class indices 0..C-1")
@@ -178,8 +207,11 @@ def _split(item: Any) -> tuple[torch.Tensor, Any]:
     return _as_inputs(x), y
 
 
-def _labelled_batches(data: Any, labels: Any, batch_size: int) -> tuple[Iterator[tuple[torch.Tensor, Any]], int | None]:
-    """(inputs, labels) batches from a tensor with labels, a DataLoader, a Dataset or an iterable of batches."""
+def _labelled_batches(
+    data: Any, labels: Any, batch_size: int
+) -> tuple[Iterator[tuple[torch.Tensor, Any]], int | None]:
+    """(inputs, labels) batches from a tensor with labels, a DataLoader, a Dataset or an iterable of
+    batches."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise DataError(f"batch_size must be a positive integer, got {batch_size!r}")
     if isinstance(data, (torch.Tensor, np.ndarray)):
@@ -188,19 +220,28 @@ def _labelled_batches(data: Any, labels: Any, batch_size: int) -> tuple[Iterator
             raise DataError(_UNLABELLED)
         y = labels if isinstance(labels, torch.Tensor) else torch.as_tensor(np.asarray(labels))
         if y.reshape(-1).numel() != x.shape[0] or x.shape[0] == 0:
-            raise DataError(f"data has {x.shape[0]} inputs and labels {y.numel()}: give one label per input (and some data)")
+            raise DataError(
+                f"data has {x.shape[0]} inputs and labels {y.numel()}: give one label per input (and some "
+                "data)"
+            )
         y = y.reshape(-1)
-        return ((x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)), \
-            -(-x.shape[0] // batch_size)
+        return ((x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)), -(
+            -x.shape[0] // batch_size
+        )
     if labels is not None:
-        raise DataError("labels=... goes with a tensor of inputs; a DataLoader or Dataset must yield (x, y) itself")
-    if isinstance(data, torch.utils.data.Dataset) and not isinstance(data, torch.utils.data.DataLoader) \
-            and hasattr(data, "__len__"):
+        raise DataError(
+            "labels=... goes with a tensor of inputs; a DataLoader or Dataset must yield (x, y) itself"
+        )
+    if (
+        isinstance(data, torch.utils.data.Dataset)
+        and not isinstance(data, torch.utils.data.DataLoader)
+        and hasattr(data, "__len__")
+    ):
         data = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False)
     if isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
         raise DataError(
-            f"cannot evaluate on a {type(data).__name__}: pass a DataLoader, a Dataset, an iterable of (x, y) "
-            f"batches, or a tensor of inputs with labels=..."
+            f"cannot evaluate on a {type(data).__name__}: pass a DataLoader, a Dataset, an iterable of (x, "
+            "y) batches, or a tensor of inputs with labels=..."
         )
     try:
         total = len(data)
@@ -209,8 +250,9 @@ def _labelled_batches(data: Any, labels: Any, batch_size: int) -> tuple[Iterator
     return (_split(item) for item in data), total
 
 
-def _stream(data: Any, labels: Any, batch_size: int, n_classes: int | None, progress: bool, desc: str
-            ) -> tuple[Iterator[tuple[torch.Tensor, torch.Tensor]], Any]:
+def _stream(
+    data: Any, labels: Any, batch_size: int, n_classes: int | None, progress: bool, desc: str
+) -> tuple[Iterator[tuple[torch.Tensor, torch.Tensor]], Any]:
     stream, total = _labelled_batches(data, labels, batch_size)
     bar = tqdm(total=total, desc=desc, unit="batch", delay=0.5, disable=not progress, leave=False)
 
@@ -221,9 +263,16 @@ def _stream(data: Any, labels: Any, batch_size: int, n_classes: int | None, prog
     return checked(), bar
 
 
-def _evaluate(analysis: SpectralAnalysis, variants: Mapping[str, Mapping[nn.Parameter, torch.Tensor]], data: Any,
-              labels: Any, batch_size: int, class_names: Sequence[str] | None, progress: bool, desc: str
-              ) -> tuple[dict[str, ClassStats], list[str]]:
+def _evaluate(
+    analysis: SpectralAnalysis,
+    variants: Mapping[str, Mapping[nn.Parameter, torch.Tensor]],
+    data: Any,
+    labels: Any,
+    batch_size: int,
+    class_names: Sequence[str] | None,
+    progress: bool,
+    desc: str,
+) -> tuple[dict[str, ClassStats], list[str]]:
     n = len(class_names) if class_names is not None else None
     stream, bar = _stream(data, _label_indices(labels, class_names), batch_size, n, progress, desc)
     try:
@@ -233,26 +282,50 @@ def _evaluate(analysis: SpectralAnalysis, variants: Mapping[str, Mapping[nn.Para
     if class_names is None:
         class_names = [str(c) for c in range(stats[BASELINE].n_classes)]
     if len(class_names) != stats[BASELINE].n_classes:
-        raise DataError(f"{len(class_names)} class names for {stats[BASELINE].n_classes} classes: give one name per class")
+        raise DataError(
+            f"{len(class_names)} class names for {stats[BASELINE].n_classes} classes: give one name per class"
+        )
     return stats, list(class_names)
 
 
 def _per_class(before: ClassStats, after: ClassStats, class_names: Sequence[str]) -> pd.DataFrame:
-    df = pd.DataFrame({
-        "class": list(class_names), "n_images": before.count,
-        "accuracy_before": before.accuracy, "accuracy_after": after.accuracy,
-        "true_logit_before": before.mean_true_logit, "true_logit_after": after.mean_true_logit,
-    })
+    df = pd.DataFrame(
+        {
+            "class": list(class_names),
+            "n_images": before.count,
+            "accuracy_before": before.accuracy,
+            "accuracy_after": after.accuracy,
+            "true_logit_before": before.mean_true_logit,
+            "true_logit_after": after.mean_true_logit,
+        }
+    )
     df["delta_accuracy"] = df["accuracy_after"] - df["accuracy_before"]
     df["delta_true_logit"] = df["true_logit_after"] - df["true_logit_before"]
-    cols = ["class", "n_images", "accuracy_before", "accuracy_after", "delta_accuracy",
-            "true_logit_before", "true_logit_after", "delta_true_logit"]
+    cols = [
+        "class",
+        "n_images",
+        "accuracy_before",
+        "accuracy_after",
+        "delta_accuracy",
+        "true_logit_before",
+        "true_logit_after",
+        "delta_true_logit",
+    ]
     return df[cols]
 
 
-def ablate(source: Any, layer: str, neurons: Sequence[int] | int = (), data: Any = None, labels: Any = None, *,
-           keep_top: int | None = None, batch_size: int = 64, class_names: Sequence[str] | None = None,
-           progress: bool = True) -> pd.DataFrame:
+def ablate(
+    source: Any,
+    layer: str,
+    neurons: Sequence[int] | int = (),
+    data: Any = None,
+    labels: Any = None,
+    *,
+    keep_top: int | None = None,
+    batch_size: int = 64,
+    class_names: Sequence[str] | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Remove SVD neurons of `layer` (W̄ − Σ σ_α u_α v_αᵀ) and compare the model before and after, per class.
 
     neurons: the α to remove; or keep_top=k to keep only the top-k (remove α ≥ k). data/labels as for
@@ -267,20 +340,34 @@ def ablate(source: Any, layer: str, neurons: Sequence[int] | int = (), data: Any
     if keep_top is not None:
         if np.ndim(neurons) == 0 or len(neurons):
             raise ValueError("give either neurons=[...] to remove or keep_top=k to keep the top k, not both")
-        if isinstance(keep_top, bool) or not isinstance(keep_top, (int, np.integer)) or not 0 <= keep_top <= svd.rank:
-            raise NeuronIndexError(f"keep_top must be an integer in 0..{svd.rank} (layer '{name}' has {svd.rank} SVD neurons)")
+        if (
+            isinstance(keep_top, bool)
+            or not isinstance(keep_top, (int, np.integer))
+            or not 0 <= keep_top <= svd.rank
+        ):
+            raise NeuronIndexError(
+                f"keep_top must be an integer in 0..{svd.rank} (layer '{name}' has {svd.rank} SVD neurons)"
+            )
         removed = list(range(int(keep_top), svd.rank))
     else:
         removed = check_neurons(neurons, svd.rank, f"layer '{name}'")
     if data is None:
-        raise DataError("ablate needs data: pass a DataLoader, a Dataset or a tensor of inputs with labels=...")
+        raise DataError(
+            "ablate needs data: pass a DataLoader, a Dataset or a tensor of inputs with labels=..."
+        )
     weight = analysis.module(name).weight
     variant = {"ablated": {weight: ablated_weight(weight, svd, removed)}}
     stats, names = _evaluate(analysis, variant, data, labels, batch_size, class_names, progress, "ablating")
     df = _per_class(stats[BASELINE], stats["ablated"], names)
-    df.attrs.update({"layer": name, "neurons": removed, "keep_top": keep_top,
-                     "accuracy_before": stats[BASELINE].overall_accuracy,
-                     "accuracy_after": stats["ablated"].overall_accuracy})
+    df.attrs.update(
+        {
+            "layer": name,
+            "neurons": removed,
+            "keep_top": keep_top,
+            "accuracy_before": stats[BASELINE].overall_accuracy,
+            "accuracy_after": stats["ablated"].overall_accuracy,
+        }
+    )
     return df
 
 
@@ -290,10 +377,18 @@ def _neuron_list(neurons: Mapping[str, Sequence[int]] | Sequence[tuple[str, int]
     return [(str(layer), int(a)) for layer, a in neurons]
 
 
-def ablate_each(source: Any, neurons: Mapping[str, Sequence[int]] | Sequence[tuple[str, int]], data: Any,
-                labels: Any = None, *, batch_size: int = 64, class_names: Sequence[str] | None = None,
-                progress: bool = True) -> pd.DataFrame:
-    """Remove each listed SVD neuron on its own (one streaming pass for all); long table by (layer, neuron, class).
+def ablate_each(
+    source: Any,
+    neurons: Mapping[str, Sequence[int]] | Sequence[tuple[str, int]],
+    data: Any,
+    labels: Any = None,
+    *,
+    batch_size: int = 64,
+    class_names: Sequence[str] | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Remove each listed SVD neuron on its own (one streaming pass for all); long table by (layer, neuron,
+    class).
 
     neurons: {layer: [α, ...]} or [(layer, α), ...]. Columns as in `ablate`, after "layer" and "neuron".
     Every variant's weight is held in memory during the pass: list a few neurons at a time for big layers.
@@ -327,9 +422,17 @@ def _default_ranks(rank: int) -> list[int]:
     return sorted(ranks)
 
 
-def truncation(source: Any, data: Any, labels: Any = None, *, layers: Sequence[str] | None = None,
-               ranks: Sequence[int] | Mapping[str, Sequence[int]] | None = None, batch_size: int = 64,
-               class_names: Sequence[str] | None = None, progress: bool = True) -> pd.DataFrame:
+def truncation(
+    source: Any,
+    data: Any,
+    labels: Any = None,
+    *,
+    layers: Sequence[str] | None = None,
+    ranks: Sequence[int] | Mapping[str, Sequence[int]] | None = None,
+    batch_size: int = 64,
+    class_names: Sequence[str] | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Accuracy when one layer at a time keeps only its top-k SVD neurons (rank-k truncation), for several k.
 
     layers: default every decomposable layer; ranks: the k to try (one list for all layers, or per layer;
@@ -351,8 +454,15 @@ def truncation(source: Any, data: Any, labels: Any = None, *, layers: Sequence[s
             key = f"{name}:{k}" if k < svd.rank else BASELINE  # full rank: the weight itself, the baseline
             if k < svd.rank:
                 variants[key] = {weight: truncated_weight(weight, svd, k)}
-            rows.append({"layer": name, "kept_rank": k, "rank": svd.rank,
-                         "energy_kept": float(energy[k - 1] / energy[-1]) if k else 0.0, "_key": key})
+            rows.append(
+                {
+                    "layer": name,
+                    "kept_rank": k,
+                    "rank": svd.rank,
+                    "energy_kept": float(energy[k - 1] / energy[-1]) if k else 0.0,
+                    "_key": key,
+                }
+            )
     stats, _ = _evaluate(analysis, variants, data, labels, batch_size, class_names, progress, "truncating")
     base = stats[BASELINE].overall_accuracy
     for row in rows:
@@ -362,9 +472,16 @@ def truncation(source: Any, data: Any, labels: Any = None, *, layers: Sequence[s
 
 
 # -- readout -----------------------------------------------------------------------------------------
-def readout(source: Any, layer: str, *, example_input: torch.Tensor | None = None,
-            class_names: Sequence[str] | None = None, seed: int = 0) -> pd.DataFrame:
-    """Change of each class logit per unit of each SVD neuron's signal, read from the weights (rows α, columns classes).
+def readout(
+    source: Any,
+    layer: str,
+    *,
+    example_input: torch.Tensor | None = None,
+    class_names: Sequence[str] | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Change of each class logit per unit of each SVD neuron's signal, read from the weights (rows α, columns
+    classes).
 
     Only for a Linear layer whose output reaches the logits through Linear/Flatten/Identity/Dropout modules
     (checked; NotLinearToLogitsError otherwise). example_input: a batch the model accepts (default: random
@@ -387,22 +504,40 @@ def readout(source: Any, layer: str, *, example_input: torch.Tensor | None = Non
 def _random_input(analysis: SpectralAnalysis, seed: int) -> torch.Tensor:
     first = [info for info in analysis.layers if info.order == 0]
     if not first or first[0].input_shape is None:
-        raise InputShapeError("the model's input shape is unknown: pass example_input=<a batch the model accepts>")
+        raise InputShapeError(
+            "the model's input shape is unknown: pass example_input=<a batch the model accepts>"
+        )
     dtype = next((p.dtype for p in analysis.model.parameters() if p.is_floating_point()), torch.float32)
     gen = torch.Generator().manual_seed(seed)
     return torch.randn((1, *first[0].input_shape[1:]), generator=gen).to(dtype)
 
 
 # -- the paper's claim -------------------------------------------------------------------------------
-def _hyperedges(profile: Any, layer: str, top_k: int | None, threshold: float | None, center: bool) -> dict[int, list[str]]:
+def _hyperedges(
+    profile: Any, layer: str, top_k: int | None, threshold: float | None, center: bool
+) -> dict[int, list[str]]:
     hg = profile.hypergraph(layer, top_k=top_k, threshold=threshold, center=center)
-    return {int(hg.edge_info[e]["alpha"]): sorted(m, key=profile.class_names.index)
-            for e, m in hg.edges.items() if m}
+    return {
+        int(hg.edge_info[e]["alpha"]): sorted(m, key=profile.class_names.index)
+        for e, m in hg.edges.items()
+        if m
+    }
 
 
-def hyperedge_ablation(source: Any, profile: Any, data: Any, labels: Any = None, *, layers: Sequence[str] | None = None,
-                       n_neurons: int = 3, top_k: int | None = 16, threshold: float | None = None,
-                       center: bool = False, batch_size: int = 64, progress: bool = True) -> pd.DataFrame:
+def hyperedge_ablation(
+    source: Any,
+    profile: Any,
+    data: Any,
+    labels: Any = None,
+    *,
+    layers: Sequence[str] | None = None,
+    n_neurons: int = 3,
+    top_k: int | None = 16,
+    threshold: float | None = None,
+    center: bool = False,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Do the classes of a neuron's hyperedge lose more on its ablation than the other classes?
 
     For each layer: its `n_neurons` most influential SVD neurons that are hyperedges of
@@ -426,17 +561,32 @@ def hyperedge_ablation(source: Any, profile: Any, data: Any, labels: Any = None,
         edges.update({(layer, a): members[a] for a in ranked})
     if not chosen:
         raise DataError("no hyperedge in the chosen layers: lower the threshold or raise top_k")
-    effects = ablate_each(source, chosen, data, labels, batch_size=batch_size, class_names=profile.class_names,
-                          progress=progress)
+    effects = ablate_each(
+        source,
+        chosen,
+        data,
+        labels,
+        batch_size=batch_size,
+        class_names=profile.class_names,
+        progress=progress,
+    )
     rows = []
     for (layer, a), group in effects.groupby(["layer", "neuron"], sort=False):
         inside = group["class"].isin(edges[(layer, a)])
         loss, logit_loss = -group["delta_accuracy"], -group["delta_true_logit"]
-        row = {"layer": layer, "neuron": a, "sigma": float(profile.singular_values(layer)[a]),
-               "influence_share": float(profile.influence_counts(layer).sum(0)[a]) / max(profile.n_images, 1),
-               "hyperedge": ", ".join(edges[(layer, a)]), "n_in": int(inside.sum()), "n_out": int((~inside).sum()),
-               "acc_loss_in": loss[inside].mean(), "acc_loss_out": loss[~inside].mean(),
-               "logit_loss_in": logit_loss[inside].mean(), "logit_loss_out": logit_loss[~inside].mean()}
+        row = {
+            "layer": layer,
+            "neuron": a,
+            "sigma": float(profile.singular_values(layer)[a]),
+            "influence_share": float(profile.influence_counts(layer).sum(0)[a]) / max(profile.n_images, 1),
+            "hyperedge": ", ".join(edges[(layer, a)]),
+            "n_in": int(inside.sum()),
+            "n_out": int((~inside).sum()),
+            "acc_loss_in": loss[inside].mean(),
+            "acc_loss_out": loss[~inside].mean(),
+            "logit_loss_in": logit_loss[inside].mean(),
+            "logit_loss_out": logit_loss[~inside].mean(),
+        }
         row["margin"] = row["acc_loss_in"] - row["acc_loss_out"]
         row["logit_margin"] = row["logit_loss_in"] - row["logit_loss_out"]
         row["p_subsets"] = _subset_p(loss.to_numpy(), inside.to_numpy())
@@ -446,7 +596,8 @@ def hyperedge_ablation(source: Any, profile: Any, data: Any, labels: Any = None,
 
 
 def _subset_p(loss: np.ndarray, inside: np.ndarray, max_sets: int = 5000) -> float:
-    """Share of class sets of the same size as `inside` whose margin (mean loss in − mean loss out) ≥ its own."""
+    """Share of class sets of the same size as `inside` whose margin (mean loss in − mean loss out) ≥ its
+    own."""
     n, k = len(loss), int(inside.sum())
     if k == 0 or k == n or np.isnan(loss).any():
         return float("nan")

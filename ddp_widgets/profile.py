@@ -26,8 +26,11 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m ddp_widgets.profile", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m ddp_widgets.profile",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--model", required=True, help="factory of the model, 'pkg.module:function'")
     ap.add_argument("--data", required=True, help="factory of the data, 'pkg.module:function'")
     ap.add_argument("--out", required=True, help="profile file to write ('.npz' is appended)")
@@ -67,10 +70,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         from ._launch import run_rank
 
-        options = {"layers": args.layers.split(",") if args.layers else None, "batch_size": args.batch_size,
-                   "top_n": args.top_n, "threshold": args.threshold, "aggregation": args.aggregation,
-                   "calls": args.calls, "ignore_index": args.ignore_index, "shard": args.shard,
-                   "device": args.device, "backend": args.backend, "threads": args.threads, "progress": args.progress}
+        options = {
+            "layers": args.layers.split(",") if args.layers else None,
+            "batch_size": args.batch_size,
+            "top_n": args.top_n,
+            "threshold": args.threshold,
+            "aggregation": args.aggregation,
+            "calls": args.calls,
+            "ignore_index": args.ignore_index,
+            "shard": args.shard,
+            "device": args.device,
+            "backend": args.backend,
+            "threads": args.threads,
+            "progress": args.progress,
+        }
         result = run_rank(args.model, args.data, args.out, options)
     except DDPWidgetsError as exc:
         print(f"error: {exc}", file=sys.stderr)

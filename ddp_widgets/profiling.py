@@ -43,7 +43,6 @@ from .profile_record import Profile, _neuron_arg
 __all__ = ["Profile", "Profiler"]
 
 
-
 class Profiler:
     """Binds a model (or a SpectralAnalysis of it) and the layers to profile.
 
@@ -51,7 +50,13 @@ class Profiler:
     whose outputs live in a folded space the projection does not apply to).
     """
 
-    def __init__(self, model: nn.Module | SpectralAnalysis, layers: Sequence[str] | None = None, *, example_input: Any = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module | SpectralAnalysis,
+        layers: Sequence[str] | None = None,
+        *,
+        example_input: Any = None,
+    ) -> None:
         if isinstance(model, SpectralAnalysis):
             self.analysis = model
         else:  # decomposes in float64 for float64 models, float32 otherwise (half models included)
@@ -65,7 +70,8 @@ class Profiler:
                 self.analysis.check_profilable(name)
         if not self.layers:
             raise LayerNotDecomposableError(
-                "no layer to profile: " + "; ".join(f"{i.name}: {i.profile_reason}" for i in self.analysis.layers[:3])
+                "no layer to profile: "
+                + "; ".join(f"{i.name}: {i.profile_reason}" for i in self.analysis.layers[:3])
             )
 
     # -- signals ------------------------------------------------------------------------------------
@@ -79,10 +85,15 @@ class Profiler:
         first = self.analysis.layers[0]
         if first.input_shape is not None and first.order == 0:
             return "(batch, " + ", ".join(map(str, first.input_shape[1:])) + ")"
-        return expected_input_hint(self.analysis.module(first.name)) if first.decomposable else "what the model accepts"
+        return (
+            expected_input_hint(self.analysis.module(first.name))
+            if first.decomposable
+            else "what the model accepts"
+        )
 
     def _check_inputs(self, x: Any) -> None:
-        """Refuse, before the forward pass, a tensor whose channels or dtype the model's first layer cannot take."""
+        """Refuse, before the forward pass, a tensor whose channels or dtype the model's first layer cannot
+        take."""
         first = self.analysis.layers[0]
         if not isinstance(x, torch.Tensor) or first.order not in (0, None) or not first.decomposable:
             return
@@ -91,25 +102,43 @@ class Profiler:
             return
         want = self._expected_shape()
         if not x.is_floating_point():
-            raise DataError(f"inputs of dtype {x.dtype} for a model whose first layer is a {first.kind}: convert them "
-                            f"to floats the way the model was trained (e.g. x.float() / 255, then normalise)")
+            raise DataError(
+                f"inputs of dtype {x.dtype} for a model whose first layer is a {first.kind}: convert them "
+                f"to floats the way the model was trained (e.g. x.float() / 255, then normalise)"
+            )
         if x.dim() == module.weight.dim() - 1:
-            raise InputShapeError(f"inputs of shape {tuple(x.shape)} lack the channel (or batch) dimension: the model "
-                                  f"expects {want}; e.g. x.unsqueeze(1) for single-channel images")
+            raise InputShapeError(
+                f"inputs of shape {tuple(x.shape)} lack the channel (or batch) dimension: the model "
+                f"expects {want}; e.g. x.unsqueeze(1) for single-channel images"
+            )
         if x.dim() == module.weight.dim() and x.shape[1] != module.in_channels:
             hint = ""
             if x.shape[-1] == module.in_channels:
                 hint = "; these look channels-last: use x.permute(0, 3, 1, 2) or transforms.ToTensor()"
-            raise InputShapeError(f"the model failed before the forward pass: inputs of shape {tuple(x.shape)} have "
-                                  f"{x.shape[1]} channels; inputs must have the shape {want}{hint}")
+            raise InputShapeError(
+                f"the model failed before the forward pass: inputs of shape {tuple(x.shape)} have "
+                f"{x.shape[1]} channels; inputs must have the shape {want}{hint}"
+            )
 
-    def _run(self, x: Any, layers: Sequence[str], how: str, full: bool, *, calls: str = "first",
-             forward: Callable[[nn.Module, Any], Any] | None = None) -> SignalCapture:
+    def _run(
+        self,
+        x: Any,
+        layers: Sequence[str],
+        how: str,
+        full: bool,
+        *,
+        calls: str = "first",
+        forward: Callable[[nn.Module, Any], Any] | None = None,
+    ) -> SignalCapture:
         modules = {n: self.analysis.module(n) for n in layers}
         specs = {n: self._spec(n) for n in layers}
         self._check_inputs(x)
         x = cast_inputs(x, _param_dtype(self.model), model_device(self.model))
-        with capture_signals(modules, specs, how, full, calls=calls) as out, preserved_modes(self.model), torch.no_grad():
+        with (
+            capture_signals(modules, specs, how, full, calls=calls) as out,
+            preserved_modes(self.model),
+            torch.no_grad(),
+        ):
             if forward is not None:
                 forward(self.model, x)
             else:
@@ -117,12 +146,14 @@ class Profiler:
         missing = [n for n in layers if n not in out]
         if missing:
             raise LayerNotDecomposableError(
-                f"layer(s) {', '.join(missing)} were not called by the model's forward pass, so they cannot be profiled"
+                f"layer(s) {', '.join(missing)} were not called by the model's forward pass, so they cannot "
+                "be profiled"
             )
         return out
 
-    def signals(self, x: Any, aggregation: str = "mean", layers: Sequence[str] | None = None, *,
-                calls: str = "first") -> dict[str, torch.Tensor]:
+    def signals(
+        self, x: Any, aggregation: str = "mean", layers: Sequence[str] | None = None, *, calls: str = "first"
+    ) -> dict[str, torch.Tensor]:
         """Aggregated SVD-neuron signals per layer, each (batch, R), SVD neurons in descending σ order."""
         agg = get_aggregation(aggregation).name
         return dict(self._run(as_inputs(x), self._names(layers), agg, full=False, calls=calls))
@@ -131,11 +162,16 @@ class Profiler:
         """The full per-position map Uᵀ(Y − b) of one layer: (batch, R, *spatial)."""
         return self._run(as_inputs(x), self._names([layer]), "mean", full=True)[layer]
 
-    def influential(self, x: Any, layer: str, threshold: float = 0.1, aggregation: str = "mean") -> list[dict[int, float]]:
+    def influential(
+        self, x: Any, layer: str, threshold: float = 0.1, aggregation: str = "mean"
+    ) -> list[dict[int, float]]:
         """For each input: its influential SVD neurons of `layer` with DDP weights ({neuron: weight})."""
         sig = self.signals(x, aggregation, [layer])[layer]
         mask, ddp_w, _ = influential(sig, threshold)
-        return [{int(a): float(ddp_w[i, a]) for a in torch.nonzero(mask[i]).flatten()} for i in range(sig.shape[0])]
+        return [
+            {int(a): float(ddp_w[i, a]) for a in torch.nonzero(mask[i]).flatten()}
+            for i in range(sig.shape[0])
+        ]
 
     def visualize(
         self,
@@ -150,7 +186,8 @@ class Profiler:
         lr: float = 0.05,
         alpha: int | None = None,
     ) -> FeatureVisualization:
-        """Feature visualisation of SVD neuron `neuron` of `layer` (PAPER §5): an image maximising its mean signal.
+        """Feature visualisation of SVD neuron `neuron` of `layer` (PAPER §5): an image maximising its mean
+        signal.
 
         The image is optimised on the model's device (Fourier parameters with 1/f scaling, colour
         decorrelation for RGB, random jitter/scale/rotation each step, Adam). size: (H, W) or one int
@@ -163,8 +200,18 @@ class Profiler:
         name = self._names([layer])[0]
         channels, h, w = image_input_shape(self.analysis.layers)
         return visualize_neuron(
-            self.model, self.analysis.module(name), self._spec(name), neuron, layer=name, channels=channels,
-            size=(h, w) if size is None else size, steps=steps, seed=seed, mean=mean, std=std, lr=lr,
+            self.model,
+            self.analysis.module(name),
+            self._spec(name),
+            neuron,
+            layer=name,
+            channels=channels,
+            size=(h, w) if size is None else size,
+            steps=steps,
+            seed=seed,
+            mean=mean,
+            std=std,
+            lr=lr,
         )
 
     def _names(self, layers: Sequence[str] | None) -> list[str]:
@@ -203,10 +250,11 @@ class Profiler:
         `top_images` / `bottom_images` return. Classes: see ddp_widgets._classes (class_names fixes the order;
         ignore_index skips a label, e.g. 255). keys=(input_key, label_key) picks dict entries. shard=(rank,
         world_size) profiles a contiguous block of whole batches, so that `Profile.merge` of all shards equals
-        the whole profile; shard="auto" does that for every rank of torch.distributed and merges with collectives
-        (the merged profile on rank 0, None elsewhere unless all_ranks=True; see ddp_widgets.distributed). forward=fn(model, inputs) calls models that take something else than the batch's
-        inputs; calls="all" pools every call of a module run several times per pass. A model error keeps
-        its type and gains the batch index, with the batches done so far in `exc.partial_profile`; an
+        the whole profile; shard="auto" does that for every rank of torch.distributed and merges with
+        collectives (the merged profile on rank 0, None elsewhere unless all_ranks=True; see
+        ddp_widgets.distributed). forward=fn(model, inputs) calls models that take something else than the
+        batch's inputs; calls="all" pools every call of a module run several times per pass. A model error
+        keeps its type and gains the batch index, with the batches done so far in `exc.partial_profile`; an
         interrupt returns that partial profile.
         """
         agg = get_aggregation(aggregation).name
@@ -218,21 +266,48 @@ class Profiler:
         if calls not in CALLS:
             raise UnknownOptionError(f"unknown calls={calls!r}: use 'first' (the default) or 'all'")
         if forward is not None and not callable(forward):
-            raise InvalidArgumentError(f"forward must be a callable forward(model, inputs), got {type(forward).__name__}")
+            raise InvalidArgumentError(
+                f"forward must be a callable forward(model, inputs), got {type(forward).__name__}"
+            )
         if isinstance(shard, str):
             from .distributed import profile_auto
 
             # None on ranks other than 0 (unless all_ranks=True)
-            return profile_auto(self, data, labels, shard=shard, batch_size=batch_size, top_n=top_n,  # type: ignore[return-value]
-                                threshold=threshold, aggregation=agg, class_names=class_names,
-                                ignore_index=ignore_index, keys=keys, forward=forward, calls=calls,
-                                max_batches=max_batches, progress=progress, all_ranks=all_ranks)
+            return profile_auto(
+                self,
+                data,
+                labels,
+                shard=shard,
+                batch_size=batch_size,
+                top_n=top_n,  # type: ignore[return-value]
+                threshold=threshold,
+                aggregation=agg,
+                class_names=class_names,
+                ignore_index=ignore_index,
+                keys=keys,
+                forward=forward,
+                calls=calls,
+                max_batches=max_batches,
+                progress=progress,
+                all_ranks=all_ranks,
+            )
         shard_t = check_shard(shard)
         axis = ClassAxis(class_names, ignore_index)
         plan = plan_batches(data, labels, batch_size=batch_size, keys=keys, shard=shard_t)
-        run = ProfileRun(self, axis, aggregation=agg, top_n=top_n, threshold=threshold, calls=calls, forward=forward,
-                         settings={"ignore_index": axis.ignore_index, "batch_size": batch_size,
-                                   "shard": list(shard_t) if shard_t else None})
+        run = ProfileRun(
+            self,
+            axis,
+            aggregation=agg,
+            top_n=top_n,
+            threshold=threshold,
+            calls=calls,
+            forward=forward,
+            settings={
+                "ignore_index": axis.ignore_index,
+                "batch_size": batch_size,
+                "shard": list(shard_t) if shard_t else None,
+            },
+        )
         return run.execute(plan, max_batches, progress, allow_empty=shard_t is not None)
 
 

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # import ddp_widgets.zoo.model from this checkout, installed or not
 
-from ddp_widgets.zoo.model import CLASS_NAMES, MEAN, STD, MiniVGG  # noqa: E402
+from ddp_widgets.zoo.model import CLASS_NAMES, MEAN, STD, MiniVGG
 
 DEFAULT_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
 DEFAULT_OUT_DIR = REPO / "ddp_widgets" / "zoo" / "data"

@@ -16,7 +16,8 @@ from ddp_widgets.core import decompose, operator_singular_values
 
 REQUIRED_COLUMNS = [
     "layer", "kind", "shape", "N", "M", "Q", "rank", "sv_max", "spectral_norm", "stable_rank", "log_norm",
-    "log_spectral_norm", "alpha", "alpha_weighted", "xmin", "ks_distance", "mp_sigma2", "mp_lambda_plus", "num_spikes",
+    "log_spectral_norm", "alpha", "alpha_weighted", "xmin", "ks_distance", "mp_sigma2", "mp_lambda_plus",
+    "num_spikes",
 ]  # fmt: skip
 
 
@@ -147,11 +148,17 @@ def test_compare_permuted_keeps_the_entries(sa, net):
             trained = sa.spectrum(name)
             permuted = sa.spectrum(name, baseline="permuted")
             # a permutation keeps the Frobenius norm (Σσ²) but not the spectrum
-            assert np.sum(permuted.singular_values**2) == pytest.approx(np.sum(trained.singular_values**2), rel=1e-5)
+            assert np.sum(permuted.singular_values**2) == pytest.approx(
+                np.sum(trained.singular_values**2), rel=1e-5
+            )
             assert not np.allclose(permuted.singular_values, trained.singular_values)
     # deterministic for a seed, different for another
     a = sa.spectrum("fc", baseline="permuted", seed=0).singular_values
-    b = SpectralAnalysis(net, torch.zeros(1, 3, 8, 8), progress=False).spectrum("fc", baseline="permuted", seed=0).singular_values
+    b = (
+        SpectralAnalysis(net, torch.zeros(1, 3, 8, 8), progress=False)
+        .spectrum("fc", baseline="permuted", seed=0)
+        .singular_values
+    )
     c = sa.spectrum("fc", baseline="permuted", seed=1).singular_values
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
@@ -160,7 +167,15 @@ def test_compare_permuted_keeps_the_entries(sa, net):
 def test_slices_view_pools_the_kernel_slices(sa, net):
     spec = sa.spectrum("stem", view="slices")
     w = net.stem.weight.detach()
-    ref = np.sort(np.concatenate([np.linalg.svd(w[:, :, i, j].double().numpy(), compute_uv=False) for i in range(3) for j in range(3)]))[::-1]
+    ref = np.sort(
+        np.concatenate(
+            [
+                np.linalg.svd(w[:, :, i, j].double().numpy(), compute_uv=False)
+                for i in range(3)
+                for j in range(3)
+            ]
+        )
+    )[::-1]
     np.testing.assert_allclose(spec.singular_values, ref, rtol=1e-5)
     assert (spec.N, spec.M) == (16, 3)
     grouped = sa.spectrum("grouped", view="slices")  # per group: 9 slices × 4 groups of 8 × 4
@@ -180,7 +195,9 @@ def test_operator_view_uses_the_probed_input_size(sa, net):
 
 
 def test_operator_view_is_exact_for_circular_stride_one():
-    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, padding_mode="circular"), nn.Flatten(), nn.Linear(3 * 25, 2))
+    model = nn.Sequential(
+        nn.Conv2d(2, 3, 3, padding=1, padding_mode="circular"), nn.Flatten(), nn.Linear(3 * 25, 2)
+    )
     sa = SpectralAnalysis(model, torch.zeros(1, 2, 5, 5), progress=False)
     spec = sa.spectrum("0", view="operator")
     assert spec.exact and spec.note.startswith("exact")
@@ -194,7 +211,9 @@ def test_operator_view_without_an_input_size_says_how_to_get_one():
     model = nn.Sequential(nn.Conv2d(2, 3, 3), nn.Linear(7, 2))  # no input can be inferred
     sa = SpectralAnalysis(model, progress=False)
     assert sa.layers.probe_error
-    with pytest.raises(ValueError, match=r"needs the layer's input size: pass input_size=\.\.\. or .*example_input"):
+    with pytest.raises(
+        ValueError, match=r"needs the layer's input size: pass input_size=\.\.\. or .*example_input"
+    ):
         sa.spectrum("0", view="operator")
     assert sa.spectrum("0", view="operator", input_size=6).singular_values.shape == (36 * 2,)
 

@@ -42,7 +42,9 @@ def test_random_weights_do_not_look_trained():
     torch.manual_seed(0)
     random_sa = SpectralAnalysis(torchvision.models.resnet18(weights=None), progress=False)
     assert random_sa.compare("permuted")["differs"].sum() <= 1  # of 21 layers
-    assert SpectralAnalysis(load_default_model(), progress=False).compare("permuted")["differs"].sum() >= 3  # of 6
+    assert (
+        SpectralAnalysis(load_default_model(), progress=False).compare("permuted")["differs"].sum() >= 3
+    )  # of 6
 
 
 def test_trained_layers_differ_from_random_init(sa):
@@ -51,13 +53,17 @@ def test_trained_layers_differ_from_random_init(sa):
     assert (df["num_spikes"] > df["num_spikes_baseline"]).sum() >= 3
 
 
-@pytest.mark.parametrize("name,size", [("features.0", 28), ("features.2", 28), ("features.5", 14), ("features.7", 14)])
+@pytest.mark.parametrize(
+    "name,size", [("features.0", 28), ("features.2", 28), ("features.5", 14), ("features.7", 14)]
+)
 def test_slices_and_operator_views_on_the_default_model(sa, name, size):
     conv = sa.module(name)
     d, c = conv.weight.shape[:2]
     slices = sa.spectrum(name, view="slices")
     assert slices.singular_values.shape == (9 * min(d, c),)
-    np.testing.assert_allclose(slices.singular_values, np.sort(slice_singular_values(conv.weight)[0].numpy())[::-1], rtol=1e-6)
+    np.testing.assert_allclose(
+        slices.singular_values, np.sort(slice_singular_values(conv.weight)[0].numpy())[::-1], rtol=1e-6
+    )
     assert np.isfinite(slices.mp.sigma2)
 
     assert sa.input_size(name) == (size, size)  # from the probe pass on a 28×28 image

@@ -21,13 +21,33 @@ from ddp_widgets.zoo import load_default_model
 
 # the columns WeightWatcher's default analyze() shares with our metrics() by name
 SHARED = (
-    "N", "M", "Q", "num_evals", "sv_max", "sv_min", "norm", "log_norm", "lambda_max", "spectral_norm",
-    "log_spectral_norm", "stable_rank", "alpha", "alpha_weighted", "log_alpha_norm", "xmin", "xmax", "warning",
+    "N",
+    "M",
+    "Q",
+    "num_evals",
+    "sv_max",
+    "sv_min",
+    "norm",
+    "log_norm",
+    "lambda_max",
+    "spectral_norm",
+    "log_spectral_norm",
+    "stable_rank",
+    "alpha",
+    "alpha_weighted",
+    "log_alpha_norm",
+    "xmin",
+    "xmax",
+    "warning",
 )
 
 
 def weightwatcher_frame(model: torch.nn.Module):
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+    with (
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore")
         ww = pytest.importorskip("weightwatcher")
         if ww.__version__ != "0.7.7":
@@ -41,7 +61,7 @@ def resnet18() -> torch.nn.Module:
     return torchvision.models.resnet18(weights=None).eval()
 
 
-@pytest.fixture(scope="module", params=["default", "resnet18"])
+@pytest.fixture(scope="module", params=["default", pytest.param("resnet18", marks=pytest.mark.slow)])
 def pair(request):
     model = load_default_model() if request.param == "default" else resnet18()
     theirs = weightwatcher_frame(model)

@@ -59,14 +59,22 @@ def check_profile(sa: SpectralAnalysis, x: torch.Tensor) -> None:
 def encoder() -> nn.Module:
     torch.manual_seed(0)
     layer = nn.TransformerEncoderLayer(32, 4, 64, batch_first=True)
-    return nn.Sequential(nn.TransformerEncoder(layer, 2, enable_nested_tensor=False), nn.Flatten(), nn.Linear(6 * 32, 5)).eval()
+    return nn.Sequential(
+        nn.TransformerEncoder(layer, 2, enable_nested_tensor=False), nn.Flatten(), nn.Linear(6 * 32, 5)
+    ).eval()
 
 
 def cnn() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, groups=2), nn.ReLU(), nn.Flatten(),
-        nn.Linear(8 * 6 * 6, 16), nn.ReLU(), nn.Linear(16, 4),
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, groups=2),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(8 * 6 * 6, 16),
+        nn.ReLU(),
+        nn.Linear(16, 4),
     ).eval()
 
 
@@ -112,7 +120,11 @@ def test_statically_quantized_model():
         deq = quantized.body[2].weight().dequantize()
     assert sa.names == ["body.0", "body.2", "body.5", "body.7"]
     assert all("dequantized" in sa.info(n).note and not sa.info(n).profilable for n in sa.names)
-    np.testing.assert_allclose(sa.values("body.2").numpy(), torch.linalg.svdvals(deq.reshape(2, 4, -1)).flatten().sort(descending=True).values.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(
+        sa.values("body.2").numpy(),
+        torch.linalg.svdvals(deq.reshape(2, 4, -1)).flatten().sort(descending=True).values.numpy(),
+        rtol=1e-5,
+    )
 
 
 def test_compiled_model():

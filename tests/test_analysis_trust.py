@@ -20,7 +20,9 @@ from ddp_widgets.zoo import load_default_data, load_default_model
 
 def small_cnn() -> nn.Sequential:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 6, 3), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 6 * 6, 10), nn.ReLU(), nn.Linear(10, 4))
+    return nn.Sequential(
+        nn.Conv2d(3, 6, 3), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 6 * 6, 10), nn.ReLU(), nn.Linear(10, 4)
+    )
 
 
 def svdvals(w: torch.Tensor) -> np.ndarray:
@@ -114,14 +116,18 @@ def test_multihead_attention_q_k_v_blocks_and_out_proj():
     w = enc.layers[0].self_attn.in_proj_weight
     for i, part in enumerate("qkv"):
         name = f"layers.0.self_attn.{part}_proj"
-        np.testing.assert_allclose(sa.values(name).double().numpy(), svdvals(w[16 * i : 16 * (i + 1)]), rtol=1e-5)
+        np.testing.assert_allclose(
+            sa.values(name).double().numpy(), svdvals(w[16 * i : 16 * (i + 1)]), rtol=1e-5
+        )
         assert sa.info(name).note.startswith(part.upper()) and not sa.info(name).profilable
     out = sa.info("layers.0.self_attn.out_proj")
     assert out.decomposable and out.calls == 0 and "never called" in out.profile_reason
     prof = Profiler(sa)
     assert "layers.0.self_attn.out_proj" not in prof.layers and "layers.0.self_attn.q_proj" not in prof.layers
     assert prof.layers == ["layers.0.linear1", "layers.0.linear2"]
-    with pytest.raises(LayerNotProfilableError, match=r"never called.*Pass layers=\[\.\.\.\].*layers.0.linear1"):
+    with pytest.raises(
+        LayerNotProfilableError, match=r"never called.*Pass layers=\[\.\.\.\].*layers.0.linear1"
+    ):
         Profiler(sa, layers=["layers.0.self_attn.out_proj"])
     with pytest.raises(LayerNotProfilableError, match="no output of its own to hook"):
         Profiler(sa, layers="layers.0.self_attn.k_proj")
@@ -167,8 +173,12 @@ def parametrized_net() -> nn.Sequential:
     from torch.nn.utils import parametrizations as P
 
     return nn.Sequential(
-        P.weight_norm(nn.Conv2d(3, 6, 3)), nn.ReLU(), nn.Flatten(), P.spectral_norm(nn.Linear(6 * 6 * 6, 10)),
-        nn.ReLU(), nn.utils.spectral_norm(nn.Linear(10, 4)),  # the older hook-based one
+        P.weight_norm(nn.Conv2d(3, 6, 3)),
+        nn.ReLU(),
+        nn.Flatten(),
+        P.spectral_norm(nn.Linear(6 * 6 * 6, 10)),
+        nn.ReLU(),
+        nn.utils.spectral_norm(nn.Linear(10, 4)),  # the older hook-based one
     )
 
 
@@ -184,7 +194,9 @@ def test_parametrized_layers_one_row_each_effective_weight_no_side_effects():
         model.eval()
         effective = model[3].weight
     np.testing.assert_allclose(sa.values("3").double().numpy(), svdvals(effective), rtol=1e-5)
-    assert sa.values("3")[0] == pytest.approx(1.0, abs=0.05)  # spectral norm: σ_max ≈ 1 (power-iteration estimate)
+    assert sa.values("3")[0] == pytest.approx(
+        1.0, abs=0.05
+    )  # spectral norm: σ_max ≈ 1 (power-iteration estimate)
 
 
 def test_random_init_baseline_of_a_parametrized_layer_is_not_the_trained_weight():
@@ -211,7 +223,9 @@ def test_no_op_reset_gives_a_fresh_default_initialised_matrix_with_a_note():
     sa = SpectralAnalysis(model, torch.zeros(1, 40), progress=False)
     base = sa.spectrum("0", baseline="random-init")
     assert "reset left the weight unchanged" in base.note and "default-initialised" in base.note
-    assert base.singular_values[0] < sa.spectrum("0").singular_values[0] / 5  # kaiming-uniform scale, not std 3
+    assert (
+        base.singular_values[0] < sa.spectrum("0").singular_values[0] / 5
+    )  # kaiming-uniform scale, not std 3
     bound = 1 / np.sqrt(40)
     frob = np.sqrt(np.sum(base.singular_values**2))
     assert frob == pytest.approx(bound * np.sqrt(40 * 30 / 3), rel=0.1)  # E w² = bound²/3
@@ -221,7 +235,9 @@ def test_no_op_reset_gives_a_fresh_default_initialised_matrix_with_a_note():
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
 def test_half_bfloat16_float64_models_probe_and_profile(dtype):
     model = small_cnn().to(dtype)
-    sa = SpectralAnalysis(model, torch.zeros(1, 3, 8, 8), progress=False)  # float32 input: cast to the model's
+    sa = SpectralAnalysis(
+        model, torch.zeros(1, 3, 8, 8), progress=False
+    )  # float32 input: cast to the model's
     assert sa.layers.probe_error is None and sa.info("0").input_shape is not None
     assert sa.dtype == (torch.float64 if dtype == torch.float64 else torch.float32)
     assert sa.values("3").dtype == sa.dtype
@@ -234,6 +250,7 @@ def test_half_bfloat16_float64_models_probe_and_profile(dtype):
 
 
 # --------------------------------------------------------------------------------- fits and names
+@pytest.mark.slow  # ~5 s: full x_min scans of every layer
 def test_full_x_min_scan_by_default_and_a_cap_is_recorded():
     torch.manual_seed(1)
     model = nn.Sequential(nn.Linear(3000, 2500))
@@ -274,14 +291,14 @@ def test_root_level_parameter_has_a_readable_name_and_html_is_escaped():
 
 def test_selection_select_is_all_or_nothing():
     sel = Selection(valid_layers=["a", "b"], ranks={"a": 8, "b": 2})
-    sel.select(layer="a", singular_index=5)
+    sel.select(layer="a", neuron=5)
     seen = []
-    sel.observe(lambda change: seen.append(change["name"]), names=["layer", "singular_index"])
+    sel.observe(lambda change: seen.append(change["name"]), names=["layer", "neuron"])
     with pytest.raises(TraitError, match="index below 2"):
-        sel.select(layer="b", singular_index=5)
-    assert (sel.layer, sel.singular_index) == ("a", 5) and seen == []
-    sel.select(layer="b", singular_index=1)
-    assert (sel.layer, sel.singular_index) == ("b", 1)
+        sel.select(layer="b", neuron=5)
+    assert (sel.layer, sel.neuron) == ("a", 5) and seen == []
+    sel.select(layer="b", neuron=1)
+    assert (sel.layer, sel.neuron) == ("b", 1)
 
 
 def test_operator_view_scans_every_x_min_candidate():

@@ -44,6 +44,8 @@ print("OK", len(layers), tuple(maps.shape), tuple(readout.shape), int(stats["a"]
 
 
 def test_core_and_zoo_work_without_ui_packages():
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=180, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=180, check=False
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "OK 2 (5, 8, 8) (3, 3) 5" in proc.stdout

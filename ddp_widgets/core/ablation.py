@@ -44,7 +44,8 @@ BASELINE = "baseline"
 
 
 def check_neurons(neurons: Iterable[int], rank: int, layer: str = "the layer") -> list[int]:
-    """Validate SVD-neuron indices (0 = largest σ, negative counts from the end); sorted unique, non-negative."""
+    """Validate SVD-neuron indices (0 = largest σ, negative counts from the end); sorted unique,
+    non-negative."""
     if isinstance(neurons, (int, np.integer)):
         neurons = [int(neurons)]
     out = set()
@@ -52,29 +53,37 @@ def check_neurons(neurons: Iterable[int], rank: int, layer: str = "the layer") -
         if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
             raise NeuronIndexError(f"SVD-neuron indices must be integers, got {a!r} ({type(a).__name__})")
         if not -rank <= int(a) < rank:
-            raise NeuronIndexError(f"SVD neuron {int(a)} out of range: {layer} has {rank} SVD neurons (0..{rank - 1})")
+            raise NeuronIndexError(
+                f"SVD neuron {int(a)} out of range: {layer} has {rank} SVD neurons (0..{rank - 1})"
+            )
         out.add(int(a) % rank)
     return sorted(out)
 
 
 def _work_dtype(weight: torch.Tensor) -> torch.dtype:
-    """float32 for half and float32 weights, float64 for float64 ones (no float64 copy of a big float32 layer)."""
+    """float32 for half and float32 weights, float64 for float64 ones (no float64 copy of a big float32
+    layer)."""
     return torch.promote_types(weight.dtype, torch.float32)
 
 
-def _components(svd: LayerSVD, neurons: Sequence[int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def _components(
+    svd: LayerSVD, neurons: Sequence[int], dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
     """Σ_α σ_α u_α v_αᵀ over `neurons` as the full (rows of all groups, cols) matrix."""
     rows, cols = svd.groups * svd.shape[0], svd.shape[1]
     if not neurons:
         return torch.zeros(rows, cols, dtype=dtype, device=device)
-    left = torch.stack([svd.left_vector(a) for a in neurons], 1).to(device, dtype)  # (rows, n), zero off-group
+    left = torch.stack([svd.left_vector(a) for a in neurons], 1).to(
+        device, dtype
+    )  # (rows, n), zero off-group
     right = torch.stack([svd.right_vector(a) for a in neurons], 0).to(device, dtype)  # (n, cols)
     sigma = svd.values[list(neurons)].to(device, dtype)  # (n,)
     return (left * sigma) @ right
 
 
 def ablated_weight(weight: torch.Tensor, svd: LayerSVD, neurons: Iterable[int]) -> torch.Tensor:
-    """The weight with the rank-1 components of `neurons` removed: W̄ − Σ σ_α u_α v_αᵀ, in W's shape and dtype.
+    """The weight with the rank-1 components of `neurons` removed: W̄ − Σ σ_α u_α v_αᵀ, in W's shape and
+    dtype.
 
     `svd` must be the decomposition of `weight` (its shape is checked). When more than half of the neurons
     are removed, the kept components are summed instead (the same matrix up to rounding; exactly zero when
@@ -89,12 +98,15 @@ def ablated_weight(weight: torch.Tensor, svd: LayerSVD, neurons: Iterable[int]) 
         kept = sorted(set(range(svd.rank)) - set(alphas))
         new = _components(svd, kept, dtype, device)
     else:
-        new = weight.detach().reshape(svd.groups * svd.shape[0], -1).to(dtype) - _components(svd, alphas, dtype, device)
+        new = weight.detach().reshape(svd.groups * svd.shape[0], -1).to(dtype) - _components(
+            svd, alphas, dtype, device
+        )
     return new.reshape(weight.shape).to(dtype=weight.dtype, device=weight.device)
 
 
 def truncated_weight(weight: torch.Tensor, svd: LayerSVD, keep: int) -> torch.Tensor:
-    """The rank-`keep` truncation: only the top-`keep` SVD neurons kept (the weight itself when keep ≥ rank)."""
+    """The rank-`keep` truncation: only the top-`keep` SVD neurons kept (the weight itself when keep ≥
+    rank)."""
     if isinstance(keep, bool) or not isinstance(keep, (int, np.integer)) or keep < 0:
         raise NeuronIndexError(f"keep must be a non-negative integer number of SVD neurons, got {keep!r}")
     return ablated_weight(weight, svd, range(min(int(keep), svd.rank), svd.rank))
@@ -108,8 +120,8 @@ def _check_pair(weight: torch.Tensor, svd: LayerSVD, tol: float = 1e-3) -> None:
     """
     if tuple(weight.shape) != tuple(svd.weight_shape):
         raise StaleDecompositionError(
-            f"the SVD is of a weight of shape {tuple(svd.weight_shape)} but the weight has shape {tuple(weight.shape)}: "
-            f"decompose this weight (ddp_widgets.core.decompose(layer))"
+            f"the SVD is of a weight of shape {tuple(svd.weight_shape)} but the weight has shape "
+            f"{tuple(weight.shape)}: decompose this weight (ddp_widgets.core.decompose(layer))"
         )
     dtype = _work_dtype(weight)
     m = weight.detach().reshape(svd.groups * svd.shape[0], -1).to(dtype)
@@ -124,8 +136,9 @@ def _check_pair(weight: torch.Tensor, svd: LayerSVD, tol: float = 1e-3) -> None:
     residual = float((mv - uv * sigma).abs().max())
     if residual > tol * max(float(svd.values[0]), torch.finfo(torch.float32).tiny):
         raise StaleDecompositionError(
-            f"the SVD of {svd.name or 'the layer'} does not decompose its current weight (W̄v − σu is {residual:.3g}): "
-            f"the weights changed after it was computed. Build a new SpectralAnalysis / Profiler of the model"
+            f"the SVD of {svd.name or 'the layer'} does not decompose its current weight (W̄v − σu is "
+            f"{residual:.3g}): the weights changed after it was computed. Build a new SpectralAnalysis / "
+            "Profiler of the model"
         )
 
 
@@ -140,7 +153,10 @@ def swapped_weights(new: Mapping[nn.Parameter, torch.Tensor]) -> Iterator[None]:
         with torch.no_grad():
             for param, value in new.items():
                 if tuple(value.shape) != tuple(param.shape):
-                    raise ValueError(f"a replacement weight has shape {tuple(value.shape)}, the parameter {tuple(param.shape)}")
+                    raise ValueError(
+                        f"a replacement weight has shape {tuple(value.shape)}, the parameter "
+                        f"{tuple(param.shape)}"
+                    )
                 saved.append((param, param.detach().clone()))
                 param.copy_(value)
         yield
@@ -175,7 +191,8 @@ class ClassStats:
         self.true_logit += np.bincount(y, weights=true, minlength=self.n_classes)
 
     def merge(self, other: ClassStats) -> ClassStats:
-        """Counts of two disjoint shards of the data (exact for counts, float64 rounding for the logit sums)."""
+        """Counts of two disjoint shards of the data (exact for counts, float64 rounding for the logit
+        sums)."""
         if other.n_classes != self.n_classes:
             raise ValueError(f"cannot merge statistics of {self.n_classes} and {other.n_classes} classes")
         out = ClassStats(self.n_classes)

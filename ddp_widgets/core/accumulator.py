@@ -1,4 +1,5 @@
-"""Streaming per-class statistics of one layer's aggregated SVD-neuron signals; mergeable, memory independent of N.
+"""Streaming per-class statistics of one layer's aggregated SVD-neuron signals; mergeable, memory independent
+of N.
 
 A `LayerStats` holds persistent tensors on the signals' device, updated in place per batch:
 - count (C,): images per class; nonfinite (C, R): NaN/Inf signals (left out of every other field);
@@ -62,9 +63,14 @@ def select_top(score: torch.Tensor, index: torch.Tensor, n: int) -> tuple[torch.
     return vals, idx
 
 
-def _keep_best(score: torch.Tensor, index: torch.Tensor, new: torch.Tensor, new_index: torch.Tensor,
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The best n of (score, index) (n, R) and a batch (B, R) with indices (B,); only columns a new entry can enter."""
+def _keep_best(
+    score: torch.Tensor,
+    index: torch.Tensor,
+    new: torch.Tensor,
+    new_index: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The best n of (score, index) (n, R) and a batch (B, R) with indices (B,); only columns a new entry can
+    enter."""
     cols = torch.nonzero(new.amax(0) >= score[-1]).flatten()  # ≥: a tie with the n-th may win by its index
     if cols.numel() == 0:
         return score, index
@@ -74,7 +80,9 @@ def _keep_best(score: torch.Tensor, index: torch.Tensor, new: torch.Tensor, new_
     return score, index
 
 
-def _class_add(target: torch.Tensor, labels: torch.Tensor, values: torch.Tensor, dense: bool | None = None) -> None:
+def _class_add(
+    target: torch.Tensor, labels: torch.Tensor, values: torch.Tensor, dense: bool | None = None
+) -> None:
     """target[labels[i]] += values[i] for every row i, deterministically on any device.
 
     The CPU adds row by row (index_add_); other devices (dense=True) multiply a one-hot matrix of the batch's
@@ -94,7 +102,8 @@ def _class_add(target: torch.Tensor, labels: torch.Tensor, values: torch.Tensor,
 
 @dataclass
 class LayerStats:
-    """Per-class statistics of one layer (see the module docstring); the class rows may have spare capacity."""
+    """Per-class statistics of one layer (see the module docstring); the class rows may have spare
+    capacity."""
 
     count: torch.Tensor
     nonfinite: torch.Tensor
@@ -110,16 +119,22 @@ class LayerStats:
     n_classes: int = 0
 
     @classmethod
-    def empty(cls, rank: int, top_n: int, n_classes: int = 0, device: torch.device | str = "cpu") -> LayerStats:
+    def empty(
+        cls, rank: int, top_n: int, n_classes: int = 0, device: torch.device | str = "cpu"
+    ) -> LayerStats:
         f64: dict[str, Any] = {"dtype": torch.float64, "device": device}
         i64: dict[str, Any] = {"dtype": torch.int64, "device": device}
         cap = max(n_classes, 1)
         return cls(
-            count=torch.zeros(cap, **i64), nonfinite=torch.zeros(cap, rank, **i64),
-            sum=torch.zeros(cap, rank, **f64), sumsq=torch.zeros(cap, rank, **f64),
-            infl_count=torch.zeros(cap, rank, **i64), infl_ddp=torch.zeros(cap, rank, **f64),
+            count=torch.zeros(cap, **i64),
+            nonfinite=torch.zeros(cap, rank, **i64),
+            sum=torch.zeros(cap, rank, **f64),
+            sumsq=torch.zeros(cap, rank, **f64),
+            infl_count=torch.zeros(cap, rank, **i64),
+            infl_ddp=torch.zeros(cap, rank, **f64),
             infl_weight=torch.zeros(cap, rank, **f64),
-            top_score=torch.full((top_n, rank), float("-inf"), **f64), top_index=torch.full((top_n, rank), EMPTY_INDEX, **i64),
+            top_score=torch.full((top_n, rank), float("-inf"), **f64),
+            top_index=torch.full((top_n, rank), EMPTY_INDEX, **i64),
             bottom_score=torch.full((top_n, rank), float("inf"), **f64),
             bottom_index=torch.full((top_n, rank), EMPTY_INDEX, **i64),
             n_classes=n_classes,
@@ -134,7 +149,8 @@ class LayerStats:
         return int(self.top_score.shape[0])
 
     def grow(self, n_classes: int) -> None:
-        """Make room for classes 0..n_classes-1 (capacity doubles, so growing one class at a time stays cheap)."""
+        """Make room for classes 0..n_classes-1 (capacity doubles, so growing one class at a time stays
+        cheap)."""
         if n_classes <= self.n_classes:
             return
         cap = self.count.shape[0]
@@ -147,7 +163,9 @@ class LayerStats:
                 setattr(self, name, new)
         self.n_classes = n_classes
 
-    def update(self, signals: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor, threshold: float) -> None:
+    def update(
+        self, signals: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor, threshold: float
+    ) -> None:
         """Add a batch: signals (B, R), labels (B,) int64 in 0..n_classes-1, dataset indices (B,) int64.
 
         Non-finite signals are counted in `nonfinite` and left out of the sums, the influence rule (as zeros)
@@ -175,8 +193,12 @@ class LayerStats:
         if n == 0:
             return
         neg_inf = torch.tensor(float("-inf"), dtype=torch.float64, device=s.device)
-        self.top_score, self.top_index = _keep_best(self.top_score, self.top_index, torch.where(finite, s, neg_inf), idx)
-        neg, self.bottom_index = _keep_best(-self.bottom_score, self.bottom_index, torch.where(finite, -s, neg_inf), idx)
+        self.top_score, self.top_index = _keep_best(
+            self.top_score, self.top_index, torch.where(finite, s, neg_inf), idx
+        )
+        neg, self.bottom_index = _keep_best(
+            -self.bottom_score, self.bottom_index, torch.where(finite, -s, neg_inf), idx
+        )
         self.bottom_score = -neg
 
     # -- whole-state operations ----------------------------------------------------------------------
@@ -187,7 +209,9 @@ class LayerStats:
             out[name] = out[name][: self.n_classes]
         for name in CLASS_FIELDS + RANK_FIELDS:
             t = out[name].detach().to("cpu")
-            out[name] = t.clone() if copy and t.data_ptr() == getattr(self, name).data_ptr() else t.contiguous()
+            out[name] = (
+                t.clone() if copy and t.data_ptr() == getattr(self, name).data_ptr() else t.contiguous()
+            )
         return LayerStats(**out)
 
     def permute_classes(self, order: list[int]) -> None:
@@ -196,10 +220,11 @@ class LayerStats:
         for name in CLASS_FIELDS:
             t = getattr(self, name)
             head = t[perm]
-            setattr(self, name, torch.cat([head, t[len(order):]]))
+            setattr(self, name, torch.cat([head, t[len(order) :]]))
 
     def merged(self, other: LayerStats, top_n: int | None = None) -> LayerStats:
-        """The statistics of the union of both (disjoint) image sets: counts and rankings exact, sums in float64."""
+        """The statistics of the union of both (disjoint) image sets: counts and rankings exact, sums in
+        float64."""
         a, b = self.compact(copy=False), other.compact(copy=False)
         c = max(a.n_classes, b.n_classes)
         a.grow(c)
@@ -208,8 +233,10 @@ class LayerStats:
         out = {name: getattr(a, name) + getattr(b, name) for name in CLASS_FIELDS}
         n = min(a.top_n, b.top_n) if top_n is None else top_n
         out["top_score"], out["top_index"] = select_top(
-            torch.cat([a.top_score, b.top_score]), torch.cat([a.top_index, b.top_index]), n)
+            torch.cat([a.top_score, b.top_score]), torch.cat([a.top_index, b.top_index]), n
+        )
         neg, out["bottom_index"] = select_top(
-            torch.cat([-a.bottom_score, -b.bottom_score]), torch.cat([a.bottom_index, b.bottom_index]), n)
+            torch.cat([-a.bottom_score, -b.bottom_score]), torch.cat([a.bottom_index, b.bottom_index]), n
+        )
         out["bottom_score"] = -neg
         return LayerStats(**out, n_classes=c)

@@ -57,7 +57,9 @@ def permuted_weight(weight: torch.Tensor, seed: int = 0, name: str = "") -> torc
     return w.reshape(-1)[perm].reshape(w.shape)
 
 
-def default_init_matrix(shape: tuple[int, ...], seed: int = 0, name: str = "", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def default_init_matrix(
+    shape: tuple[int, ...], seed: int = 0, name: str = "", dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """A fresh matrix as PyTorch's Linear/Conv `reset_parameters` makes it: kaiming-uniform, a = √5."""
     gen = torch.Generator(device="cpu").manual_seed(_seed_for(name, seed))
     fan_in = math.prod(shape[1:]) if len(shape) > 1 else shape[0]
@@ -74,7 +76,9 @@ def _reset_copy(layer: LayerInfo, module: nn.Module, seed: int) -> torch.Tensor 
         current = read_weight(fresh, param)
         with torch.no_grad():
             try:  # a default-initialised weight, set through the parametrization's right_inverse
-                setattr(fresh, param, default_init_matrix(tuple(current.shape), seed, layer.name, current.dtype))
+                setattr(
+                    fresh, param, default_init_matrix(tuple(current.shape), seed, layer.name, current.dtype)
+                )
             except NotImplementedError:
                 return None
             fresh.train()  # settle state kept beside the weight (spectral norm's power iteration) on the copy
@@ -94,7 +98,11 @@ def random_init(layer: LayerInfo, module: nn.Module, weight: torch.Tensor, seed:
         torch.manual_seed(_seed_for(layer.name, seed))
         fresh = _reset_copy(layer, module, seed)
     if fresh is not None and not torch.equal(fresh.to(weight.device, weight.dtype), weight):
-        note = "re-initialised through its parametrization (default kaiming-uniform weight)" if parametrize.is_parametrized(module, layer.parameter) else ""
+        note = (
+            "re-initialised through its parametrization (default kaiming-uniform weight)"
+            if parametrize.is_parametrized(module, layer.parameter)
+            else ""
+        )
         return BaselineWeight(fresh.to(weight.device), note)
     why = "has no reset" if fresh is None else "reset left the weight unchanged"
     return BaselineWeight(
@@ -121,7 +129,12 @@ BASELINES: dict[str, Baseline] = {
     b.name: b
     for b in (
         Baseline("permuted", "permuted weights", "the layer's own entries in a random order", _permuted),
-        Baseline("random-init", "random initialisation", "the layer re-initialised by PyTorch's default", random_init),
+        Baseline(
+            "random-init",
+            "random initialisation",
+            "the layer re-initialised by PyTorch's default",
+            random_init,
+        ),
     )
 }
 

@@ -6,7 +6,9 @@ import numpy as np
 
 from .errors import DataError
 
-MAX_INDEX = 2**40  # dataset indices beyond this are refused (a bitmap of the seen images grows to the largest)
+MAX_INDEX = (
+    2**40
+)  # dataset indices beyond this are refused (a bitmap of the seen images grows to the largest)
 
 
 class IndexCoverage:
@@ -21,7 +23,10 @@ class IndexCoverage:
             return
         lo, hi = int(idx.min()), int(idx.max())
         if lo < 0 or hi >= MAX_INDEX:
-            raise DataError(f"dataset index {lo if lo < 0 else hi} is out of range: indices must lie in 0..{MAX_INDEX - 1}")
+            raise DataError(
+                f"dataset index {lo if lo < 0 else hi} is out of range: indices must lie in "
+                f"0..{MAX_INDEX - 1}"
+            )
         if hi >= self._seen.size:
             grown = np.zeros(max(hi + 1, 2 * self._seen.size), dtype=bool)
             grown[: self._seen.size] = self._seen
@@ -29,10 +34,15 @@ class IndexCoverage:
         uniq = np.unique(idx)
         dup = self._seen[uniq]
         if uniq.size != idx.size or dup.any():
-            repeated = int(uniq[dup][0]) if dup.any() else int(np.sort(idx)[np.flatnonzero(np.diff(np.sort(idx)) == 0)[0]])
+            repeated = (
+                int(uniq[dup][0])
+                if dup.any()
+                else int(np.sort(idx)[np.flatnonzero(np.diff(np.sort(idx)) == 0)[0]])
+            )
             raise DataError(
-                f"image {repeated} was seen twice: every image must be profiled once (a sampler with replacement, "
-                f"or DistributedSampler's padding, repeats images; profile the dataset itself, or use shard=...)"
+                f"image {repeated} was seen twice: every image must be profiled once (a sampler with "
+                "replacement, or DistributedSampler's padding, repeats images; profile the dataset itself, "
+                "or use shard=...)"
             )
         self._seen[idx] = True
 

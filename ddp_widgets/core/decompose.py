@@ -40,7 +40,9 @@ def _weight_and_groups(layer: nn.Module | torch.Tensor, groups: int | None) -> t
 def check_weight(weight: torch.Tensor, name: str = "the layer") -> None:
     """Raise a clear error for meta-device or non-finite weights."""
     if isinstance(weight, nn.parameter.UninitializedParameter):
-        raise LayerNotDecomposableError(f"{name} is a lazy module that has not been initialised: run one forward pass first")
+        raise LayerNotDecomposableError(
+            f"{name} is a lazy module that has not been initialised: run one forward pass first"
+        )
     if weight.is_meta:
         raise MetaDeviceError(
             f"the weights of {name} are on the meta device and hold no values: materialise the model "
@@ -154,7 +156,9 @@ class LayerSVD:
     @property
     def filter_shape(self) -> tuple[int, ...]:
         """Shape of one singular filter: (c/g, k...) for conv, (in,) for Linear."""
-        return (self.weight_shape[1], *self.weight_shape[2:]) if len(self.weight_shape) > 2 else (self.shape[1],)
+        return (
+            (self.weight_shape[1], *self.weight_shape[2:]) if len(self.weight_shape) > 2 else (self.shape[1],)
+        )
 
     # -- lazy factors -------------------------------------------------------------------------------
     def _factorise(self) -> None:
@@ -191,7 +195,10 @@ class LayerSVD:
 
     def _where(self, alpha: int) -> tuple[int, int]:
         if not -self.rank <= alpha < self.rank:
-            raise NeuronIndexError(f"SVD neuron {alpha} out of range: {self.name or 'this layer'} has {self.rank} singular values")
+            raise NeuronIndexError(
+                f"SVD neuron {alpha} out of range: {self.name or 'this layer'} has {self.rank} singular "
+                "values"
+            )
         alpha %= self.rank
         return int(self.group_of[alpha]), int(self.index_in_group[alpha])
 
@@ -228,7 +235,8 @@ class LayerSVD:
 
     # -- reconstruction -----------------------------------------------------------------------------
     def reconstruct(self, rank: int | None = None) -> torch.Tensor:
-        """The weight rebuilt from the top-`rank` singular triplets (all of them by default), original shape."""
+        """The weight rebuilt from the top-`rank` singular triplets (all of them by default), original
+        shape."""
         u, vh = self.U, self.Vh  # factorise first: values and vectors must come from the same call
         n = self.rank if rank is None else max(0, min(rank, self.rank))
         keep = torch.zeros_like(self._block_values, dtype=torch.bool)
@@ -243,7 +251,10 @@ class LayerSVD:
     def __repr__(self) -> str:
         rows, cols = self.shape
         grp = f", groups={self.groups}" if self.groups > 1 else ""
-        return f"LayerSVD({self.name or self.kind!s}: {rows}×{cols}{grp}, rank {self.rank}, σ₁={float(self.values[0]):.4g})"
+        return (
+            f"LayerSVD({self.name or self.kind!s}: {rows}×{cols}{grp}, rank {self.rank}, "
+            f"σ₁={float(self.values[0]):.4g})"
+        )
 
 
 def decompose(

@@ -141,3 +141,15 @@ class ProfileMergeError(DDPWidgetsError, ValueError):
 
 class DistributedProfileError(DDPWidgetsError, RuntimeError):
     """A distributed profile failed: another rank raised, or the ranks disagree on their setup."""
+
+
+class ArgumentTypeError(DDPWidgetsError, TypeError):
+    """A parameter of the wrong type (e.g. a float where an integer index is needed); the message names it."""
+
+
+class DDPWidgetsWarning(UserWarning):
+    """Base class of every warning ddp_widgets gives (the test suite turns them into errors)."""
+
+
+class DDPWidgetsDeprecationWarning(DDPWidgetsWarning, DeprecationWarning):
+    """A name or argument that still works for now but will go; the message names its replacement."""

@@ -1,7 +1,7 @@
 """Hypergraphs of class separation (PAPER §4), built from per-class mean SVD-neuron signals.
 
-Hyperedges are SVD neurons "layer:neuron"; nodes are classes; a class belongs to the edge of (layer, neuron) when
-that neuron is influential for the class's mean signal. The dual swaps the roles. hypernetx (which brings
+Hyperedges are SVD neurons "layer:neuron"; nodes are classes; a class belongs to the edge of (layer, neuron)
+when that neuron is influential for the class's mean signal. The dual swaps the roles. hypernetx (which brings
 pandas) is imported only inside `to_hypernetx`.
 """
 
@@ -26,8 +26,13 @@ def edge_name(layer: str, neuron: int) -> str:
 
 
 def class_neuron_sets(
-    class_means: np.ndarray, singular_values: np.ndarray, *, top_k: int | None = 16, threshold: float = 0.1,
-    rank_by: str = "sigma", top_n: int | None = None,
+    class_means: np.ndarray,
+    singular_values: np.ndarray,
+    *,
+    top_k: int | None = 16,
+    threshold: float = 0.1,
+    rank_by: str = "sigma",
+    top_n: int | None = None,
 ) -> list[set[int]]:
     """For one layer: each class's influential SVD neurons among the candidates.
 
@@ -79,7 +84,7 @@ class ClassHypergraph:
     def to_hypernetx(self):
         """The hypergraph as a `hypernetx.Hypergraph` (incidence weights as the 'weight' property)."""
         try:
-            import hypernetx as hnx  # type: ignore[import-untyped]
+            import hypernetx as hnx
         except ImportError as exc:  # pragma: no cover - hypernetx is a dependency
             raise ImportError('hypergraphs need hypernetx: pip install "ddp-widgets"') from exc
         edges = {e: list(members) for e, members in self.edges.items() if members}
@@ -93,7 +98,9 @@ class ClassHypergraph:
             "nodes": [{"node": n, "attrs": dict(info)} for n, info in self.node_info.items()],
             "edges": [{"edge": e, "attrs": dict(self.edge_info.get(e, {}))} for e in self.edges],
             "incidences": [
-                {"edge": e, "node": n, "weight": float(w)} for e, members in self.edges.items() for n, w in members.items()
+                {"edge": e, "node": n, "weight": float(w)}
+                for e, members in self.edges.items()
+                for n, w in members.items()
             ],
         }
 
@@ -102,7 +109,9 @@ class ClassHypergraph:
         for e, members in self.edges.items():
             for n, w in members.items():
                 edges[n][e] = w
-        return ClassHypergraph(edges, dict(self.node_info), dict(self.edge_info), not self.dual, dict(self.meta))
+        return ClassHypergraph(
+            edges, dict(self.node_info), dict(self.edge_info), not self.dual, dict(self.meta)
+        )
 
     def __repr__(self) -> str:
         kind = "dual " if self.dual else ""
@@ -113,7 +122,8 @@ class ClassHypergraph:
 
         what = ("class", "SVD neurons") if self.dual else ("SVD neuron", "classes")
         rows = "".join(
-            f"<tr><td><code>{escape(e)}</code></td><td>{len(m)}</td><td>{escape(', '.join(sorted(m))[:120])}</td></tr>"
+            f"<tr><td><code>{escape(e)}</code></td><td>{len(m)}</td>"
+            f"<td>{escape(', '.join(sorted(m))[:120])}</td></tr>"
             for e, m in list(self.edges.items())[:15]
         )
         more = f"<tr><td colspan=3>… {len(self.edges) - 15} more</td></tr>" if len(self.edges) > 15 else ""
@@ -138,7 +148,8 @@ def build_hypergraph(
     dual: bool = False,
     meta: dict[str, Any] | None = None,
 ) -> ClassHypergraph:
-    """Union over layers of the class ↔ neuron incidences. weights[layer][class, neuron] gives incidence weights."""
+    """Union over layers of the class ↔ neuron incidences. weights[layer][class, neuron] gives incidence
+    weights."""
     edges: dict[str, dict[str, float]] = {}
     edge_info: dict[str, dict[str, Any]] = {}
     for layer, sets in layer_sets.items():

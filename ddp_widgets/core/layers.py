@@ -166,7 +166,8 @@ def _conv_attrs(module: Any) -> dict[str, Any]:
     padding = module.padding
     return {
         "groups": int(module.groups),
-        "transposed": isinstance(module, TRANSPOSED_TYPES) or type(module).__name__.startswith("ConvTranspose"),
+        "transposed": isinstance(module, TRANSPOSED_TYPES)
+        or type(module).__name__.startswith("ConvTranspose"),
         "stride": tuple(module.stride),
         "padding": padding if isinstance(padding, str) else tuple(padding),
         "dilation": tuple(module.dilation),
@@ -185,7 +186,11 @@ def _undecomposable_reason(entry: _Entry, weight: Any) -> str | None:
             "weights are on the meta device (no values): materialise them, e.g. "
             "model.to_empty(device='cpu') then model.load_state_dict(...)"
         )
-    if isinstance(module, SUPPORTED_TYPES) or is_quantized(module) or isinstance(module, nn.MultiheadAttention):
+    if (
+        isinstance(module, SUPPORTED_TYPES)
+        or is_quantized(module)
+        or isinstance(module, nn.MultiheadAttention)
+    ):
         return None
     if not entry.module_name:
         return (
@@ -222,7 +227,8 @@ def _entries(model: nn.Module) -> Iterator[_Entry]:
             yield from _attention_entries(name, module)
             continue
         params = [
-            n for n, p in module.named_parameters(recurse=False)
+            n
+            for n, p in module.named_parameters(recurse=False)
             if isinstance(p, nn.parameter.UninitializedParameter) or p.dim() >= 2
         ]
         if name and params == ["weight"]:  # e.g. an Embedding: listed under its own name
@@ -344,7 +350,9 @@ def _input_hint(model: nn.Module, name: str, module: nn.Module) -> str:
     if name and isinstance(module, SUPPORTED_TYPES):
         return f"that layer expects {expected_input_hint(module)}"
     for first_name, first in model.named_modules():
-        if isinstance(first, SUPPORTED_TYPES) and not isinstance(first.weight, nn.parameter.UninitializedParameter):
+        if isinstance(first, SUPPORTED_TYPES) and not isinstance(
+            first.weight, nn.parameter.UninitializedParameter
+        ):
             return f"the model's first weighted layer '{first_name}' expects {expected_input_hint(first)}"
     return "see the model's forward() for the input it expects"
 
@@ -413,14 +421,18 @@ def infer_example_inputs(model: nn.Module) -> list[torch.Tensor]:
         quantized = is_quantized(module)
         if isinstance(module, nn.Linear) or (quantized and hasattr(module, "in_features")):
             return [torch.zeros(1, module.in_features)]
-        if isinstance(module, CONV_TYPES + TRANSPOSED_TYPES) or (quantized and hasattr(module, "in_channels")):
+        if isinstance(module, CONV_TYPES + TRANSPOSED_TYPES) or (
+            quantized and hasattr(module, "in_channels")
+        ):
             c, dims = module.in_channels, len(module.kernel_size)
             sizes = {1: (256, 64), 2: (224, 32, 28, 64, 96, 299), 3: (16, 8)}[dims]
             return [torch.zeros(1, c, *([s] * dims)) for s in sizes]
     return []
 
 
-def _run_probe(model: nn.Module, example_input: Any, watch: dict[str, nn.Module]) -> tuple[dict[str, Any], str | None]:
+def _run_probe(
+    model: nn.Module, example_input: Any, watch: dict[str, nn.Module]
+) -> tuple[dict[str, Any], str | None]:
     """The probe records (empty when no pass ran) and why an inferred input did not fit."""
     if example_input is not None:
         return probe(model, example_input, watch), None

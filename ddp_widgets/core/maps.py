@@ -65,18 +65,26 @@ def neuron_maps(
         )
     rank = spec.projection.shape[0]
     if isinstance(alpha, bool) or not isinstance(alpha, (int, np.integer)) or not -rank <= int(alpha) < rank:
-        raise NeuronIndexError(f"SVD neuron {alpha!r} out of range: the layer has {rank} SVD neurons (0..{rank - 1})")
+        raise NeuronIndexError(
+            f"SVD neuron {alpha!r} out of range: the layer has {rank} SVD neurons (0..{rank - 1})"
+        )
     alpha = int(alpha)
     if not isinstance(images, torch.Tensor) or images.dim() < 3:
         raise InputShapeError("images must be a batch tensor (N, C, *spatial); add a batch axis with x[None]")
     x = images.to(model_device(model))
-    with capture_signals({"layer": module}, {"layer": spec}, full=True) as out, preserved_modes(model), torch.no_grad():
+    with (
+        capture_signals({"layer": module}, {"layer": spec}, full=True) as out,
+        preserved_modes(model),
+        torch.no_grad(),
+    ):
         try:
             call_model(model, x)
         except Exception as exc:
             raise InputShapeError(f"the model failed on images of shape {tuple(x.shape)}: {exc}") from exc
     if "layer" not in out:
-        raise LayerNotDecomposableError("the layer was not called by the model's forward pass, so it has no map")
+        raise LayerNotDecomposableError(
+            "the layer was not called by the model's forward pass, so it has no map"
+        )
     maps = out["layer"][:, alpha].float().cpu()  # (N, *spatial of the layer's output)
     target = tuple(images.shape[2:]) if size is None else tuple(size)
     return upsample_maps(maps, target, upsample)

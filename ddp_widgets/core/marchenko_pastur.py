@@ -51,7 +51,12 @@ def _mp_cdf_table(Q: float, points: int = 4097) -> tuple[np.ndarray, np.ndarray]
     lam = lo + (hi - lo) * (1.0 - np.cos(theta)) / 2.0
     dlam = (hi - lo) * np.sin(theta) / 2.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        integrand = np.where(lam > 0, Q / (2 * math.pi * lam) * np.sqrt(np.clip((hi - lam) * (lam - lo), 0, None)), 0.0) * dlam
+        integrand = (
+            np.where(
+                lam > 0, Q / (2 * math.pi * lam) * np.sqrt(np.clip((hi - lam) * (lam - lo), 0, None)), 0.0
+            )
+            * dlam
+        )
     if Q == 1.0:  # ρ ~ λ^(-1/2) at 0: θ-substitution leaves a finite integrand, fix the first point
         integrand[0] = integrand[1]
     cdf = np.concatenate([[0.0], np.cumsum((integrand[1:] + integrand[:-1]) / 2.0 * np.diff(theta))])

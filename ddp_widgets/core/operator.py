@@ -37,7 +37,8 @@ def _dilate(kernel: torch.Tensor, dilation: Sequence[int]) -> torch.Tensor:
         return kernel
     spatial = kernel.shape[2:]
     out = kernel.new_zeros(*kernel.shape[:2], *[(k - 1) * d + 1 for k, d in zip(spatial, dilation)])
-    out[(slice(None), slice(None), *[slice(None, None, d) for d in dilation])] = kernel
+    every_dth = (slice(None), slice(None), *[slice(None, None, d) for d in dilation])
+    out[every_dth] = kernel
     return out
 
 
@@ -91,10 +92,16 @@ def operator_singular_values(
             f"for a Linear layer it equals the unfolded view"
         )
     spatial_dims = weight.dim() - 2
-    size = (int(input_size),) * spatial_dims if isinstance(input_size, (int, np.integer)) else tuple(int(s) for s in input_size)
+    size = (
+        (int(input_size),) * spatial_dims
+        if isinstance(input_size, (int, np.integer))
+        else tuple(int(s) for s in input_size)
+    )
     size = size[-spatial_dims:]
     if len(size) != spatial_dims or min(size) < 1:
-        raise InputShapeError(f"input_size must give {spatial_dims} spatial sizes for this layer, got {input_size!r}")
+        raise InputShapeError(
+            f"input_size must give {spatial_dims} spatial sizes for this layer, got {input_size!r}"
+        )
 
     w = weight.detach().to(dtype)
     c0, c1 = w.shape[:2]
@@ -117,14 +124,23 @@ def operator_singular_values(
 
     notes = _approximations(tuple(w.shape[2:]), dil, stride, padding, padding_mode, transposed)
     exact = not notes
-    note = "exact (circular padding, stride 1, size-preserving padding)" if exact else "approximation: " + "; ".join(notes)
+    note = (
+        "exact (circular padding, stride 1, size-preserving padding)"
+        if exact
+        else "approximation: " + "; ".join(notes)
+    )
     if transposed:
         note += " (transposed convolution: adjoint operator, same singular values)"
     return OperatorSpectrum(values, size, exact, note)
 
 
 def _approximations(
-    kernel: tuple[int, ...], dilation: Sequence[int], stride: Any, padding: Any, padding_mode: str, transposed: bool
+    kernel: tuple[int, ...],
+    dilation: Sequence[int],
+    stride: Any,
+    padding: Any,
+    padding_mode: str,
+    transposed: bool,
 ) -> list[str]:
     """Why the circular stride-1 operator is not this layer's operator (empty when it is)."""
     notes = []
@@ -133,13 +149,18 @@ def _approximations(
     if padding_mode != "circular":
         notes.append(f"{padding_mode} padding treated as circular")
     if not transposed and padding is not None and padding != "same":  # (transposed convs pad with zeros)
-        pads = (0,) * len(kernel) if padding == "valid" else tuple(np.broadcast_to(np.asarray(padding), (len(kernel),)))
+        pads = (
+            (0,) * len(kernel)
+            if padding == "valid"
+            else tuple(np.broadcast_to(np.asarray(padding), (len(kernel),)))
+        )
         keeps = [2 * int(p) == d * (k - 1) for p, d, k in zip(pads, dilation, kernel)]
         if not all(keeps):
             bad = [i for i, ok in enumerate(keeps) if not ok]
             notes.append(
                 f"padding {tuple(int(p) for p in pads)} does not keep the input size in dimension(s) "
-                f"{', '.join(map(str, bad))} (needs 2·padding = dilation·(kernel − 1)): values of the size-preserving operator"
+                f"{', '.join(map(str, bad))} (needs 2·padding = dilation·(kernel − 1)): values of the "
+                "size-preserving operator"
             )
     return notes
 

@@ -69,7 +69,9 @@ def _ks_distances(x: np.ndarray, starts: np.ndarray, alpha: np.ndarray) -> np.nd
     return out
 
 
-def _ks_bounds(x: np.ndarray, starts: np.ndarray, alpha: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _ks_bounds(
+    x: np.ndarray, starts: np.ndarray, alpha: np.ndarray, grid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper bounds of each candidate's KS distance from the tail points at `grid` only.
 
     Both CDFs increase along the tail, so between two grid points the gap is at most
@@ -94,7 +96,9 @@ def _ks_bounds(x: np.ndarray, starts: np.ndarray, alpha: np.ndarray, grid: np.nd
     return lower, upper
 
 
-def _best_candidate(x: np.ndarray, starts: np.ndarray, alpha: np.ndarray, valid: np.ndarray) -> tuple[int, float]:
+def _best_candidate(
+    x: np.ndarray, starts: np.ndarray, alpha: np.ndarray, valid: np.ndarray
+) -> tuple[int, float]:
     """(index into starts, KS distance) of the minimum-KS candidate among the valid ones, first on ties.
 
     Exact over every candidate. When that would be a large amount of work, candidates are pruned first
@@ -170,9 +174,20 @@ def fit_power_law(
     best, ks = _best_candidate(x, starts, alpha, valid)
     extra = {"candidates": total, "scanned": int(starts.size), "n_values": int(x.size)}
     if best < 0:  # e.g. all values equal (an orthogonal matrix): no tail to fit
-        return PowerLawFit(math.nan, math.nan, float(x[-1]), math.nan, 0, math.nan, "no tail to fit: the values are all equal", **extra)
+        return PowerLawFit(
+            math.nan,
+            math.nan,
+            float(x[-1]),
+            math.nan,
+            0,
+            math.nan,
+            "no tail to fit: the values are all equal",
+            **extra,
+        )
     a = float(alpha[best])
-    return PowerLawFit(a, float(x[starts[best]]), float(x[-1]), ks, int(n[best]), (a - 1) / math.sqrt(n[best]), note, **extra)
+    return PowerLawFit(
+        a, float(x[starts[best]]), float(x[-1]), ks, int(n[best]), (a - 1) / math.sqrt(n[best]), note, **extra
+    )
 
 
 def _fixed_xmin_fit(x: np.ndarray, xmin: float, min_tail: int) -> PowerLawFit:
@@ -180,11 +195,21 @@ def _fixed_xmin_fit(x: np.ndarray, xmin: float, min_tail: int) -> PowerLawFit:
         return NAN_FIT
     start = int(np.searchsorted(x, xmin, side="left"))
     if x.size - start < 2:
-        return PowerLawFit(math.nan, xmin, float(x[-1]), math.nan, x.size - start, math.nan, "xmin leaves fewer than 2 points")
+        return PowerLawFit(
+            math.nan,
+            xmin,
+            float(x[-1]),
+            math.nan,
+            x.size - start,
+            math.nan,
+            "xmin leaves fewer than 2 points",
+        )
     n = x.size - start
     alpha = 1.0 + n / float(np.sum(np.log(x[start:] / xmin)))
     ks = _ks_distances_fixed(x[start:], xmin, alpha)
-    return PowerLawFit(alpha, xmin, float(x[-1]), ks, n, (alpha - 1) / math.sqrt(n), "x_min fixed", 1, 1, int(x.size))
+    return PowerLawFit(
+        alpha, xmin, float(x[-1]), ks, n, (alpha - 1) / math.sqrt(n), "x_min fixed", 1, 1, int(x.size)
+    )
 
 
 def _ww_small_n_fit(x: np.ndarray, k_min: int = 8) -> PowerLawFit:
@@ -214,8 +239,16 @@ def _ww_small_n_fit(x: np.ndarray, k_min: int = 8) -> PowerLawFit:
     a, n = float(alphas[best]), size - best
     note = f"only {size} eigenvalues (< {SMALL_N}): WeightWatcher's small-n fit, unreliable"
     return PowerLawFit(
-        a, float(x[best]), float(x[-1]), float(ds[best]), n, (a - 1) / math.sqrt(n), note,
-        candidates=size - 1, scanned=size - 1, n_values=int(size),
+        a,
+        float(x[best]),
+        float(x[-1]),
+        float(ds[best]),
+        n,
+        (a - 1) / math.sqrt(n),
+        note,
+        candidates=size - 1,
+        scanned=size - 1,
+        n_values=int(size),
     )
 
 
@@ -226,7 +259,9 @@ def _ks_distances_fixed(tail: np.ndarray, xmin: float, alpha: float) -> float:
     return float(np.max(np.abs(fit_cdf - emp)))
 
 
-def sample_power_law(alpha: float, n: int, xmin: float = 1.0, rng: np.random.Generator | None = None) -> np.ndarray:
+def sample_power_law(
+    alpha: float, n: int, xmin: float = 1.0, rng: np.random.Generator | None = None
+) -> np.ndarray:
     """Draw n samples of a continuous power law with density ∝ x^(−α) on [xmin, ∞) (inverse CDF)."""
     rng = rng or np.random.default_rng(0)
     return xmin * (1.0 - rng.random(n)) ** (-1.0 / (alpha - 1.0))

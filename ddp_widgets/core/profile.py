@@ -27,7 +27,9 @@ def _channels_last(y: torch.Tensor, linear: bool) -> torch.Tensor:
     return y.reshape(y.shape[0], y.shape[1], -1).transpose(1, 2)
 
 
-def project(y: torch.Tensor, projection: torch.Tensor, bias: torch.Tensor | None, linear: bool = False) -> torch.Tensor:
+def project(
+    y: torch.Tensor, projection: torch.Tensor, bias: torch.Tensor | None, linear: bool = False
+) -> torch.Tensor:
     """Full per-position signals Uᵀ(Y − b): (B, R, *spatial) for conv, (B, R, *extra) for Linear."""
     p = projection.to(y.dtype)
     flat = _channels_last(y, linear)  # (B, positions, d)
@@ -75,10 +77,18 @@ AGGREGATIONS: dict[str, Aggregation] = {
     a.name: a
     for a in (
         Aggregation("mean", "mean over positions", _mean_signals, _pool_mean),
-        Aggregation("max", "maximum over positions", _extreme(lambda s: s.amax(-1)),
-                    lambda a, _na, b, _nb: torch.maximum(a, b)),
-        Aggregation("min", "minimum over positions", _extreme(lambda s: s.amin(-1)),
-                    lambda a, _na, b, _nb: torch.minimum(a, b)),
+        Aggregation(
+            "max",
+            "maximum over positions",
+            _extreme(lambda s: s.amax(-1)),
+            lambda a, _na, b, _nb: torch.maximum(a, b),
+        ),
+        Aggregation(
+            "min",
+            "minimum over positions",
+            _extreme(lambda s: s.amin(-1)),
+            lambda a, _na, b, _nb: torch.minimum(a, b),
+        ),
     )
 }
 
@@ -88,7 +98,9 @@ def get_aggregation(name: object) -> Aggregation:
     if isinstance(name, Aggregation):
         return name
     if not isinstance(name, str) or name not in AGGREGATIONS:
-        raise UnknownOptionError(f"unknown aggregation {name!r}: use one of {', '.join(map(repr, AGGREGATIONS))}")
+        raise UnknownOptionError(
+            f"unknown aggregation {name!r}: use one of {', '.join(map(repr, AGGREGATIONS))}"
+        )
     return AGGREGATIONS[name]
 
 
@@ -98,7 +110,11 @@ def positions(y: torch.Tensor, linear: bool) -> int:
 
 
 def aggregate_signals(
-    y: torch.Tensor, projection: torch.Tensor, bias: torch.Tensor | None, how: str = "mean", linear: bool = False
+    y: torch.Tensor,
+    projection: torch.Tensor,
+    bias: torch.Tensor | None,
+    how: str = "mean",
+    linear: bool = False,
 ) -> torch.Tensor:
     """Aggregated SVD-neuron signals (B, R) of a module output y, given P = block-diagonal Uᵀ (R, d)."""
     return get_aggregation(how).signals(y, projection, bias, linear)
@@ -136,8 +152,13 @@ def influential(agg: torch.Tensor, threshold: float = 0.1) -> tuple[torch.Tensor
     return mask, ddp_w, w
 
 
-def _rule(vals: torch.Tensor, order: torch.Tensor, total: torch.Tensor, threshold: float, r: int,
-          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _rule(
+    vals: torch.Tensor,
+    order: torch.Tensor,
+    total: torch.Tensor,
+    threshold: float,
+    r: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The rule on the k largest |values| (descending, float64) of each row, in neuron order.
 
     The fourth tensor marks the rows for which k values were too few (all k within t, k < r).
@@ -173,8 +194,14 @@ class SignalSpec:
 
 def check_threshold(threshold: object) -> float:
     """The influence rule's t, a number in [0, 1]; anything else names the parameter."""
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= float(threshold) <= 1.0:
-        raise InvalidArgumentError(f"threshold must be a number in [0, 1] (the share of |signal| kept), got {threshold!r}")
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float))
+        or not 0.0 <= float(threshold) <= 1.0
+    ):
+        raise InvalidArgumentError(
+            f"threshold must be a number in [0, 1] (the share of |signal| kept), got {threshold!r}"
+        )
     return float(threshold)
 
 
@@ -189,8 +216,13 @@ class SignalCapture(dict):
 
 @contextlib.contextmanager
 def capture_signals(
-    modules: dict[str, nn.Module], specs: dict[str, SignalSpec], how: str = "mean", full: bool = False,
-    *, detach: bool = True, calls: str = "first",
+    modules: dict[str, nn.Module],
+    specs: dict[str, SignalSpec],
+    how: str = "mean",
+    full: bool = False,
+    *,
+    detach: bool = True,
+    calls: str = "first",
 ) -> Iterator[SignalCapture]:
     """Within the block, each forward pass fills the yielded dict: name -> signals.
 
@@ -223,8 +255,8 @@ def capture_signals(
             if name in out:
                 if out[name].shape != s.shape:
                     raise InvalidArgumentError(
-                        f"calls='all' pools the calls of '{name}', but its calls saw batches of different sizes "
-                        f"({out[name].shape[0]} and {s.shape[0]}): profile it with calls='first'"
+                        f"calls='all' pools the calls of '{name}', but its calls saw batches of different "
+                        f"sizes ({out[name].shape[0]} and {s.shape[0]}): profile it with calls='first'"
                     )
                 s, n = agg.pool(out[name], out._positions[name], s, n), out._positions[name] + n
             out[name], out._positions[name] = s, n

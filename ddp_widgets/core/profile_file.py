@@ -24,8 +24,17 @@ from .errors import ProfileFileError, ProfileFileNotFoundError
 FORMAT_VERSION = 2
 SUFFIX = ".npz"
 REQUIRED_META: dict[str, type | tuple[type, ...]] = {
-    "format": int, "layers": list, "class_names": list, "ranks": list, "aggregation": str, "threshold": (int, float),
-    "top_n": int, "n_images": int, "n_ignored": int, "fingerprint": str, "checksum": str,
+    "format": int,
+    "layers": list,
+    "class_names": list,
+    "ranks": list,
+    "aggregation": str,
+    "threshold": (int, float),
+    "top_n": int,
+    "n_images": int,
+    "n_ignored": int,
+    "fingerprint": str,
+    "checksum": str,
 }
 
 
@@ -55,7 +64,9 @@ def _plain(value: Any) -> Any:
 
 
 def checksum(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> str:
-    h = hashlib.sha256(json.dumps({k: v for k, v in meta.items() if k != "checksum"}, sort_keys=True).encode())
+    h = hashlib.sha256(
+        json.dumps({k: v for k, v in meta.items() if k != "checksum"}, sort_keys=True).encode()
+    )
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
         h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
@@ -67,13 +78,17 @@ def write_profile(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: 
     """Write atomically: a temporary file in the same folder, renamed over the target only when complete."""
     target = profile_path(path)
     if not target.parent.is_dir():
-        raise ProfileFileError(f"cannot save to {str(target)!r}: the folder {str(target.parent)!r} does not exist")
+        raise ProfileFileError(
+            f"cannot save to {str(target)!r}: the folder {str(target.parent)!r} does not exist"
+        )
     meta = _plain({**meta, "format": FORMAT_VERSION})
     try:
         meta["checksum"] = checksum(arrays, meta)
         text = json.dumps(meta, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise ProfileFileError(f"the profile's metadata cannot be written as JSON ({exc}); nothing was written") from exc
+        raise ProfileFileError(
+            f"the profile's metadata cannot be written as JSON ({exc}); nothing was written"
+        ) from exc
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -96,7 +111,9 @@ def read_profile(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[s
         with np.load(target, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
-        raise ProfileFileError(f"{str(target)!r} is not a readable profile file (truncated or corrupt?): {exc}") from exc
+        raise ProfileFileError(
+            f"{str(target)!r} is not a readable profile file (truncated or corrupt?): {exc}"
+        ) from exc
     if "meta" not in arrays:
         raise ProfileFileError(f"{str(target)!r} has no 'meta' member: it is not a ddp-widgets profile")
     try:
@@ -107,12 +124,14 @@ def read_profile(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[s
         raise ProfileFileError(f"the metadata of {str(target)!r} is not a JSON object")
     if meta.get("format") != FORMAT_VERSION:
         raise ProfileFileError(
-            f"{str(target)!r} is profile format {meta.get('format')!r}; this ddp-widgets reads format {FORMAT_VERSION}: "
-            f"profile the data again with this version"
+            f"{str(target)!r} is profile format {meta.get('format')!r}; this ddp-widgets reads format "
+            f"{FORMAT_VERSION}: profile the data again with this version"
         )
     check_layout(arrays, meta, str(target))
     if checksum(arrays, meta) != meta["checksum"]:
-        raise ProfileFileError(f"{str(target)!r} was modified after it was written (checksum mismatch): profile again")
+        raise ProfileFileError(
+            f"{str(target)!r} was modified after it was written (checksum mismatch): profile again"
+        )
     return arrays, meta
 
 
@@ -139,7 +158,10 @@ def check_layout(arrays: dict[str, np.ndarray], meta: dict[str, Any], where: str
     for i, r in enumerate(ranks):
         expected[f"layers/{i}/singular_values"] = ((r,), "float64")
         for f in CLASS_FIELDS:
-            expected[f"layers/{i}/{f}"] = ((c,) if f == "count" else (c, r), "int64" if f in INT_FIELDS else "float64")
+            expected[f"layers/{i}/{f}"] = (
+                (c,) if f == "count" else (c, r),
+                "int64" if f in INT_FIELDS else "float64",
+            )
         for f in RANK_FIELDS:
             expected[f"layers/{i}/{f}"] = ((n, r), "int64" if f in INT_FIELDS else "float64")
     extra = sorted(set(arrays) - set(expected))
@@ -149,10 +171,20 @@ def check_layout(arrays: dict[str, np.ndarray], meta: dict[str, Any], where: str
         if key not in arrays:
             _fail(where, f"array {key!r} is missing")
         a = arrays[key]
-        if a.dtype != np.dtype(dtype) or a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
-            _fail(where, f"array {key!r} is {a.dtype}{a.shape}, expected {dtype}{shape} from the metadata "
-                         f"({c} classes, top_n {n}, ranks {ranks})")
+        if (
+            a.dtype != np.dtype(dtype)
+            or a.ndim != len(shape)
+            or any(s is not None and s != d for s, d in zip(shape, a.shape))
+        ):
+            _fail(
+                where,
+                f"array {key!r} is {a.dtype}{a.shape}, expected {dtype}{shape} from the metadata "
+                f"({c} classes, top_n {n}, ranks {ranks})",
+            )
     for i in range(len(layers)):
         if int(arrays[f"layers/{i}/count"].sum()) != meta["n_images"]:
-            _fail(where, f"layer {layers[i]!r} counts {int(arrays[f'layers/{i}/count'].sum())} images, the metadata "
-                         f"{meta['n_images']}")
+            _fail(
+                where,
+                f"layer {layers[i]!r} counts {int(arrays[f'layers/{i}/count'].sum())} images, the metadata "
+                f"{meta['n_images']}",
+            )

@@ -26,12 +26,21 @@ __all__ = ["LINEAR_MODULES", "class_readout", "modules_after"]
 
 #: Leaf modules allowed between the layer and the logits (Dropout counts: the readout is of the eval model).
 LINEAR_MODULES: tuple[type[nn.Module], ...] = (
-    nn.Linear, nn.Flatten, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
+    nn.Linear,
+    nn.Flatten,
+    nn.Identity,
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Dropout3d,
+    nn.AlphaDropout,
     nn.FeatureAlphaDropout,
 )
 
 
-def modules_after(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> tuple[list[tuple[str, nn.Module]], torch.Tensor, torch.Tensor]:
+def modules_after(
+    model: nn.Module, layer: nn.Module, x: torch.Tensor
+) -> tuple[list[tuple[str, nn.Module]], torch.Tensor, torch.Tensor]:
     """Leaf modules called after `layer`'s first call in one eval forward pass of x, in call order.
 
     Returns (name, module) pairs, the layer's output and the model's output. Hooks are removed afterwards.
@@ -56,10 +65,14 @@ def modules_after(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> tuple[
             h.remove()
     first = next((i for i, (_, mod, _) in enumerate(calls) if mod is layer), None)
     if first is None:
-        raise LayerNotDecomposableError("the layer was not called by the model's forward pass, so it has no readout")
+        raise LayerNotDecomposableError(
+            "the layer was not called by the model's forward pass, so it has no readout"
+        )
     y = calls[first][2]
     if not isinstance(out, torch.Tensor) or y is None:
-        raise NotLinearToLogitsError("the model must return a logits tensor for a readout; wrap it so that forward returns it")
+        raise NotLinearToLogitsError(
+            "the model must return a logits tensor for a readout; wrap it so that forward returns it"
+        )
     return [(n, m) for n, m, _ in calls[first + 1 :]], y, out
 
 
@@ -69,21 +82,30 @@ def _chain(after: list[tuple[str, nn.Module]], d: int, layer_name: str) -> torch
     if bad:
         raise NotLinearToLogitsError(
             f"layer '{layer_name}' does not reach the logits through linear maps only: {', '.join(bad[:4])} "
-            f"stand(s) between it and the output. The weight-space readout exists for layers followed only by "
-            f"Linear, Flatten, Identity or Dropout modules (e.g. the last Linear layer); use ablation instead"
+            "stand(s) between it and the output. The weight-space readout exists for layers followed only by "
+            "Linear, Flatten, Identity or Dropout modules (e.g. the last Linear layer); use ablation instead"
         )
     a: torch.Tensor | None = None
     for n, m in after:
         if isinstance(m, nn.Linear):
             w = m.weight.detach().double()
             if w.shape[1] != (d if a is None else a.shape[0]):
-                raise NotLinearToLogitsError(f"'{n}' does not take the previous map's output: the path is not a chain")
+                raise NotLinearToLogitsError(
+                    f"'{n}' does not take the previous map's output: the path is not a chain"
+                )
             a = w if a is None else w @ a
     return a if a is not None else torch.eye(d, dtype=torch.float64)
 
 
-def _verify(model: nn.Module, layer: nn.Module, x: torch.Tensor, y: torch.Tensor, readout: torch.Tensor,
-            left: torch.Tensor, layer_name: str) -> None:
+def _verify(
+    model: nn.Module,
+    layer: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    readout: torch.Tensor,
+    left: torch.Tensor,
+    layer_name: str,
+) -> None:
     """The logit change of y ± t·u_α must be ±t times readout[:, α] (for the first and last α)."""
     alphas = sorted({0, left.shape[1] - 1})
     t = 10.0 * (float(y.abs().max()) + 1.0)
@@ -105,14 +127,15 @@ def _verify(model: nn.Module, layer: nn.Module, x: torch.Tensor, y: torch.Tensor
     eps = 1e-9 if logits.dtype == torch.float64 and y.dtype == torch.float64 else 1e-3
     if float((delta - expect.to(delta.device)).abs().max()) > eps * scale:
         raise NotLinearToLogitsError(
-            f"the logits do not change linearly with the output of layer '{layer_name}' (a perturbation along "
-            f"u_α does not move them by the weights' readout): a non-linear step, e.g. F.relu inside a forward, "
-            f"stands between the layer and the output; use ablation instead"
+            f"the logits do not change linearly with the output of layer '{layer_name}' (a perturbation "
+            "along u_α does not move them by the weights' readout): a non-linear step, e.g. F.relu inside a "
+            "forward, stands between the layer and the output; use ablation instead"
         )
 
 
-def class_readout(model: nn.Module, layer: nn.Module, svd: LayerSVD, example_input: torch.Tensor, *,
-                  name: str = "") -> torch.Tensor:
+def class_readout(
+    model: nn.Module, layer: nn.Module, svd: LayerSVD, example_input: torch.Tensor, *, name: str = ""
+) -> torch.Tensor:
     """(classes, R) float64: ∂logit_c / ∂s_α for every SVD neuron α of a Linear `layer` (α in descending σ).
 
     example_input: a batch the model accepts (random values are best: the linearity check perturbs the
@@ -121,8 +144,8 @@ def class_readout(model: nn.Module, layer: nn.Module, svd: LayerSVD, example_inp
     label = name or svd.name or type(layer).__name__
     if not isinstance(layer, nn.Linear):
         raise NotLinearToLogitsError(
-            f"the readout is defined for Linear layers (one signal per neuron, not a map over positions), not for "
-            f"{type(layer).__name__} '{label}'; use ablation for convolutional layers"
+            "the readout is defined for Linear layers (one signal per neuron, not a map over positions), not "
+            f"for {type(layer).__name__} '{label}'; use ablation for convolutional layers"
         )
     x = example_input.to(model_device(model))
     try:
@@ -130,15 +153,20 @@ def class_readout(model: nn.Module, layer: nn.Module, svd: LayerSVD, example_inp
     except (NotLinearToLogitsError, LayerNotDecomposableError):
         raise
     except Exception as exc:
-        raise InputShapeError(f"the model failed on the example input of shape {tuple(x.shape)}: {exc}") from exc
+        raise InputShapeError(
+            f"the model failed on the example input of shape {tuple(x.shape)}: {exc}"
+        ) from exc
     if y.dim() != 2 or out.dim() != 2:
         raise NotLinearToLogitsError(
-            f"the readout needs a layer output (batch, d) and logits (batch, classes); got {tuple(y.shape)} and {tuple(out.shape)}"
+            f"the readout needs a layer output (batch, d) and logits (batch, classes); got {tuple(y.shape)} "
+            f"and {tuple(out.shape)}"
         )
     a = _chain(after, y.shape[1], label).to(y.device)
     left = svd.projection().T.to(device=y.device, dtype=torch.float64)  # (d, R): columns u_α
     if a.shape[0] != out.shape[1]:
-        raise NotLinearToLogitsError(f"the linear maps after '{label}' give {a.shape[0]} outputs, the model {out.shape[1]} logits")
+        raise NotLinearToLogitsError(
+            f"the linear maps after '{label}' give {a.shape[0]} outputs, the model {out.shape[1]} logits"
+        )
     readout = a @ left
     _verify(model, layer, x, y, readout, left, label)
     return readout.cpu()

@@ -60,7 +60,11 @@ class SpectrumSettings:
 
 
 def _as_numpy_desc(values: torch.Tensor | np.ndarray) -> np.ndarray:
-    v = values.detach().cpu().double().numpy() if isinstance(values, torch.Tensor) else np.asarray(values, np.float64)
+    v = (
+        values.detach().cpu().double().numpy()
+        if isinstance(values, torch.Tensor)
+        else np.asarray(values, np.float64)
+    )
     return np.sort(v.ravel())[::-1].copy()
 
 
@@ -95,7 +99,15 @@ def spectrum_from_values(
     mp = fit_marchenko_pastur(ev * (norm_by / N), Q, mp_method)  # MP is stated for ÷N
     if normalization != "mm" and math.isfinite(mp.sigma2):
         scale = N / norm_by
-        mp = MPFit(mp.sigma2 * scale, mp.lambda_minus * scale, mp.lambda_plus * scale, Q, mp.num_spikes, mp.bulk_fraction, mp.method)
+        mp = MPFit(
+            mp.sigma2 * scale,
+            mp.lambda_minus * scale,
+            mp.lambda_plus * scale,
+            Q,
+            mp.num_spikes,
+            mp.bulk_fraction,
+            mp.method,
+        )
     pl = fit_power_law(ev, xmin=xmin, style=fit_style, max_candidates=max_candidates)
     return Spectrum(view, sv, ev, N, M, norm_by, normalization, mp, pl, exact, note, dict(extra or {}))
 
@@ -133,21 +145,36 @@ def _fit_kwargs(settings: SpectrumSettings) -> dict[str, Any]:
 
 
 def unfolded_spectrum(
-    weight: torch.Tensor, layer: LayerInfo, settings: SpectrumSettings, *, singular_values: Any = None, note: str = ""
+    weight: torch.Tensor,
+    layer: LayerInfo,
+    settings: SpectrumSettings,
+    *,
+    singular_values: Any = None,
+    note: str = "",
 ) -> Spectrum:
     """The paper's W̄ (d × c·k…, per group): `singular_values` when already computed."""
     rows, cols = layer.matrix_shape
     if singular_values is None:
-        singular_values = _block_singular_values([unfold_weight(weight, layer.groups, settings.dtype)])[0].reshape(-1)
+        singular_values = _block_singular_values([unfold_weight(weight, layer.groups, settings.dtype)])[
+            0
+        ].reshape(-1)
     return spectrum_from_values(
-        singular_values, max(rows, cols), min(rows, cols), rows=rows, view="unfolded", note=note, **_fit_kwargs(settings)
+        singular_values,
+        max(rows, cols),
+        min(rows, cols),
+        rows=rows,
+        view="unfolded",
+        note=note,
+        **_fit_kwargs(settings),
     )
 
 
 def slices_spectrum(weight: torch.Tensor, layer: LayerInfo, settings: SpectrumSettings, **_: Any) -> Spectrum:
     """The k×k slices W[:, :, i, j] pooled; settings.ww_slices takes them as WeightWatcher 0.7.7 does."""
     if weight.dim() <= 2:
-        return unfolded_spectrum(weight, layer, settings, note="a Linear layer has one view: its weight matrix")
+        return unfolded_spectrum(
+            weight, layer, settings, note="a Linear layer has one view: its weight matrix"
+        )
     w = weight.to(settings.dtype)
     groups = 1 if settings.ww_slices else layer.groups
     scaled = settings.ww_slices and w.dim() == 4
@@ -155,9 +182,19 @@ def slices_spectrum(weight: torch.Tensor, layer: LayerInfo, settings: SpectrumSe
         w = w * WW_CONV2D_SCALE
     per_slice, n, m = _slice_values(w, groups)
     extra = {"sv_min": float(per_slice.min(dim=-1).values.max())} if settings.ww_slices else {}
-    note = "WeightWatcher's slices: groups ignored" + (", scaled by √½" if scaled else "") if settings.ww_slices else ""
+    note = (
+        "WeightWatcher's slices: groups ignored" + (", scaled by √½" if scaled else "")
+        if settings.ww_slices
+        else ""
+    )
     return spectrum_from_values(
-        per_slice.reshape(-1), n, m, rows=weight.shape[0] // groups, view="slices", note=note, extra=extra,
+        per_slice.reshape(-1),
+        n,
+        m,
+        rows=weight.shape[0] // groups,
+        view="slices",
+        note=note,
+        extra=extra,
         **_fit_kwargs(settings),
     )
 
@@ -167,21 +204,35 @@ def operator_spectrum(
 ) -> Spectrum:
     """Singular values of the convolution operator at the layer's input size (exact or labelled)."""
     if weight.dim() <= 2:
-        return unfolded_spectrum(weight, layer, settings, note="a Linear layer has one view: its weight matrix")
+        return unfolded_spectrum(
+            weight, layer, settings, note="a Linear layer has one view: its weight matrix"
+        )
     if input_size is None:
         raise InputShapeError(
             f"the operator view of '{layer.name}' needs the layer's input size: pass input_size=... "
             f"or build the analysis with example_input=... so the probe pass can record it"
         )
     op = operator_singular_values(
-        weight, input_size, groups=layer.groups, dilation=layer.dilation, stride=layer.stride,
-        padding=layer.padding, padding_mode=layer.padding_mode or "zeros", transposed=layer.transposed,
+        weight,
+        input_size,
+        groups=layer.groups,
+        dilation=layer.dilation,
+        stride=layer.stride,
+        padding=layer.padding,
+        padding_mode=layer.padding_mode or "zeros",
+        transposed=layer.transposed,
     )
     a, b = (layer.weight_shape[0] // layer.groups, layer.weight_shape[1])
     n_freq = int(np.prod(op.input_size))
     return spectrum_from_values(
-        op.values, max(a, b) * n_freq, min(a, b) * n_freq, rows=a * n_freq, view="operator", exact=op.exact,
-        note=op.note, **_fit_kwargs(settings),
+        op.values,
+        max(a, b) * n_freq,
+        min(a, b) * n_freq,
+        rows=a * n_freq,
+        view="operator",
+        exact=op.exact,
+        note=op.note,
+        **_fit_kwargs(settings),
     )
 
 
@@ -199,11 +250,21 @@ class SpectrumView:
 VIEWS: dict[str, SpectrumView] = {
     v.name: v
     for v in (
-        SpectrumView("unfolded", "unfolded W̄", "the paper's unfolded matrix W̄ (d × c·k…), per group", unfolded_spectrum),
-        SpectrumView("slices", "k×k slices", "WeightWatcher's view: the k×k slices W[:, :, i, j] pooled", slices_spectrum),
         SpectrumView(
-            "operator", "conv operator", "the convolution operator's singular values at the layer's input size",
-            operator_spectrum, ("input_size",),
+            "unfolded", "unfolded W̄", "the paper's unfolded matrix W̄ (d × c·k…), per group", unfolded_spectrum
+        ),
+        SpectrumView(
+            "slices",
+            "k×k slices",
+            "WeightWatcher's view: the k×k slices W[:, :, i, j] pooled",
+            slices_spectrum,
+        ),
+        SpectrumView(
+            "operator",
+            "conv operator",
+            "the convolution operator's singular values at the layer's input size",
+            operator_spectrum,
+            ("input_size",),
         ),
     )
 }
@@ -244,7 +305,9 @@ def spectrum_metrics(spec: Spectrum) -> dict[str, Any]:
     lam_max = spec.lambda_max
     fro2 = float(np.sum(sv**2))
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_alpha_norm = float(np.log10(np.sum(ev[ev > 0] ** pl.alpha))) if math.isfinite(pl.alpha) else math.nan
+        log_alpha_norm = (
+            float(np.log10(np.sum(ev[ev > 0] ** pl.alpha))) if math.isfinite(pl.alpha) else math.nan
+        )
         alpha_weighted = pl.alpha * math.log10(lam_max) if lam_max > 0 else math.nan
     warning = ""
     if math.isfinite(pl.alpha):

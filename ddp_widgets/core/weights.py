@@ -52,8 +52,8 @@ def unwrap_model(model: Any) -> nn.Module:
         seen += 1
         if isinstance(model, torch.jit.ScriptModule):
             raise TorchScriptModelError(
-                f"{type(model).__name__} is a TorchScript module (torch.jit.script/trace), whose layers are opaque "
-                f"to ddp-widgets: pass the eager nn.Module it was made from instead"
+                f"{type(model).__name__} is a TorchScript module (torch.jit.script/trace), whose layers are "
+                "opaque to ddp-widgets: pass the eager nn.Module it was made from instead"
             )
         inner = getattr(model, "_orig_mod", None)  # torch.compile's OptimizedModule
         if isinstance(inner, nn.Module) and type(model).__name__ == "OptimizedModule":
@@ -103,7 +103,9 @@ def raw_weight(module: nn.Module, param: str = "weight") -> Any:
     return getattr(module, param, None)
 
 
-def read_weight(module: nn.Module, param: str = "weight", rows: tuple[int, int] | None = None) -> torch.Tensor:
+def read_weight(
+    module: nn.Module, param: str = "weight", rows: tuple[int, int] | None = None
+) -> torch.Tensor:
     """The effective weight (detached), computed without changing any parameter or buffer.
 
     Parametrizations are evaluated in eval mode (spectral norm does no power iteration); quantized
@@ -138,7 +140,9 @@ def weight_sources(module: nn.Module, param: str = "weight") -> list[Any]:
         return [*plist.parameters(), *plist.buffers()]
     hook = _hook_based(module, param)
     if hook is not None:
-        names = [n for n, _ in module.named_parameters(recurse=False)] + [n for n, _ in module.named_buffers(recurse=False)]
+        names = [n for n, _ in module.named_parameters(recurse=False)] + [
+            n for n, _ in module.named_buffers(recurse=False)
+        ]
         return [getattr(module, n) for n in names if n.startswith(param + "_")]
     return [getattr(module, param)]
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import torch
@@ -55,7 +54,7 @@ DATA_DIR: Path = Path(__file__).resolve().parent / "data"
 CHECKPOINT_FILE = "minivgg_fashion_mnist.pt"
 SAMPLES_FILE = "fashion_mnist_samples.npz"
 
-Device = Union[str, torch.device]
+Device = str | torch.device
 
 
 def _data_file(name: str) -> Path:

@@ -9,10 +9,12 @@ import warnings
 
 from torch import nn
 
+from ..core.errors import DDPWidgetsWarning
+
 OFFLINE_ENV = "DDP_WIDGETS_OFFLINE"
 
 
-class PretrainedUnavailableWarning(UserWarning):
+class PretrainedUnavailableWarning(DDPWidgetsWarning):
     """Pretrained weights could not be had; the model was built with random weights instead."""
 
 

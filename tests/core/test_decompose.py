@@ -42,7 +42,14 @@ def test_factors_are_computed_lazily_once(svd_calls):
 
 @pytest.mark.parametrize(
     "layer",
-    [nn.Conv2d(5, 7, 3), nn.Conv2d(6, 9, (2, 3), groups=3), nn.Conv2d(3, 64, 3), nn.Linear(9, 4), nn.Conv1d(4, 4, 5, groups=4), nn.ConvTranspose2d(4, 6, 3, groups=2)],
+    [
+        nn.Conv2d(5, 7, 3),
+        nn.Conv2d(6, 9, (2, 3), groups=3),
+        nn.Conv2d(3, 64, 3),
+        nn.Linear(9, 4),
+        nn.Conv1d(4, 4, 5, groups=4),
+        nn.ConvTranspose2d(4, 6, 3, groups=2),
+    ],
     ids=["conv", "grouped", "tall", "linear", "depthwise1d", "transposed"],
 )
 def test_reconstruct_and_eckart_young_truncation(layer):
@@ -79,7 +86,11 @@ def test_singular_filter_shapes_and_group_bookkeeping():
     for a in range(svd.rank):
         g, j = int(svd.group_of[a]), int(svd.index_in_group[a])
         u = svd.left_vector(a)
-        assert u.shape == (12,) and torch.count_nonzero(u[: 3 * g]) == 0 and torch.count_nonzero(u[3 * (g + 1) :]) == 0
+        assert (
+            u.shape == (12,)
+            and torch.count_nonzero(u[: 3 * g]) == 0
+            and torch.count_nonzero(u[3 * (g + 1) :]) == 0
+        )
         block = svd.matrix[g]  # the filter is the right singular vector of its own group's block
         torch.testing.assert_close(block @ svd.right_vector(a), svd.values[a] * u[3 * g : 3 * (g + 1)])
         assert j < 3

@@ -28,7 +28,9 @@ from ddp_widgets.core import (
 
 def small_net() -> nn.Sequential:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 8), nn.Linear(8, 3))
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 8), nn.Linear(8, 3)
+    )
 
 
 # ----------------------------------------------------------------------------------- not a module
@@ -36,7 +38,9 @@ def small_net() -> nn.Sequential:
 def test_not_a_module(entry):
     with pytest.raises(NotAModuleError, match=r"expected a torch.nn.Module as model, got int.*weights=None"):
         entry(42)
-    with pytest.raises(NotAModuleError, match=r"got OrderedDict: this looks like a state_dict.*load_state_dict"):
+    with pytest.raises(
+        NotAModuleError, match=r"got OrderedDict: this looks like a state_dict.*load_state_dict"
+    ):
         entry(small_net().state_dict())
     with pytest.raises(NotAModuleError, match=r"got dict: this looks like a state_dict"):
         entry({"weight": torch.ones(2, 2)})
@@ -54,7 +58,9 @@ def test_decompose_rejects_what_it_cannot_decompose():
 
 # --------------------------------------------------------------------------------- no weighted layers
 def test_model_with_no_weighted_layers():
-    with pytest.raises(NoWeightedLayersError, match=r"Sequential has no layer ddp-widgets can decompose.*resnet18"):
+    with pytest.raises(
+        NoWeightedLayersError, match=r"Sequential has no layer ddp-widgets can decompose.*resnet18"
+    ):
         SpectralAnalysis(nn.Sequential(nn.ReLU(), nn.Flatten()))
     # only an unsupported layer: the message gives its reason
     with pytest.raises(NoWeightedLayersError, match=r"0: Embedding is not a layer ddp-widgets decomposes"):
@@ -63,7 +69,9 @@ def test_model_with_no_weighted_layers():
 
 
 # ------------------------------------------------------------------------------------ NaN / Inf
-@pytest.mark.parametrize("bad,what", [(math.nan, "1 NaN and 0 Inf"), (math.inf, "0 NaN and 1 Inf"), (-math.inf, "0 NaN and 1 Inf")])
+@pytest.mark.parametrize(
+    "bad,what", [(math.nan, "1 NaN and 0 Inf"), (math.inf, "0 NaN and 1 Inf"), (-math.inf, "0 NaN and 1 Inf")]
+)
 def test_non_finite_weights_name_the_layer(bad, what):
     model = small_net()
     with torch.no_grad():
@@ -96,7 +104,9 @@ def test_unknown_layer_name_suggests_list_layers():
     for call in (sa.svd, sa.spectrum, sa.values, lambda n: sa.metrics(layers=[n])):
         with pytest.raises(UnknownLayerError, match=pattern):
             call("features.3")
-    with pytest.raises(UnknownLayerError, match=r"'pool'.*list_layers.*this model has 3: features.0, features.2, fc"):
+    with pytest.raises(
+        UnknownLayerError, match=r"'pool'.*list_layers.*this model has 3: features.0, features.2, fc"
+    ):
         sa.svd("pool")
     with pytest.raises(UnknownLayerError, match="list_layers"):
         get_layer(model, "classifier")
@@ -108,7 +118,9 @@ def test_a_listed_but_undecomposable_layer_says_why():
     model = nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 2))
     sa = SpectralAnalysis(model, example_input=torch.tensor([1, 2]), progress=False)
     assert sa.names == ["1"]
-    with pytest.raises(LayerNotDecomposableError, match="layer '0' cannot be decomposed: Embedding is not a layer"):
+    with pytest.raises(
+        LayerNotDecomposableError, match="layer '0' cannot be decomposed: Embedding is not a layer"
+    ):
         sa.svd("0")
 
 
@@ -128,7 +140,10 @@ def test_meta_device_parameters():
 # ------------------------------------------------------------------------------------ input shape
 def test_example_input_of_the_wrong_shape_names_the_layer_and_the_shape():
     model = small_net()
-    with pytest.raises(InputShapeError, match=r"shape \(1, 1, 8, 8\) failed in layer '0' \(Conv2d\).*expects \(batch, 3, H, W\)"):
+    with pytest.raises(
+        InputShapeError,
+        match=r"shape \(1, 1, 8, 8\) failed in layer '0' \(Conv2d\).*expects \(batch, 3, H, W\)",
+    ):
         list_layers(model, torch.zeros(1, 1, 8, 8))
     # right channels, wrong spatial size: the failure is further down, in the Linear
     with pytest.raises(InputShapeError, match=r"failed in layer '3' \(Linear\).*expects \(\.\.\., 144\)"):
@@ -143,13 +158,17 @@ def test_example_input_of_the_wrong_shape_names_the_layer_and_the_shape():
 
 def test_bad_option_values():
     sa = SpectralAnalysis(small_net(), progress=False)
-    with pytest.raises(UnknownOptionError, match="unknown view 'kernel': use one of unfolded, slices, operator"):
+    with pytest.raises(
+        UnknownOptionError, match="unknown view 'kernel': use one of unfolded, slices, operator"
+    ):
         sa.spectrum("0", view="kernel")
     with pytest.raises(UnknownOptionError, match="unknown normalization 'wigner': use one of mm .*, ddp"):
         SpectralAnalysis(small_net(), normalization="wigner")
     with pytest.raises(UnknownOptionError, match="use one of median, mean, max"):
         SpectralAnalysis(small_net(), mp_method="fit")
-    with pytest.raises(UnknownOptionError, match="unknown convention 'weightwatcher': use one of default, ww"):
+    with pytest.raises(
+        UnknownOptionError, match="unknown convention 'weightwatcher': use one of default, ww"
+    ):
         SpectralAnalysis(small_net(), convention="weightwatcher")
     with pytest.raises(UnknownOptionError, match="float32 or float64, not torch.float16"):
         SpectralAnalysis(small_net(), dtype=torch.float16)

@@ -37,7 +37,11 @@ def im2col(conv: nn.Module, x: torch.Tensor) -> torch.Tensor:
 CONFIGS = [
     ("plain", lambda: nn.Conv2d(4, 6, 3), (2, 4, 7, 7)),
     ("stride+padding", lambda: nn.Conv2d(4, 6, 3, stride=2, padding=1), (2, 4, 9, 8)),
-    ("non-square+dilation", lambda: nn.Conv2d(4, 6, (2, 5), stride=(2, 1), padding=(1, 2), dilation=(2, 1)), (2, 4, 9, 8)),
+    (
+        "non-square+dilation",
+        lambda: nn.Conv2d(4, 6, (2, 5), stride=(2, 1), padding=(1, 2), dilation=(2, 1)),
+        (2, 4, 9, 8),
+    ),
     ("groups+dilation", lambda: nn.Conv2d(6, 9, 3, groups=3, padding=2, dilation=2), (2, 6, 8, 8)),
     ("depthwise", lambda: nn.Conv2d(8, 8, 3, groups=8, padding=1), (2, 8, 6, 6)),
     ("depthwise-multiplier", lambda: nn.Conv2d(4, 8, 3, groups=4), (2, 4, 6, 6)),
@@ -158,11 +162,15 @@ def test_conv_transpose_unfolding_rows_are_input_channels(label, factory, n):
     adj = conv_fn(z, convt.weight, stride=convt.stride, groups=g)  # [n, c_in, n...]
     lhs = (tconv_fn(y, convt.weight, stride=convt.stride, groups=g) * z).sum()
     torch.testing.assert_close(lhs, (y * adj).sum())
-    adjoint_conv = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[dims - 1](convt.out_channels, convt.in_channels, k, stride=convt.stride, groups=g, bias=False)
+    adjoint_conv = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[dims - 1](
+        convt.out_channels, convt.in_channels, k, stride=convt.stride, groups=g, bias=False
+    )
     cols = im2col(adjoint_conv, z)
     cg, rg = cols.shape[1] // g, convt.in_channels // g
     for gi in range(g):
-        torch.testing.assert_close(svd.matrix[gi] @ cols[:, gi * cg : (gi + 1) * cg], adj.flatten(2)[:, gi * rg : (gi + 1) * rg])
+        torch.testing.assert_close(
+            svd.matrix[gi] @ cols[:, gi * cg : (gi + 1) * cg], adj.flatten(2)[:, gi * rg : (gi + 1) * rg]
+        )
 
     # kernel == stride: each input position writes its own output block through W̄ᵀ, so the dense
     # operator's singular values are W̄'s, each repeated once per input position

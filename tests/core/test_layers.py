@@ -131,7 +131,9 @@ def test_lazy_modules():
 
 
 def test_input_is_inferred_when_not_given():
-    layers = list_layers(nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)))
+    layers = list_layers(
+        nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    )
     assert layers.probe_error is None
     assert layers.get("0").input_shape[:2] == (1, 3) and layers.get("3").calls == 1
 
@@ -141,7 +143,12 @@ def test_input_is_inferred_when_not_given():
 
 def _hook_counts(model: nn.Module) -> dict[str, tuple[int, int, int, int]]:
     return {
-        name: (len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks), len(m._forward_hooks_with_kwargs))
+        name: (
+            len(m._forward_hooks),
+            len(m._forward_pre_hooks),
+            len(m._backward_hooks),
+            len(m._forward_hooks_with_kwargs),
+        )
         for name, m in model.named_modules()
     }
 
@@ -174,7 +181,10 @@ class ModeRecorder(nn.Module):
 
 def _mixed_mode_model() -> nn.Module:
     model = nn.Sequential(
-        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), ModeRecorder(), nn.Sequential(nn.Dropout(0.5), nn.Conv2d(4, 2, 1))
+        nn.Conv2d(3, 4, 3),
+        nn.BatchNorm2d(4),
+        ModeRecorder(),
+        nn.Sequential(nn.Dropout(0.5), nn.Conv2d(4, 2, 1)),
     )
     model.train()
     model[1].eval()  # mixed: the BatchNorm frozen, everything else training

@@ -59,10 +59,14 @@ def test_a_planted_spike_is_counted():
 def test_mp_density_is_a_density_and_the_median_is_its_median():
     for Q in (1.0, 2.0, 4.0, 10.0):
         lo, hi = mp_edges(Q, 2.5)
-        total, _ = scipy.integrate.quad(lambda x, Q=Q: mp_density(np.array([x]), Q, 2.5)[0], lo, hi, limit=200)
+        total, _ = scipy.integrate.quad(
+            lambda x, Q=Q: mp_density(np.array([x]), Q, 2.5)[0], lo, hi, limit=200
+        )
         assert total == pytest.approx(1.0, abs=2e-3)
         med = mp_quantile(0.5, Q)
-        half, _ = scipy.integrate.quad(lambda x, Q=Q: mp_density(np.array([x]), Q)[0], mp_edges(Q)[0], med, limit=200)
+        half, _ = scipy.integrate.quad(
+            lambda x, Q=Q: mp_density(np.array([x]), Q)[0], mp_edges(Q)[0], med, limit=200
+        )
         assert half == pytest.approx(0.5, abs=2e-3)
 
 
@@ -101,7 +105,9 @@ def test_power_law_alpha_matches_truth_and_the_powerlaw_package(alpha, seed):
 
 
 def test_power_law_with_fixed_xmin_matches_the_powerlaw_package():
-    x = sample_power_law(3.0, 5000, rng=np.random.default_rng(3)) * np.random.default_rng(4).uniform(0.9, 1.1, 5000)
+    x = sample_power_law(3.0, 5000, rng=np.random.default_rng(3)) * np.random.default_rng(4).uniform(
+        0.9, 1.1, 5000
+    )
     fit = fit_power_law(x, xmin=2.0)
     ref_alpha, ref_d = _powerlaw_alpha_at(x, 2.0)
     assert fit.xmin == 2.0

@@ -40,7 +40,7 @@ ARCHITECTURES = [
     "shufflenet_v2_x0_5",
     "regnet_x_400mf",
     "regnet_y_400mf",
-    "convnext_tiny",
+    pytest.param("convnext_tiny", marks=SLOW),
     "efficientnet_b0",
     "mnasnet0_5",
     # branching
@@ -49,7 +49,15 @@ ARCHITECTURES = [
 ]
 assert len(ARCHITECTURES) >= 15
 
-CONV_OR_LINEAR = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear)
+CONV_OR_LINEAR = (
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+    nn.Linear,
+)
 
 
 def build(name: str) -> nn.Module:
@@ -102,6 +110,8 @@ def test_every_weighted_layer_is_listed_and_matches_numpy(arch):
             assert abs(float(np.sum(s**2)) - fro2) <= REL_TOL * fro2, info.name
             # the spectral norm is at least the largest row/column norm and ‖W x‖ for any unit x
             x = torch.randn(cols, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-            lower = max(float(w.norm(dim=1).max()), float(w.norm(dim=0).max()), float((w @ x).norm() / x.norm()))
+            lower = max(
+                float(w.norm(dim=1).max()), float(w.norm(dim=0).max()), float((w @ x).norm() / x.norm())
+            )
             assert s[0] >= lower * (1 - REL_TOL), info.name
     assert checked >= 0.6 * len(layers.decomposable)

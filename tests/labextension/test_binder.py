@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import tomllib
 from pathlib import Path
 
+import tomllib
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,8 +38,8 @@ def test_runtime_and_post_build():
     post_build = BINDER / "postBuild"
     text = post_build.read_text()
     assert text.startswith("#!/usr/bin/env bash\n")
-    assert re.search(r"^set -euxo pipefail$", text, re.M)
-    assert re.search(r"^pip install (--no-cache-dir )?\.$", text, re.M)
+    assert re.search(r"^set -euxo pipefail$", text, re.MULTILINE)
+    assert re.search(r"^pip install (--no-cache-dir )?\.$", text, re.MULTILINE)
     assert os.access(post_build, os.X_OK)
     subprocess.run(["bash", "-n", str(post_build)], check=True)
 

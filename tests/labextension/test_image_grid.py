@@ -241,11 +241,11 @@ class TestFrontEndModule:
 
     def test_synced_traits_are_the_front_ends_trait_list(self):
         source = (ROOT / "labextension" / "src" / "traits.ts").read_text()
-        interface = re.search(r"export interface IImageGridTraits \{(.*?)\n\}", source, re.S)
+        interface = re.search(r"export interface IImageGridTraits \{(.*?)\n\}", source, re.DOTALL)
         assert interface, "IImageGridTraits not found in labextension/src/traits.ts"
-        front_end = set(re.findall(r"^  (\w+)\??:", interface.group(1), re.M))
-        effects = re.search(r"TRAIT_EFFECTS[^=]*= \{(.*?)\n\};", source, re.S)
-        assert effects and set(re.findall(r"^  (\w+):", effects.group(1), re.M)) == front_end
+        front_end = set(re.findall(r"^  (\w+)\??:", interface.group(1), re.MULTILINE))
+        effects = re.search(r"TRAIT_EFFECTS[^=]*= \{(.*?)\n\};", source, re.DOTALL)
+        assert effects and set(re.findall(r"^  (\w+):", effects.group(1), re.MULTILINE)) == front_end
         python = set(ImageGrid.class_own_traits(sync=True)) - {"_esm", "_css"}
         assert front_end == python
 
@@ -270,8 +270,13 @@ class TestStaticPicture:
         images = np.array([[[-2.0, 0.0, 2.0, 1.0, -1.0, np.nan]], [[-0.1, 0.0, 0.1, 0.05, -0.05, np.inf]]])
         rgba = ImageGrid.from_array(images).to_rgba()
         for tile in rgba:  # each tile scaled by its own max |x|: the same colours at 100x smaller values
-            assert tile[0, :5, :3].tolist() == [[33, 102, 172], [247, 247, 247], [178, 24, 43],
-                                                [213, 136, 145], [140, 175, 210]]
+            assert tile[0, :5, :3].tolist() == [
+                [33, 102, 172],
+                [247, 247, 247],
+                [178, 24, 43],
+                [213, 136, 145],
+                [140, 175, 210],
+            ]
             assert tile[0, 5].tolist() == [0, 0, 0, 0] and set(tile[0, :5, 3]) == {255}
 
     def test_grey_scale_rounds_halves_up_as_the_view_does(self):

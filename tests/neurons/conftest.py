@@ -22,4 +22,3 @@ def default_profiler():
 def default_profile(default_profiler, default_data):
     d = default_data
     return default_profiler.profile(d.images, d.labels, class_names=d.class_names, progress=False)
-

@@ -19,6 +19,10 @@ def weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def identical(model: torch.nn.Module, saved: dict[str, torch.Tensor]) -> bool:
     """Every parameter bit-identical to its saved copy (NaN-safe: compares the bytes)."""
-    return all(torch.equal(p.detach().view(torch.uint8) if p.dtype.is_floating_point else p.detach(),
-                           saved[n].view(torch.uint8) if p.dtype.is_floating_point else saved[n])
-               for n, p in model.named_parameters())
+    return all(
+        torch.equal(
+            p.detach().view(torch.uint8) if p.dtype.is_floating_point else p.detach(),
+            saved[n].view(torch.uint8) if p.dtype.is_floating_point else saved[n],
+        )
+        for n, p in model.named_parameters()
+    )

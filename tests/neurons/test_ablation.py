@@ -127,8 +127,9 @@ def test_per_class_table_matches_a_hand_computation(default_profiler, default_da
         before = prof.model(d.images)
         with swapped_weights({module.weight: new}):
             after = prof.model(d.images)
-    df = neurons.ablate(prof, layer, alpha, d.images, d.labels, batch_size=37, class_names=d.class_names,
-                        progress=False)
+    df = neurons.ablate(
+        prof, layer, alpha, d.images, d.labels, batch_size=37, class_names=d.class_names, progress=False
+    )
     y = d.labels.numpy()
     for c in range(10):
         row = df.iloc[c]
@@ -137,17 +138,24 @@ def test_per_class_table_matches_a_hand_computation(default_profiler, default_da
         assert row["accuracy_before"] == float((before.argmax(1).numpy()[sel] == c).mean())
         assert row["accuracy_after"] == float((after.argmax(1).numpy()[sel] == c).mean())
         assert row["true_logit_after"] == pytest.approx(float(after[sel, c].double().mean()), abs=1e-5)
-        assert row["delta_true_logit"] == pytest.approx(row["true_logit_after"] - row["true_logit_before"], abs=1e-12)
+        assert row["delta_true_logit"] == pytest.approx(
+            row["true_logit_after"] - row["true_logit_before"], abs=1e-12
+        )
     assert df.attrs["neurons"] == [alpha] and df.attrs["layer"] == layer
     assert df.attrs["accuracy_before"] == pytest.approx(float((before.argmax(1) == d.labels).double().mean()))
 
 
 def test_batching_does_not_change_counts(default_profiler, default_data):
     d = default_data
-    a = neurons.ablate(default_profiler, "features.7", [0, 2], d.images[:200], d.labels[:200], batch_size=13,
-                       progress=False)
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(d.images[:200], d.labels[:200]),
-                                         batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(0))
+    a = neurons.ablate(
+        default_profiler, "features.7", [0, 2], d.images[:200], d.labels[:200], batch_size=13, progress=False
+    )
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(d.images[:200], d.labels[:200]),
+        batch_size=64,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(0),
+    )
     b = neurons.ablate(default_profiler, "features.7", [0, 2], loader, progress=False)
     assert (a["n_images"] == b["n_images"]).all()
     np.testing.assert_allclose(a["accuracy_after"], b["accuracy_after"], atol=0.011)  # one image may tie-flip
@@ -183,7 +191,9 @@ class RaisesOnCall(nn.Module):
 
 def test_model_restored_after_success_and_after_errors():
     torch.manual_seed(3)
-    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Dropout(0.5), nn.Linear(4 * 4 * 4, 3))
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Dropout(0.5), nn.Linear(4 * 4 * 4, 3)
+    )
     model.train()
     x, y = torch.randn(12, 1, 6, 6), torch.arange(12) % 3
     saved, before = weights(model), modes(model)
@@ -195,12 +205,15 @@ def test_model_restored_after_success_and_after_errors():
     broken.train()
     prof_broken = dw.Profiler(broken, example_input=x[:1])
     broken.calls, broken.fail_at, seen = 0, 1, []
-    handle = model[4].register_forward_pre_hook(lambda m, i: seen.append(torch.equal(m.weight, saved["4.weight"])))
+    handle = model[4].register_forward_pre_hook(
+        lambda m, i: seen.append(torch.equal(m.weight, saved["4.weight"]))
+    )
     with pytest.raises(InputShapeError, match="boom"):
         neurons.ablate(prof_broken, "inner.4", [0], x, y, progress=False)
     handle.remove()
     assert seen == [True, False]  # baseline with the original weight, then the ablated one, which raised
     assert identical(model, saved) and all(m.training for m in broken.modules()) and hook_count(broken) == 0
+
     # the data raises mid-way
     def bad_batches():
         yield x[:4], y[:4]
@@ -244,7 +257,9 @@ def test_clear_errors(default_profiler, default_data):
     with pytest.raises(ValueError, match="not both"):
         neurons.ablate(prof, "classifier.0", [1], d.images[:10], d.labels[:10], keep_top=3, progress=False)
     with pytest.raises(NeuronIndexError, match="keep_top must be"):
-        neurons.ablate(prof, "classifier.0", keep_top=500, data=d.images[:10], labels=d.labels[:10], progress=False)
+        neurons.ablate(
+            prof, "classifier.0", keep_top=500, data=d.images[:10], labels=d.labels[:10], progress=False
+        )
     with pytest.raises(UnknownLayerError, match="classifier.0"):
         neurons.ablate(prof, "classifier.O", [0], d.images[:10], d.labels[:10], progress=False)
     with pytest.raises(DataError, match="out of range"):
@@ -252,7 +267,9 @@ def test_clear_errors(default_profiler, default_data):
     with pytest.raises(DataError, match="needs data"):
         neurons.ablate(prof, "classifier.0", [0], progress=False)
     with pytest.raises(DataError, match="class names"):
-        neurons.ablate(prof, "classifier.0", [0], d.images[:10], d.labels[:10], class_names=["a", "b"], progress=False)
+        neurons.ablate(
+            prof, "classifier.0", [0], d.images[:10], d.labels[:10], class_names=["a", "b"], progress=False
+        )
     with pytest.raises(NotAModuleError, match="Profiler"):
         neurons.ablate("model", "classifier.0", [0], d.images[:10], d.labels[:10])
 
@@ -263,16 +280,28 @@ def test_half_precision_weights_keep_their_dtype():
     svd = decompose(lin)
     new = ablated_weight(lin.weight, svd, [0])
     assert new.dtype == torch.float16
-    expect = lin.weight.double() - svd.values[0].double() * torch.outer(svd.left_vector(0).double(), svd.right_vector(0).double())
+    expect = lin.weight.double() - svd.values[0].double() * torch.outer(
+        svd.left_vector(0).double(), svd.right_vector(0).double()
+    )
     torch.testing.assert_close(new.double(), expect.detach(), atol=2e-3, rtol=0)
 
 
 def test_ablate_each_equals_single_ablations(default_profiler, default_data):
     d = default_data
-    long = neurons.ablate_each(default_profiler, {"features.2": [0], "classifier.3": [1]}, d.images[:300],
-                               d.labels[:300], progress=False)
-    assert list(long.groupby(["layer", "neuron"], sort=False).size().index) == [("features.2", 0), ("classifier.3", 1)]
-    one = neurons.ablate(default_profiler, "classifier.3", [1], d.images[:300], d.labels[:300], progress=False)
+    long = neurons.ablate_each(
+        default_profiler,
+        {"features.2": [0], "classifier.3": [1]},
+        d.images[:300],
+        d.labels[:300],
+        progress=False,
+    )
+    assert list(long.groupby(["layer", "neuron"], sort=False).size().index) == [
+        ("features.2", 0),
+        ("classifier.3", 1),
+    ]
+    one = neurons.ablate(
+        default_profiler, "classifier.3", [1], d.images[:300], d.labels[:300], progress=False
+    )
     part = long[long["layer"] == "classifier.3"].reset_index(drop=True)
     assert (part["accuracy_after"] == one["accuracy_after"]).all()
     np.testing.assert_allclose(part["true_logit_after"], one["true_logit_after"], rtol=0, atol=1e-9)
@@ -291,16 +320,21 @@ def test_a_stale_decomposition_is_refused():
     # through the analysis, caches follow the weights: the ablation decomposes the current weight afresh
     fresh = prof.analysis.svd("0")
     assert fresh is not svd
-    torch.testing.assert_close(fresh.reconstruct().to(model[0].weight.dtype), model[0].weight.detach(),
-                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        fresh.reconstruct().to(model[0].weight.dtype), model[0].weight.detach(), rtol=1e-5, atol=1e-5
+    )
     df = neurons.ablate(prof, "0", [1], torch.randn(4, 6), torch.tensor([0, 1, 2, 0]), progress=False)
     assert len(df) == 3
 
 
 def test_unlabelled_data_is_refused_not_scored_as_class_0(default_profiler, default_data):
     x = default_data.images[:20]
-    for data in (x, [x[:10], x[10:]], torch.utils.data.TensorDataset(x),
-                 torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x), batch_size=8)):
+    for data in (
+        x,
+        [x[:10], x[10:]],
+        torch.utils.data.TensorDataset(x),
+        torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x), batch_size=8),
+    ):
         with pytest.raises(DataError, match="has none"):
             neurons.ablate(default_profiler, "classifier.3", [0], data, progress=False)
 
@@ -309,14 +343,37 @@ def test_string_labels_follow_the_model_s_logit_order(default_profiler, default_
     d = default_data
     names = np.array(d.class_names)[d.labels[:100].numpy()]
     with pytest.raises(DataError, match="logit order"):  # sorted names would not be the model's class order
-        neurons.ablate(default_profiler, "classifier.3", np.array([0, 2]), d.images[:100], names, progress=False)
+        neurons.ablate(
+            default_profiler, "classifier.3", np.array([0, 2]), d.images[:100], names, progress=False
+        )
     with pytest.raises(DataError, match="'Hat'"):
-        neurons.ablate(default_profiler, "classifier.3", [0], d.images[:2], ["Hat", "Bag"], class_names=d.class_names,
-                       progress=False)
-    by_name = neurons.ablate(default_profiler, "classifier.3", np.array([0, 2]), d.images[:100], names,
-                             class_names=d.class_names, progress=False)
-    by_index = neurons.ablate(default_profiler, "classifier.3", [0, 2], d.images[:100], d.labels[:100].numpy(),
-                              class_names=d.class_names, progress=False)
+        neurons.ablate(
+            default_profiler,
+            "classifier.3",
+            [0],
+            d.images[:2],
+            ["Hat", "Bag"],
+            class_names=d.class_names,
+            progress=False,
+        )
+    by_name = neurons.ablate(
+        default_profiler,
+        "classifier.3",
+        np.array([0, 2]),
+        d.images[:100],
+        names,
+        class_names=d.class_names,
+        progress=False,
+    )
+    by_index = neurons.ablate(
+        default_profiler,
+        "classifier.3",
+        [0, 2],
+        d.images[:100],
+        d.labels[:100].numpy(),
+        class_names=d.class_names,
+        progress=False,
+    )
     assert by_name.equals(by_index)
 
 

@@ -1,4 +1,5 @@
-"""notebooks/04_neuron_dashboard.ipynb runs headless (nbclient) through maps, ablation, readout and truncation."""
+"""notebooks/04_neuron_dashboard.ipynb runs headless (nbclient) through maps, ablation, readout and
+truncation."""
 
 from __future__ import annotations
 
@@ -21,15 +22,21 @@ def test_committed_without_outputs() -> None:
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory: pytest.TempPathFactory) -> nbformat.NotebookNode:
-    return notebook_runner.execute(NAME, tmp_path_factory.mktemp("dashboard"), widget_state=False,
-                                   env={"PYTHONPATH": str(ROOT)})  # the kernel imports this tree
+    return notebook_runner.execute(
+        NAME, tmp_path_factory.mktemp("dashboard"), widget_state=False, env={"PYTHONPATH": str(ROOT)}
+    )  # the kernel imports this tree
 
 
 def _text(nb: nbformat.NotebookNode) -> str:
-    return "\n".join(str(o.get("data", {}).get("text/plain", "")) + str(o.get("text", ""))
-                     for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    return "\n".join(
+        str(o.get("data", {}).get("text/plain", "")) + str(o.get("text", ""))
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
 
 
+@pytest.mark.slow
 def test_executes_without_errors(executed: nbformat.NotebookNode) -> None:
     errors = notebook_runner.errors(executed)
     assert not errors, errors
@@ -37,6 +44,13 @@ def test_executes_without_errors(executed: nbformat.NotebookNode) -> None:
     assert "features.7:" in text and "hyperedge:" in text
     assert "NotLinearToLogitsError" in text and "'classifier.1' (ReLU)" in text
     assert "delta_accuracy" in text and "kept_rank" in text and "margin" in text
-    images = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
-    # maps of the top pole, ablation bars, truncation curve; and the bottom pole where Profile has bottom_images
+    images = [
+        o
+        for c in executed.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if "image/png" in o.get("data", {})
+    ]
+    # maps of the top pole, ablation bars, truncation curve; and the bottom pole where Profile has
+    # bottom_images
     assert len(images) == (3 if "no Profile.bottom_images" in text else 4)

@@ -6,8 +6,8 @@ Measured (hypergraph with the defaults: top 16 neurons by σ, threshold 0.1, pla
 tested neuron's edge classes lose more accuracy (margin 0.022 to 0.236) and more true-class logit (1.7 to
 6.6) than the other classes. In the conv layers they do not: margins of −0.030 to +0.016 (3 of 5
 negative), mean losses of at most 0.035 on either side, and the top neuron of features.0 and of features.7
-is shared by all ten classes, so there is nothing to compare. The assertions below keep the measured signs with a slack of one
-image per class (0.01) for machines that round differently.
+is shared by all ten classes, so there is nothing to compare. The assertions below keep the measured signs
+with a slack of one image per class (0.01) for machines that round differently.
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ LINEAR = ["classifier.0", "classifier.3"]
 @pytest.fixture(scope="module")
 def claim(default_profiler, default_profile, default_data):
     d = default_data
-    return neurons.hyperedge_ablation(default_profiler, default_profile, d.images, d.labels, n_neurons=3,
-                                      progress=False)
+    return neurons.hyperedge_ablation(
+        default_profiler, default_profile, d.images, d.labels, n_neurons=3, progress=False
+    )
 
 
+@pytest.mark.slow  # the claim table: hyperedge ablations in every layer (~5 s)
 def test_the_table(claim, default_profile):
     assert list(claim["layer"].unique()) == CONV + LINEAR
     assert (claim.groupby("layer").size() <= 3).all()
@@ -40,18 +42,21 @@ def test_the_table(claim, default_profile):
         assert set(row.hyperedge.split(", ")) == set(hg.edges[f"classifier.3:{row.neuron}"])
 
 
+@pytest.mark.slow
 def test_a_row_equals_its_own_ablation(claim, default_profiler, default_data):
     row = claim[(claim["layer"] == "classifier.3") & (claim["neuron"] == 1)].iloc[0]
     assert row["hyperedge"] == "Trouser"
     d = default_data
-    df = neurons.ablate(default_profiler, "classifier.3", [1], d.images, d.labels, class_names=d.class_names,
-                        progress=False)
+    df = neurons.ablate(
+        default_profiler, "classifier.3", [1], d.images, d.labels, class_names=d.class_names, progress=False
+    )
     loss = -df["delta_accuracy"]
     inside = df["class"] == "Trouser"
     assert row["acc_loss_in"] == pytest.approx(loss[inside].mean())
     assert row["acc_loss_out"] == pytest.approx(loss[~inside].mean())
 
 
+@pytest.mark.slow
 def test_the_claim_holds_in_the_linear_layers(claim):
     part = claim[claim["layer"].isin(LINEAR)]
     assert len(part) == 5
@@ -59,6 +64,7 @@ def test_the_claim_holds_in_the_linear_layers(claim):
     assert (part["logit_margin"] >= 1.0).all(), part[["layer", "neuron", "logit_margin"]]  # measured ≥ 1.70
 
 
+@pytest.mark.slow
 def test_the_claim_does_not_hold_in_the_conv_layers(claim):
     part = claim[claim["layer"].isin(CONV)]
     untestable = part[part["n_out"] == 0]

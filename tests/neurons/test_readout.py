@@ -1,4 +1,5 @@
-"""Weight-space class readout: the last layer's own algebra, linear chains, and the refusal of non-linear paths."""
+"""Weight-space class readout: the last layer's own algebra, linear chains, and the refusal of non-linear
+paths."""
 
 from __future__ import annotations
 
@@ -78,7 +79,9 @@ def test_a_functional_nonlinearity_is_caught_numerically():
     assert hook_count(model) == 0
     # the last layer itself is fine
     df = neurons.readout(prof, "b")
-    np.testing.assert_allclose(df[["0", "1", "2"]].to_numpy().T, prof.analysis.svd("b").projection().T.double(), atol=1e-6)
+    np.testing.assert_allclose(
+        df[["0", "1", "2"]].to_numpy().T, prof.analysis.svd("b").projection().T.double(), atol=1e-6
+    )
 
 
 def test_conv_layers_are_refused(default_profiler):

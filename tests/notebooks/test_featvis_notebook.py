@@ -1,4 +1,5 @@
-"""The feature-visualisation notebook runs headless (nbclient); its saved widget state holds the image grids."""
+"""The feature-visualisation notebook runs headless (nbclient); its saved widget state holds the image
+grids."""
 
 from __future__ import annotations
 
@@ -22,18 +23,28 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> nbformat.NotebookNode:
     return notebook_runner.execute(NOTEBOOK.name, tmp_path_factory.mktemp("featvis"))
 
 
+@pytest.mark.slow
 def test_executes_without_errors(executed: nbformat.NotebookNode) -> None:
     errors = notebook_runner.errors(executed)
     assert not errors, errors
-    text = "\n".join(o.get("data", {}).get("text/plain", "") for c in executed.cells if c.cell_type == "code"
-                     for o in c.outputs)
+    text = "\n".join(
+        o.get("data", {}).get("text/plain", "")
+        for c in executed.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
     assert "FeatureVisualization(layer='features.2', alpha=0" in text
     assert "best sample" in text
 
 
+@pytest.mark.slow
 def test_saved_widget_state_holds_the_grids(executed: nbformat.NotebookNode) -> None:
     state = executed.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-    grids = [m["state"] for m in state.values() if m["state"].get("_anywidget_id") == "ddp_widgets.widgets.image_grid.ImageGrid"]
+    grids = [
+        m["state"]
+        for m in state.values()
+        if m["state"].get("_anywidget_id") == "ddp_widgets.widgets.image_grid.ImageGrid"
+    ]
     assert len(grids) >= 2, Counter(m["model_name"] for m in state.values())
     text = json.dumps(grids, ensure_ascii=False)
     for neuron in ("features.2:0 σ=", "features.7:2 σ="):

@@ -1,4 +1,5 @@
-"""Progress bars in a saved notebook: tqdm's widget output is left behind, transient_progress leaves one line."""
+"""Progress bars in a saved notebook: tqdm's widget output is left behind, transient_progress leaves one
+line."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import re
 
 import nbformat
 import pytest
+
+pytestmark = pytest.mark.slow  # executes a notebook
 
 pytest.importorskip("nbclient")
 
@@ -15,7 +18,9 @@ BAR = "from tqdm.auto import tqdm\nimport time\nfor _ in tqdm(range(3), leave=Fa
 
 def is_progress_output(output: dict) -> bool:
     data = output.get("data", {})
-    return "application/vnd.jupyter.widget-view+json" in data and bool(PROGRESS_TEXT.match(data.get("text/plain", "")))
+    return "application/vnd.jupyter.widget-view+json" in data and bool(
+        PROGRESS_TEXT.match(data.get("text/plain", ""))
+    )
 
 
 def _run(cells: list[str]) -> nbformat.NotebookNode:
@@ -30,10 +35,17 @@ def _run(cells: list[str]) -> nbformat.NotebookNode:
 
 
 def test_transient_progress_leaves_no_widget_output_behind() -> None:
-    nb = _run([BAR, "from ddp_widgets._progress import transient_progress\n"
-                    "with transient_progress(True, 'counted'):\n" + "\n".join("    " + line for line in BAR.splitlines())])
+    nb = _run(
+        [
+            BAR,
+            "from ddp_widgets._progress import transient_progress\n"
+            "with transient_progress(True, 'counted'):\n"
+            + "\n".join("    " + line for line in BAR.splitlines()),
+        ]
+    )
     plain, transient = nb.cells[0].outputs, nb.cells[1].outputs
-    # without it: tqdm's bar stays as a widget output whose text is the bar at its start (a stuck line once saved)
+    # without it: tqdm's bar stays as a widget output whose text is the bar at its start (a stuck line once
+    # saved)
     assert any(is_progress_output(o) for o in plain)
     # with it: one plain line, no widget output
     assert [o["data"] for o in transient] == [{"text/plain": transient[0]["data"]["text/plain"]}]

@@ -27,6 +27,7 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> nbformat.NotebookNode:
     return notebook_runner.execute(NOTEBOOK.name, tmp_path_factory.mktemp("quickstart"))
 
 
+@pytest.mark.slow
 def test_quickstart_executes_without_errors(executed: nbformat.NotebookNode) -> None:
     errors = notebook_runner.errors(executed)
     assert not errors, errors
@@ -34,15 +35,30 @@ def test_quickstart_executes_without_errors(executed: nbformat.NotebookNode) -> 
     assert "layer='classifier.0'" in last and "neuron=2" in last
 
 
+@pytest.mark.slow
 def test_saved_widget_state_holds_the_views(executed: nbformat.NotebookNode) -> None:
     state = executed.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     models = Counter(m["model_name"] for m in state.values())
     # the explorer's grid, bqplot figures and marks, the cytoscape graph, image grids, the layer list
-    for name in ("GridBoxModel", "FigureModel", "ScatterModel", "BarsModel", "CytoscapeModel", "AnyModel", "SelectModel"):
+    for name in (
+        "GridBoxModel",
+        "FigureModel",
+        "ScatterModel",
+        "BarsModel",
+        "CytoscapeModel",
+        "AnyModel",
+        "SelectModel",
+    ):
         assert models[name] >= 1, f"no {name} in the saved widget state: {sorted(models)}"
-    grids = [m["state"] for m in state.values() if m["state"].get("_anywidget_id") == "ddp_widgets.widgets.image_grid.ImageGrid"]
+    grids = [
+        m["state"]
+        for m in state.values()
+        if m["state"].get("_anywidget_id") == "ddp_widgets.widgets.image_grid.ImageGrid"
+    ]
     assert grids and all("ddp-ImageGrid-tile" in g["_esm"] for g in grids)  # the image grid's own module
-    assert models["FigureModel"] >= 2 + 3 + 1  # the stand-alone SpectrumPlot, then the explorer's 3 + 1 figures
+    assert (
+        models["FigureModel"] >= 2 + 3 + 1
+    )  # the stand-alone SpectrumPlot, then the explorer's 3 + 1 figures
     text = json.dumps(state)
     for layer in ("features.0", "features.7", "classifier.0"):
         assert layer in text
@@ -50,20 +66,26 @@ def test_saved_widget_state_holds_the_views(executed: nbformat.NotebookNode) -> 
     firsts = [s["_options_labels"][0] for s in selects if s.get("_options_labels")]
     assert any(f.startswith("0 features.0    α=") and f.endswith("Conv2d 32×1×3×3") for f in firsts), firsts
     nodes = [m["state"] for m in state.values() if m["model_name"] == "NodeModel"]
-    assert any(n["data"]["id"].startswith("c|") for n in nodes) and any(n["data"]["id"].startswith("n|") for n in nodes)
+    assert any(n["data"]["id"].startswith("c|") for n in nodes) and any(
+        n["data"]["id"].startswith("n|") for n in nodes
+    )
 
 
 def _outputs(nb: nbformat.NotebookNode) -> list:
     return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
 
 
+@pytest.mark.slow
 def test_every_view_output_is_followed_by_its_static_snapshot(executed: nbformat.NotebookNode) -> None:
     import base64
 
     for cell in executed.cells:
         kinds = [o.get("data", {}) for o in cell.get("outputs", [])]
         for i, data in enumerate(kinds):
-            if "application/vnd.jupyter.widget-view+json" in data and "needs a running kernel" in data["text/plain"]:
+            if (
+                "application/vnd.jupyter.widget-view+json" in data
+                and "needs a running kernel" in data["text/plain"]
+            ):
                 snapshot = kinds[i + 1]["text/html"]
                 assert 'class="ddp-static"' in snapshot and "rendering the static snapshot" not in snapshot
                 pngs = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', snapshot)
@@ -75,6 +97,7 @@ def test_every_view_output_is_followed_by_its_static_snapshot(executed: nbformat
     assert "selection: layer classifier.0, SVD neuron 2" in html
 
 
+@pytest.mark.slow
 def test_no_progress_widget_or_raw_widget_text_is_left_behind(executed: nbformat.NotebookNode) -> None:
     state = executed.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     texts = [o.get("data", {}).get("text/plain", "") for o in _outputs(executed)]
@@ -82,12 +105,17 @@ def test_no_progress_widget_or_raw_widget_text_is_left_behind(executed: nbformat
         view = o.get("data", {}).get("application/vnd.jupyter.widget-view+json")
         if view is not None:  # a widget output whose model is gone shows as a stuck line once saved
             assert view["model_id"] in state, o["data"]["text/plain"]
-    assert not any(t.startswith(("HBox(children", "Explorer(children", "IntProgress", "FloatProgress")) for t in texts)
+    assert not any(
+        t.startswith(("HBox(children", "Explorer(children", "IntProgress", "FloatProgress")) for t in texts
+    )
     assert any(t.startswith("profiled in ") for t in texts)  # the profile cell's progress, now one plain line
     assert not any(re.match(r"^\s*\d+%\|", t) for t in texts)  # no tqdm bar (its text: "  0%|   | 0/16 ...")
 
 
-def test_nbconvert_html_carries_the_static_snapshots_beside_the_widget_state(executed: nbformat.NotebookNode) -> None:
+@pytest.mark.slow
+def test_nbconvert_html_carries_the_static_snapshots_beside_the_widget_state(
+    executed: nbformat.NotebookNode,
+) -> None:
     from nbconvert import HTMLExporter
 
     page, _ = HTMLExporter().from_notebook_node(executed)

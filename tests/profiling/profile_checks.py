@@ -6,9 +6,12 @@ from ddp_widgets import Profile
 
 
 def _close(actual: np.ndarray, desired: np.ndarray, scale: np.ndarray, rtol: float) -> None:
-    """|actual - desired| <= rtol (|desired| + scale): a sum of terms of both signs is only as exact as its terms."""
+    """|actual - desired| <= rtol (|desired| + scale): a sum of terms of both signs is only as exact as its
+    terms."""
     bad = ~(np.abs(actual - desired) <= rtol * (np.abs(desired) + scale))
-    assert not bad.any(), f"{bad.sum()} entries differ beyond rtol {rtol}: {actual[bad][:3]} vs {desired[bad][:3]}"
+    assert not bad.any(), (
+        f"{bad.sum()} entries differ beyond rtol {rtol}: {actual[bad][:3]} vs {desired[bad][:3]}"
+    )
 
 
 def assert_same(a: Profile, b: Profile, *, rtol: float, exact_ranks: bool = True) -> None:
@@ -25,4 +28,6 @@ def assert_same(a: Profile, b: Profile, *, rtol: float, exact_ranks: bool = True
         _close(sa.infl_weight.numpy(), sb.infl_weight.numpy(), 0 * rms, rtol)
         if exact_ranks:
             for f in ("top_index", "bottom_index", "top_score", "bottom_score"):
-                np.testing.assert_array_equal(getattr(a._stats[n], f).numpy(), getattr(b._stats[n], f).numpy())
+                np.testing.assert_array_equal(
+                    getattr(a._stats[n], f).numpy(), getattr(b._stats[n], f).numpy()
+                )

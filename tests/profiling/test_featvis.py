@@ -8,6 +8,7 @@ from torch import nn
 
 from ddp_widgets import Profiler
 from ddp_widgets.core import InputShapeError, UnknownLayerError
+from ddp_widgets.core.errors import ArgumentTypeError, InvalidArgumentError, NeuronIndexError
 from ddp_widgets.core.featvis import COLOR_SQRT_COVARIANCE, FeatureVisualization, TransformSpec
 from ddp_widgets.core.profile import SignalSpec, capture_signals
 from ddp_widgets.zoo import MEAN, STD, load_default_data, load_default_model
@@ -210,25 +211,28 @@ def test_bad_arguments(default):
     _, prof, _, _ = default
     with pytest.raises(UnknownLayerError, match="no weighted layer named 'features.9'"):
         prof.visualize("features.9", 0, steps=2)
-    with pytest.raises(IndexError, match="SVD neuron 64 out of range: layer 'features.5' has 64"):
+    with pytest.raises(NeuronIndexError, match="SVD neuron 64 out of range: layer 'features.5' has 64"):
         prof.visualize(LAYER, 64, steps=2)
-    with pytest.raises(IndexError, match="SVD neuron -1 out of range"):
+    with pytest.raises(NeuronIndexError, match="SVD neuron -1 out of range"):
         prof.visualize(LAYER, -1, steps=2)
-    with pytest.raises(TypeError, match="alpha must be an integer"):
+    with pytest.raises(ArgumentTypeError, match="alpha must be an integer"):
         prof.visualize(LAYER, 1.5, steps=2)
     for steps in (0, -3, 2.5):
-        with pytest.raises(ValueError, match="steps must be a positive integer"):
+        with pytest.raises(InvalidArgumentError, match="steps must be a positive integer"):
             prof.visualize(LAYER, 0, steps=steps)
-    with pytest.raises(ValueError, match="lr must be a positive number"):
+    with pytest.raises(InvalidArgumentError, match="lr must be a positive number"):
         prof.visualize(LAYER, 0, steps=2, lr=0)
-    with pytest.raises(ValueError, match=r"mean needs one value or one per channel \(1\), got 3"):
+    with pytest.raises(InvalidArgumentError, match=r"mean needs one value or one per channel \(1\), got 3"):
         prof.visualize(LAYER, 0, steps=2, mean=(0.1, 0.2, 0.3))
-    with pytest.raises(ValueError, match="std must be positive"):
+    with pytest.raises(InvalidArgumentError, match="std must be positive"):
         prof.visualize(LAYER, 0, steps=2, std=0.0)
-    with pytest.raises(ValueError, match="size must be at least 2×2"):
+    with pytest.raises(InvalidArgumentError, match="size must be at least 2×2"):
         prof.visualize(LAYER, 0, steps=2, size=1)
-    with pytest.raises(ValueError, match="size must be an integer or a pair"):
+    with pytest.raises(InvalidArgumentError, match="size must be an integer or a pair"):
         prof.visualize(LAYER, 0, steps=2, size="big")
+    # the package's classes still are the built-in ones they replace, so `except ValueError` keeps working
+    assert issubclass(InvalidArgumentError, ValueError) and issubclass(NeuronIndexError, IndexError)
+    assert issubclass(ArgumentTypeError, TypeError)
 
 
 def test_model_that_fails_on_the_image_size():
@@ -253,12 +257,22 @@ def test_transforms_can_be_turned_off():
     model = tiny(1)
     prof = Profiler(model, example_input=torch.zeros(1, 1, 12, 12))
     off = TransformSpec(jitter=0, scale=(1.0, 1.0), degrees=0.0)
-    r = visualize_neuron(model, model[4], prof._spec("4"), 0, layer="4", channels=1, size=12, steps=16, transforms=off)
+    r = visualize_neuron(
+        model, model[4], prof._spec("4"), 0, layer="4", channels=1, size=12, steps=16, transforms=off
+    )
     # without transforms, the last step's objective is the signal of the image before that step's update
     assert r.history[-1] == pytest.approx(float(neuron_signal(prof, r.input, 0, "4")[0]), rel=0.2)
-    with pytest.raises(ValueError, match="invalid transform ranges"):
-        visualize_neuron(model, model[4], prof._spec("4"), 0, channels=1, size=12, steps=2,
-                         transforms=TransformSpec(scale=(1.1, 1.0)))
+    with pytest.raises(InvalidArgumentError, match="invalid transform ranges"):
+        visualize_neuron(
+            model,
+            model[4],
+            prof._spec("4"),
+            0,
+            channels=1,
+            size=12,
+            steps=2,
+            transforms=TransformSpec(scale=(1.1, 1.0)),
+        )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

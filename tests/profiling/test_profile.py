@@ -15,8 +15,15 @@ from ddp_widgets.zoo import load_default_data, load_default_model
 @pytest.fixture(scope="module")
 def tiny():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 8, 3),
-                          nn.ReLU(), nn.Flatten(), nn.Linear(8 * 5 * 5, 4)).eval()
+    model = nn.Sequential(
+        nn.Conv2d(1, 6, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 8, 3),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(8 * 5 * 5, 4),
+    ).eval()
     x = torch.randn(50, 1, 14, 14)
     y = torch.arange(50) % 4
     return model, x, y
@@ -30,12 +37,18 @@ def test_streaming_equals_in_memory(tiny):
     for name in prof.layers:
         s = whole[name].double()
         for c in range(4):
-            np.testing.assert_allclose(streamed.class_mean(name)[c], s[y == c].mean(0).numpy(), rtol=1e-5, atol=1e-6)
-            np.testing.assert_allclose(streamed.class_std(name)[c], s[y == c].std(0, unbiased=False).numpy(), rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(
+                streamed.class_mean(name)[c], s[y == c].mean(0).numpy(), rtol=1e-5, atol=1e-6
+            )
+            np.testing.assert_allclose(
+                streamed.class_std(name)[c], s[y == c].std(0, unbiased=False).numpy(), rtol=1e-4, atol=1e-5
+            )
         mask, ddp_w, _w = influential(whole[name], 0.2)
         for c in range(4):
             assert (streamed.influence_counts(name)[c] == mask[y == c].sum(0).numpy()).all()
-            np.testing.assert_allclose(streamed.influence_weights(name, "ddp")[c], ddp_w[y == c].sum(0).numpy(), rtol=1e-5)
+            np.testing.assert_allclose(
+                streamed.influence_weights(name, "ddp")[c], ddp_w[y == c].sum(0).numpy(), rtol=1e-5
+            )
         # top images of every neuron: the 5 largest signals over the whole dataset
         for a in range(s.shape[1]):
             idx, score = streamed.top_images(name, a)
@@ -59,7 +72,11 @@ def test_data_forms_agree(tiny):
     prof = Profiler(model)
     ref = prof.profile(x, y, batch_size=10, progress=False)
     ds = torch.utils.data.TensorDataset(x, y)
-    for data in (ds, torch.utils.data.DataLoader(ds, batch_size=9), [(x[i : i + 20], y[i : i + 20]) for i in range(0, 50, 20)]):
+    for data in (
+        ds,
+        torch.utils.data.DataLoader(ds, batch_size=9),
+        [(x[i : i + 20], y[i : i + 20]) for i in range(0, 50, 20)],
+    ):
         other = prof.profile(data, batch_size=10, progress=False)
         for name in prof.layers:
             np.testing.assert_allclose(other.class_mean(name), ref.class_mean(name), rtol=1e-5, atol=1e-6)
@@ -83,9 +100,11 @@ def test_save_and_load_roundtrip(tiny, tmp_path):
 
 
 def test_hypergraph_is_deterministic(tiny):
-    """Regression (issue 8): two batch sizes gave weights differing in the 9th digit and `==` failed on AMD EPYC.
+    """Regression (issue 8): two batch sizes gave weights differing in the 9th digit and `==` failed on AMD
+    EPYC.
 
-    A batched forward pass differs in the last bits between batch sizes: the same incidences, weights to rtol 1e-5.
+    A batched forward pass differs in the last bits between batch sizes: the same incidences, weights to rtol
+    1e-5.
     """
     model, x, y = tiny
     a = Profiler(model).profile(x, y, progress=False).hypergraph(top_k=4, threshold=0.3)
@@ -100,7 +119,9 @@ def test_hypergraph_is_deterministic(tiny):
 def default_profile():
     torch.set_num_threads(1)
     data = load_default_data()
-    return Profiler(load_default_model()).profile(data.images, data.labels, class_names=data.class_names, progress=False)
+    return Profiler(load_default_model()).profile(
+        data.images, data.labels, class_names=data.class_names, progress=False
+    )
 
 
 def test_default_model_later_layers_separate_classes(default_profile):
@@ -162,7 +183,9 @@ def test_profile_on_cuda_equals_cpu(tiny):
     import copy
 
     gpu_model = copy.deepcopy(model).to("cuda")
-    gpu = Profiler(gpu_model).profile(x, y, batch_size=16, progress=False)  # inputs move to the model's device
+    gpu = Profiler(gpu_model).profile(
+        x, y, batch_size=16, progress=False
+    )  # inputs move to the model's device
     for name in cpu.layers:
         np.testing.assert_allclose(gpu.class_mean(name), cpu.class_mean(name), rtol=1e-4, atol=1e-5)
         assert (gpu.influence_counts(name) == cpu.influence_counts(name)).mean() > 0.99

@@ -73,7 +73,12 @@ def test_hypergraph_and_dual_and_hif():
     dual = hg.dualize()
     assert dual.dual and dual.edges["b"] == {"L:0": 1.0, "L:1": 1.0}
     hif = json.loads(json.dumps(hg.to_hif()))
-    assert {(i["edge"], i["node"]) for i in hif["incidences"]} == {("L:0", "a"), ("L:0", "b"), ("L:1", "b"), ("L:1", "c")}
+    assert {(i["edge"], i["node"]) for i in hif["incidences"]} == {
+        ("L:0", "a"),
+        ("L:0", "b"),
+        ("L:1", "b"),
+        ("L:1", "c"),
+    }
     assert hif["network-type"] == "undirected" and len(hif["nodes"]) == 3
 
 

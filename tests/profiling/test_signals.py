@@ -71,7 +71,9 @@ def test_aggregations_match_the_full_map():
 
 def test_batched_signals_equal_a_per_image_loop():
     torch.manual_seed(3)
-    model = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(6 * 7 * 7, 5))
+    model = nn.Sequential(
+        nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(6 * 7 * 7, 5)
+    )
     x = torch.randn(7, 1, 14, 14)
     prof = Profiler(model)
     for how in ("mean", "max"):

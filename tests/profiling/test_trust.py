@@ -15,14 +15,27 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from ddp_widgets import Profile, Profiler
 from ddp_widgets.core import DataError, InputShapeError
-from ddp_widgets.core.errors import DDPWidgetsError, InvalidArgumentError, UnknownOptionError
+from ddp_widgets.core.errors import (
+    DDPWidgetsDeprecationWarning,
+    DDPWidgetsError,
+    DDPWidgetsWarning,
+    InvalidArgumentError,
+    UnknownOptionError,
+)
 from ddp_widgets.zoo import load_default_data, load_default_model
 
 
 def _tiny_model(seed=0):
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 8, 3),
-                         nn.ReLU(), nn.Flatten(), nn.Linear(8 * 5 * 5, 4)).eval()
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 8, 3),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(8 * 5 * 5, 4),
+    ).eval()
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +92,9 @@ def test_shuffled_loader_top_images_are_dataset_indices(tiny):
         s = whole[n].double()
         for a in range(s.shape[1]):
             idx, score = shuffled.top_images(n, a)
-            np.testing.assert_allclose(s[idx, a].numpy(), score, rtol=1e-5, atol=1e-6)  # the images at those indices
+            np.testing.assert_allclose(
+                s[idx, a].numpy(), score, rtol=1e-5, atol=1e-6
+            )  # the images at those indices
             np.testing.assert_allclose(score, torch.topk(s[:, a], 5).values.numpy(), rtol=1e-5, atol=1e-6)
             bidx, bscore = shuffled.bottom_images(n, a)
             np.testing.assert_allclose(s[bidx, a].numpy(), bscore, rtol=1e-5, atol=1e-6)
@@ -89,8 +104,13 @@ def test_shuffled_loader_top_images_are_dataset_indices(tiny):
 def test_loader_with_workers_keeps_dataset_indices(tiny):
     model, x, y = tiny
     prof = Profiler(model, layers=["6"])
-    loader = DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True, num_workers=2,
-                        generator=torch.Generator().manual_seed(5))
+    loader = DataLoader(
+        TensorDataset(x, y),
+        batch_size=8,
+        shuffle=True,
+        num_workers=2,
+        generator=torch.Generator().manual_seed(5),
+    )
     p = prof.profile(loader, top_n=4, progress=False)
     s = prof.signals(x)["6"].double()
     for a in range(4):
@@ -99,7 +119,8 @@ def test_loader_with_workers_keeps_dataset_indices(tiny):
 
 
 def test_save_keeps_the_name_and_is_atomic(tiny, tmp_path, monkeypatch):
-    """On main, save("exp.1") and save("exp.2") wrote the same file, and a failing JSON left new arrays beside old metadata."""
+    """On main, save("exp.1") and save("exp.2") wrote the same file, and a failing JSON left new arrays beside
+    old metadata."""
     model, x, y = tiny
     prof = Profiler(model, layers=["0"])
     a = prof.profile(x[:30], y[:30], progress=False)
@@ -171,7 +192,8 @@ class FailsOnBatch(nn.Module):
 
 
 def test_model_error_keeps_its_type_and_the_batches_done(tiny):
-    """On main, every model error was reported as an input-shape error with a guessed shape, and the batches lost."""
+    """On main, every model error was reported as an input-shape error with a guessed shape, and the batches
+    lost."""
     model, x, y = tiny
     prof = Profiler(FailsOnBatch(model, 3, ValueError("the model's own words")), example_input=x[:1])
     prof.model.calls = 0
@@ -188,7 +210,7 @@ def test_keyboard_interrupt_returns_the_partial_profile(tiny):
     model, x, y = tiny
     prof = Profiler(FailsOnBatch(model, 2, KeyboardInterrupt()), example_input=x[:1])
     prof.model.calls = 0
-    with pytest.warns(UserWarning, match="interrupted after 2 batch"):
+    with pytest.warns(DDPWidgetsWarning, match="interrupted after 2 batch"):
         partial = prof.profile(x, y, batch_size=10, progress=False)
     assert partial.n_images == 20 and not partial.meta["complete"]
 
@@ -254,8 +276,12 @@ def test_pil_images_and_channels_last_arrays_say_what_to_do(tiny):
 def test_parameters_are_named(tiny):
     model, x, y = tiny
     prof = Profiler(model, layers=["6"])
-    for kwargs, what in [({"batch_size": 0}, "batch_size"), ({"top_n": -1}, "top_n"), ({"threshold": 1.5}, "threshold"),
-                         ({"max_batches": -2}, "max_batches")]:
+    for kwargs, what in [
+        ({"batch_size": 0}, "batch_size"),
+        ({"top_n": -1}, "top_n"),
+        ({"threshold": 1.5}, "threshold"),
+        ({"max_batches": -2}, "max_batches"),
+    ]:
         with pytest.raises(InvalidArgumentError, match=what):
             prof.profile(x, y, progress=False, **kwargs)
     with pytest.raises(UnknownOptionError, match="'mean', 'max', 'min'") as err:
@@ -270,7 +296,7 @@ def test_nonfinite_signals_never_rank_and_are_counted(tiny):
     prof = Profiler(model, layers=["0"])
     bad = x.clone()
     bad[5, 0, 3, 3] = float("nan")
-    with pytest.warns(UserWarning, match="NaN/Inf"):
+    with pytest.warns(DDPWidgetsWarning, match="NaN/Inf"):
         p = prof.profile(bad, y, top_n=60, progress=False)
     r = p.singular_values("0").size
     assert p.nonfinite_counts("0")[1].tolist() == [1] * r  # image 5 is class 1
@@ -278,7 +304,9 @@ def test_nonfinite_signals_never_rank_and_are_counted(tiny):
         idx, score = p.top_images("0", a)
         assert 5 not in idx.tolist() and np.isfinite(score).all() and idx.size == 59
     clean = prof.profile(x[torch.arange(60) != 5], y[torch.arange(60) != 5], progress=False)
-    np.testing.assert_allclose(p.class_mean("0"), clean.class_mean("0"), rtol=1e-5, atol=1e-7)  # other batches
+    np.testing.assert_allclose(
+        p.class_mean("0"), clean.class_mean("0"), rtol=1e-5, atol=1e-7
+    )  # other batches
 
 
 def test_ties_break_by_the_smaller_dataset_index(tiny):
@@ -318,7 +346,7 @@ def test_bottom_n_is_the_top_n_of_the_negated_signal(tiny):
 def test_top_images_alpha_is_a_deprecated_alias(tiny):
     model, x, y = tiny
     p = Profiler(model, layers=["6"]).profile(x, y, progress=False)
-    with pytest.warns(DeprecationWarning, match="neuron"):
+    with pytest.warns(DDPWidgetsDeprecationWarning, match="neuron"):
         old = p.top_images("6", alpha=2)
     np.testing.assert_array_equal(old[0], p.top_images("6", neuron=2)[0])
     with pytest.raises(IndexError, match="out of range"):
@@ -351,8 +379,12 @@ def test_model_dtypes_and_input_forms():
     positional = prof.profile(batches, progress=False)  # a tuple input is the model's positional arguments
     direct = prof.signals((x, 2 * x))
     for name in ("a", "b"):
-        np.testing.assert_allclose(positional.class_mean(name)[0], direct[name][y == 0].double().mean(0).numpy(),
-                                   rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(
+            positional.class_mean(name)[0],
+            direct[name][y == 0].double().mean(0).numpy(),
+            rtol=1e-6,
+            atol=1e-7,
+        )
     swapped = prof.profile(batches, forward=lambda m, inputs: m(*reversed(inputs)), progress=False)
     np.testing.assert_allclose(swapped.class_mean("a"), positional.class_mean("a") * 2, rtol=1e-5, atol=1e-6)
 
@@ -370,14 +402,16 @@ def test_a_module_called_twice_warns_or_pools():
     model = Twice()
     x, y = torch.randn(8, 1, 6, 6), torch.zeros(8, dtype=torch.long)
     prof = Profiler(model, example_input=x[:1])
-    with pytest.warns(UserWarning, match="calls='all'"):
+    with pytest.warns(DDPWidgetsWarning, match="calls='all'"):
         first = prof.profile(x, y, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         pooled = prof.profile(x, y, calls="all", progress=False)
-    np.testing.assert_allclose(pooled.class_mean("conv"), 1.5 * first.class_mean("conv"), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        pooled.class_mean("conv"), 1.5 * first.class_mean("conv"), rtol=1e-5, atol=1e-6
+    )
     mx = prof.profile(x, y, calls="all", aggregation="max", progress=False)
-    with pytest.warns(UserWarning, match="several times"):
+    with pytest.warns(DDPWidgetsWarning, match="several times"):
         mx_first = prof.profile(x, y, aggregation="max", progress=False)
     assert (mx.class_mean("conv") >= mx_first.class_mean("conv") - 1e-6).all()
 
@@ -387,9 +421,11 @@ def test_a_new_aggregation_is_one_registry_entry(tiny, monkeypatch):
 
     model, x, y = tiny
     med = core_profile.Aggregation(
-        "median", "median over positions",
+        "median",
+        "median over positions",
         lambda yy, p, b, lin: core_profile.project(yy, p, b, lin).flatten(2).median(-1).values,
-        lambda a, na, b, nb: a)
+        lambda a, na, b, nb: a,
+    )
     monkeypatch.setitem(core_profile.AGGREGATIONS, "median", med)
     prof = Profiler(model, layers=["0"])
     p = prof.profile(x, y, aggregation="median", progress=False)
@@ -409,7 +445,8 @@ def default_setup():
 
 
 def _assert_close_up_to_near_ties(a: Profile, b: Profile) -> None:
-    """Counts exactly; sums to rtol 1e-5; top/bottom-n indices equal except where scores lie within float32 rounding."""
+    """Counts exactly; sums to rtol 1e-5; top/bottom-n indices equal except where scores lie within float32
+    rounding."""
     _assert_same(a, b, rtol=1e-5, exact_ranks=False)
     for n in a.layers:
         for f_idx, f_score in (("top_index", "top_score"), ("bottom_index", "bottom_score")):
@@ -423,6 +460,7 @@ def _assert_close_up_to_near_ties(a: Profile, b: Profile) -> None:
                 assert (np.abs(sa - sb) <= 1e-5 * np.abs(sb) + atol)[differ].all()
 
 
+@pytest.mark.slow  # ~4 s: the default data profiled four ways
 def test_default_data_is_order_and_batch_invariant(default_setup):
     prof, data, ref = default_setup
     torch.manual_seed(11)
@@ -432,13 +470,26 @@ def test_default_data_is_order_and_batch_invariant(default_setup):
         _assert_close_up_to_near_ties(ref, prof.profile(d, class_names=data.class_names, progress=False))
     for bs in (1, 7):
         _assert_close_up_to_near_ties(
-            ref, prof.profile(data.images, data.labels, class_names=data.class_names, batch_size=bs, progress=False))
+            ref,
+            prof.profile(
+                data.images, data.labels, class_names=data.class_names, batch_size=bs, progress=False
+            ),
+        )
 
 
 def test_merge_of_shards_equals_the_whole(default_setup):
     prof, data, ref = default_setup
-    shards = [prof.profile(data.images, data.labels, class_names=data.class_names, batch_size=64, shard=(r, 3),
-                           progress=False) for r in range(3)]
+    shards = [
+        prof.profile(
+            data.images,
+            data.labels,
+            class_names=data.class_names,
+            batch_size=64,
+            shard=(r, 3),
+            progress=False,
+        )
+        for r in range(3)
+    ]
     assert [s.index_ranges.tolist() for s in shards] == [[[0, 320]], [[320, 640]], [[640, 1000]]]
     merged = Profile.merge(*shards)
     _assert_same(merged, ref, rtol=1e-12)
@@ -500,8 +551,19 @@ def test_save_load_round_trip_of_every_field(tiny, tmp_path):
     np.testing.assert_array_equal(q.index_ranges, p.index_ranges)
     for n in p.layers:
         np.testing.assert_array_equal(q.singular_values(n), p.singular_values(n))
-        for f in ("count", "nonfinite", "sum", "sumsq", "infl_count", "infl_ddp", "infl_weight", "top_score",
-                  "top_index", "bottom_score", "bottom_index"):
+        for f in (
+            "count",
+            "nonfinite",
+            "sum",
+            "sumsq",
+            "infl_count",
+            "infl_ddp",
+            "infl_weight",
+            "top_score",
+            "top_index",
+            "bottom_score",
+            "bottom_index",
+        ):
             np.testing.assert_array_equal(getattr(q._stats[n], f).numpy(), getattr(p._stats[n], f).numpy())
     assert q.n_ignored == 1 and q.fingerprint == p.fingerprint
 
