@@ -128,7 +128,7 @@ _GRAPH_NODES = """() => {
   const cy = el && el._cyreg && el._cyreg.cy;
   if (!cy) return [];
   const box = el.getBoundingClientRect();
-  return cy.nodes().map(n => { const p = n.renderedPosition();
+  return cy.nodes(':visible').map(n => { const p = n.renderedPosition();
     return { id: n.id(), x: box.left + p.x, y: box.top + p.y, sel: n.hasClass('sel') }; })
     .filter(n => n.x > box.left + 4 && n.x < box.right - 4 && n.y > box.top + 4 && n.y < box.bottom - 4);
 }"""
