@@ -16,7 +16,9 @@ So one CytoscapeWidget keeps every element it has drawn, and graphs only ever ad
   graph's tag only, and the layout ("preset", positions as given) fits the view to it;
 - showing a graph again sends one message (stylesheet + layout), plus the position, data or classes of
   shared elements that differ between the graphs; a new graph sends only the elements it adds.
-When more than `max_kept` elements would be kept, everything is cleared once and drawing starts afresh.
+When more than `max_kept` elements would be kept, drawing starts afresh in a new CytoscapeWidget (the
+front end re-lays out every kept element whenever elements are added: ~70 µs each here). `widget` is a
+box holding the CytoscapeWidget (`cytoscape`).
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ class CytoscapeAdapter:
     back at no cost.
     """
 
-    def __init__(self, height: str = "380px", max_kept: int = 2400) -> None:
+    def __init__(self, height: str = "380px", max_kept: int = 1000) -> None:
         try:
             import ipycytoscape
         except ImportError as exc:  # pragma: no cover - a dependency
@@ -99,14 +101,9 @@ class CytoscapeAdapter:
             raise ValueError(f"max_kept must be at least 1 (node and edge widgets kept drawn), not {max_kept}")
         self._cy = ipycytoscape
         self.max_kept = max_kept
-        # border 0 inline: ipycytoscape's hover border would resize the container, and cytoscape redraws
-        # everything 100 ms after any resize of its container
-        self.widget = ipycytoscape.CytoscapeWidget(
-            layout=widgets.Layout(width="100%", height=height, border="0"), _dom_classes=("ddp-graph",),
-            cytoscape_style=self._style(None), cytoscape_layout=dict(_LAYOUT), min_zoom=0.2, max_zoom=4.0,
-            wheel_sensitivity=0.3, auto_unselectify=True,
-            auto_ungrabify=True,  # no dragging: a press on a node would send "grab" and "free" messages
-            tooltip_source="tooltip")
+        self.height = height
+        self.widget = widgets.VBox([self._new_drawing()], layout=widgets.Layout(width="100%", min_width="0"))
+        self.widget.add_class("ddp-graph-box")
         self._widgets: dict[ElementKey, Any] = {}  # element -> its Node / Edge widget
         self._base: dict[ElementKey, str] = {}  # element -> the classes its graph or the view gave it
         self._tags: dict[ElementKey, set[str]] = {}  # element -> tags of the graphs it belongs to
@@ -114,7 +111,24 @@ class CytoscapeAdapter:
         self._n_tags = 0
         self._current = _Graph("g-none")
         self._callbacks: list[Callable[[str], None]] = []
-        self.widget.on("node", "click", self._clicked)
+
+    def _new_drawing(self) -> Any:
+        """An empty CytoscapeWidget with the view's settings."""
+        # border 0 inline: ipycytoscape's hover border would resize the container, and cytoscape redraws
+        # everything 100 ms after any resize of its container
+        drawing = self._cy.CytoscapeWidget(
+            layout=widgets.Layout(width="100%", height=self.height, border="0"), _dom_classes=("ddp-graph",),
+            cytoscape_style=self._style(None), cytoscape_layout=dict(_LAYOUT), min_zoom=0.2, max_zoom=4.0,
+            wheel_sensitivity=0.3, auto_unselectify=True,
+            auto_ungrabify=True,  # no dragging: a press on a node would send "grab" and "free" messages
+            tooltip_source="tooltip")
+        drawing.on("node", "click", self._clicked)
+        return drawing
+
+    @property
+    def cytoscape(self) -> Any:
+        """The CytoscapeWidget drawing the graphs."""
+        return self.widget.children[0]
 
     @staticmethod
     def _style(tag: str | None) -> list[dict[str, Any]]:
@@ -134,14 +148,15 @@ class CytoscapeAdapter:
             self._graphs[key] = g
         self._current = g
         added = self._update_elements(g)
-        graph = self.widget.graph
+        graph = self.cytoscape.graph
         if added:
             with graph.hold_sync():
                 graph.nodes = [*graph.nodes, *(w for k, w in added if k[0] == "n")]
                 graph.edges = [*graph.edges, *(w for k, w in added if k[0] == "e")]
-        with self.widget.hold_sync():  # one message: show this graph's tag, fit the view to it
-            self.widget.cytoscape_style = self._style(g.tag)
-            self.widget.cytoscape_layout = {**_LAYOUT, "eles": f".{g.tag}"}
+        drawing = self.cytoscape
+        with drawing.hold_sync():  # one message: show this graph's tag, fit the view to it
+            drawing.cytoscape_style = self._style(g.tag)
+            drawing.cytoscape_layout = {**_LAYOUT, "eles": f".{g.tag}"}
 
     def _update_elements(self, g: _Graph) -> list[tuple[ElementKey, Any]]:
         """Create the elements `g` lacks, bring shared ones to `g`'s state; return the created ones."""
@@ -173,13 +188,13 @@ class CytoscapeAdapter:
             w.classes = cls
 
     def _clear(self) -> None:
-        """Remove every element (in a message of its own, before any new one is sent) and close them."""
-        old = list(self._widgets.values())
-        graph = self.widget.graph
-        if old:
-            with graph.hold_sync():
-                graph.nodes, graph.edges, graph._adj = [], [], {}
-        for w in old:
+        """Start afresh in a new CytoscapeWidget and close the old one with its elements.
+
+        (Emptying the old graph instead would make its front end send one "removed" message per element.)
+        """
+        old, old_drawing = list(self._widgets.values()), self.cytoscape
+        self.widget.children = (self._new_drawing(),)
+        for w in [old_drawing, old_drawing.graph, *old]:
             w.close()
         self._widgets, self._base, self._tags, self._graphs = {}, {}, {}, {}
 
@@ -222,13 +237,12 @@ class CytoscapeAdapter:
 
     def click(self, node_id: str) -> None:
         """Simulate a click on a node the way the browser reports it (through the widget's message handler)."""
-        self.widget._handle_interaction(self.widget, {"widget": "node", "event": "click", "data": {"data": {"id": node_id}}}, [])
+        w = self.cytoscape
+        w._handle_interaction(w, {"widget": "node", "event": "click", "data": {"data": {"id": node_id}}}, [])
 
     def close(self) -> None:
-        """Close the drawing and every node and edge widget kept."""
-        for w in self._widgets.values():
+        """Close the drawing, every node and edge widget kept, and the box."""
+        drawing = self.cytoscape
+        for w in [*self._widgets.values(), drawing.graph, drawing, self.widget]:
             w.close()
         self._widgets = {}
-        graph = self.widget.graph
-        self.widget.close()
-        graph.close()

@@ -85,13 +85,14 @@ def test_the_adapter_reuses_shared_elements_and_starts_afresh_past_its_limit() -
 
     g = CytoscapeAdapter(max_kept=16)
     g.set_graph(*_graph("a", 3))  # 5 nodes, 3 edges
-    shared = dict(zip(g.node_ids, g.widget.graph.nodes, strict=True))["c|0"]
+    drawing = g.cytoscape
+    shared = dict(zip(g.node_ids, drawing.graph.nodes, strict=True))["c|0"]
     g.set_graph(*_graph("b", 4))  # adds 4 nodes and 4 edges; c|0 and c|1 are shared
     assert g.n_kept == 8 + 8 and g.node_ids[:2] == ["c|0", "c|1"] and g.n_elements == 6 + 4
     assert "g2" in shared.classes.split() and "g1" in shared.classes.split()
-    nodes = list(g.widget.graph.nodes)
+    nodes = list(drawing.graph.nodes)
     g.set_graph(*_graph("a", 3))  # drawn before: nothing new
-    assert list(g.widget.graph.nodes) == nodes and g.widget.cytoscape_layout["eles"] == ".g1"
+    assert list(drawing.graph.nodes) == nodes and drawing.cytoscape_layout["eles"] == ".g1"
     g.set_classes({"c|0": "class sel", "n|b:0": "neuron sel"})  # n|b:0 is not shown: ignored
     assert g.node_classes("c|0") == "class sel" and g.node_classes("n|b:0") == ""
     g.click("c|1")  # no callback yet: nothing happens
@@ -100,9 +101,10 @@ def test_the_adapter_reuses_shared_elements_and_starts_afresh_past_its_limit() -
     g.click("c|1")
     g.click("n|b:0")  # hidden: not clickable
     assert clicked == ["c|1"]
-    g.set_graph(*_graph("c", 5))  # 16 kept + 5 new nodes and 5 edges > 16: cleared, then drawn afresh
-    assert all(w.comm is None for w in nodes)
-    ids = [n.data["id"] for n in g.widget.graph.nodes]
-    assert ids == g.node_ids and len(g.widget.graph.edges) == 5 and g.n_kept == 12
+    g.set_graph(*_graph("c", 5))  # 16 kept + 5 new nodes and 5 edges > 16: a new drawing, the old one closed
+    assert g.cytoscape is not drawing and g.widget.children == (g.cytoscape,)
+    assert drawing.comm is None and all(w.comm is None for w in nodes)
+    ids = [n.data["id"] for n in g.cytoscape.graph.nodes]
+    assert ids == g.node_ids and len(g.cytoscape.graph.edges) == 5 and g.n_kept == 12
     g.close()
-    assert g.widget.comm is None
+    assert g.widget.comm is None and g.cytoscape.comm is None
