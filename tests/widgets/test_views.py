@@ -194,14 +194,14 @@ def test_graph_redraws_only_add_node_widgets_and_reuse_them(profile: Any, analys
     # adapter keeps every node widget drawn (hidden when not shown) and a graph drawn again reuses them
     sel = dw.Selection.for_analysis(analysis, profile, layer=analysis.names[1])
     h = HypergraphExplorer(profile, sel, threshold=0.5)
-    before, shown = list(h.graph.widget.graph.nodes), h.graph.node_ids
+    before, shown = list(h.graph.cytoscape.graph.nodes), h.graph.node_ids
     assert before
     h.dual.value = True
-    after = list(h.graph.widget.graph.nodes)
+    after = list(h.graph.cytoscape.graph.nodes)
     assert after[: len(before)] == before  # new node widgets only appended, none removed
     assert all(w.comm is not None for w in after)  # none closed
     ids = [n.data["id"] for n in after]
     assert len(ids) == len(set(ids))
     assert set(h.graph.node_ids) <= set(ids)
     h.dual.value = False  # back: the same widgets, nothing new
-    assert list(h.graph.widget.graph.nodes) == after and h.graph.node_ids == shown
+    assert list(h.graph.cytoscape.graph.nodes) == after and h.graph.node_ids == shown
