@@ -9,9 +9,11 @@ from the click's first input event until the last change inside the explorer's o
   kernel is idle again after the page's last message and nothing has changed for a quiet period. The quiet
   period is not counted: the end is the time of the last change itself (the paint that follows, at most a
   frame, is not included). Tooltips are ignored.
-- When views publish a `data-ddp-drawn="<generation>"` attribute (the selection generation they have drawn;
-  proposed in notes/browser-findings.md), `--until mark` (and `auto`, when such an attribute is present)
-  times until the last change of that attribute instead.
+- When views publish a `data-ddp-drawn="<generation>"` attribute (each view's hidden
+  `<span class="ddp-drawn" data-ddp-view=... data-ddp-drawn=...>`, set once the view has sent its updates for
+  that selection generation), `--until mark` (and `auto`, when such an attribute is in the explorer) times
+  until the last change of that attribute instead. The mark follows a view's messages, not its paint: a
+  canvas view (cytoscape) draws on the next animation frame.
 
 Beside each click type it prints the kernel-side time of the same change (the summed time of the kernel's
 widget message handlers for that click, measured in the kernel) and the comm traffic per click counted on
