@@ -195,14 +195,19 @@ def test_hypergraph_says_when_the_layer_was_not_profiled(analysis: Any, data: An
     assert "was not profiled" in v.neuron_header.value and v.last_error is None
 
 
-def test_graph_redraws_use_new_node_widgets_and_close_the_old_ones(profile: Any, analysis: Any) -> None:
-    # ipycytoscape's front end cannot take back a node widget it has removed once (duplicate ids)
+def test_graph_redraws_only_add_node_widgets_and_reuse_them(profile: Any, analysis: Any) -> None:
+    # ipycytoscape's front end cannot take back a node widget it has removed once (duplicate ids): the
+    # adapter keeps every node widget drawn (hidden when not shown) and a graph drawn again reuses them
     sel = dw.Selection.for_analysis(analysis, profile, layer=analysis.names[1])
     h = HypergraphExplorer(profile, sel, threshold=0.5)
-    before = list(h.graph.widget.graph.nodes)
+    before, shown = list(h.graph.cytoscape.graph.nodes), h.graph.node_ids
+    assert before
     h.dual.value = True
-    after = list(h.graph.widget.graph.nodes)
-    assert before and after and not set(map(id, before)) & set(map(id, after))
-    assert all(w.comm is None for w in before)  # closed
+    after = list(h.graph.cytoscape.graph.nodes)
+    assert after[: len(before)] == before  # new node widgets only appended, none removed
+    assert all(w.comm is not None for w in after)  # none closed
     ids = [n.data["id"] for n in after]
     assert len(ids) == len(set(ids))
+    assert set(h.graph.node_ids) <= set(ids)
+    h.dual.value = False  # back: the same widgets, nothing new
+    assert list(h.graph.cytoscape.graph.nodes) == after and h.graph.node_ids == shown
