@@ -91,8 +91,12 @@ def test_explorer_renders_and_its_views_are_linked(lab, lab_page):  # noqa: ANN0
     lab_page.execute("ex.hypergraph.dual.value = True; ex.hypergraph.collapse.value = True")
     lab_page.execute("ex.spectrum.log_esd.value = False; ex.spectrum.log_sigma.value = False")
     drawn = lab_page.python("len(ex.hypergraph.graph.node_ids)")
-    page.wait_for_function(f"() => document.querySelector('.ddp-graph')._cyreg.cy.nodes(':visible').length === {drawn}")
+    page.wait_for_function(
+        f"() => document.querySelector('.ddp-graph')._cyreg.cy.nodes(':visible').length === {drawn}"
+    )
     page.wait_for_function("() => document.querySelectorAll('.ddp-rank-fig .object_grp').length === 64")
-    assert lab_page.python("[v.last_error is None for v in ex.views]") == [True] * 6  # with the neuron dashboard
+    assert (
+        lab_page.python("[v.last_error is None for v in ex.views]") == [True] * 6
+    )  # with the neuron dashboard
     # ipycytoscape 1.3.3 warns about its @jupyter-widgets/base range on every page load: harmless
     lab_page.assert_no_console_errors(allow=("Unsatisfied version",))
