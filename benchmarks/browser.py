@@ -133,8 +133,9 @@ _KERNEL_IDLE = """() => { const w = window.jupyterapp && window.jupyterapp.shell
   const s = w && w.sessionContext; const k = s && s.session && s.session.kernel;
   return !!(s && s.isReady && k && k.status === 'idle' && k.connectionStatus === 'connected'); }"""
 _RUN_ALL = "() => window.jupyterapp.commands.execute('notebook:run-all-cells')"
-_CELL_ERRORS = """() => window.jupyterapp.shell.currentWidget.content.widgets.flatMap(c => c.model.type !== 'code'
-  ? [] : c.model.toJSON().outputs.filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue))"""
+_CELL_ERRORS = """() => window.jupyterapp.shell.currentWidget.content.widgets.flatMap(c =>
+  c.model.type !== 'code' ? [] : c.model.toJSON().outputs.filter(o => o.output_type === 'error')
+    .map(o => o.ename + ': ' + o.evalue))"""
 _GRAPH_NODES = """() => {
   const el = document.querySelector('.ddp-explorer .ddp-graph');
   const cy = el && el._cyreg && el._cyreg.cy;
@@ -146,7 +147,8 @@ _GRAPH_NODES = """() => {
 }"""
 # the trained-metric points of the metrics chart (the blue scatter, drawn last), as viewport centres
 _METRIC_POINTS = """() => {
-  const events = document.querySelector('.ddp-explorer .ddp-layermetrics .bqplot svg.svg-figure rect.plotarea_events');
+  const events = document.querySelector(
+    '.ddp-explorer .ddp-layermetrics .bqplot svg.svg-figure rect.plotarea_events');
   const marks = events ? [...events.nextElementSibling.children] : [];
   const scatters = marks.filter(m => m.querySelector(':scope > .object_grp'));
   const trained = scatters[scatters.length - 1];
@@ -466,9 +468,9 @@ def report(
         print("  " + summary_line(kind, records))
     print(f"  {speed_line(after)}   (after)")
     print(
-        "  per click (medians): from the click's release to the last change; p90 includes first visits; kernel ="
-        " summed widget handler time in the kernel; 1st/last msg = arrival of the kernel's first/last message;"
-        " long tasks = main-thread tasks > 50 ms; messages and kB on the kernel websocket"
+        "  per click (medians): from the click's release to the last change; p90 includes first visits;"
+        " kernel = summed widget handler time in the kernel; 1st/last msg = arrival of the kernel's"
+        " first/last message; long tasks = main-thread tasks > 50 ms; messages and kB on the kernel websocket"
     )
     targets = [
         (k, np.median(lat), np.percentile(lat, 90))

@@ -106,7 +106,10 @@ def class_indices(
 
 
 def merge_ablations(parts: Sequence[Any]) -> Any:
-    """One `neurons.ablate` table from tables of disjoint parts of the data (means weighted by class counts)."""
+    """One `neurons.ablate` table from tables of disjoint parts of the data.
+
+    Means are weighted by the class counts.
+    """
     first = parts[0]
     counts = np.stack([p["n_images"].to_numpy(np.float64) for p in parts])  # (parts, classes)
     total = counts.sum(0)
@@ -151,9 +154,9 @@ def check_matches_profile(profiler: Any, profile: Any, inputs: torch.Tensor, n: 
     got = got[:, 0].detach().double().cpu().numpy()
     if not np.allclose(got, scores, rtol=1e-3, atol=1e-4 * float(np.max(np.abs(scores), initial=0.0))):
         raise ViewArgumentError(
-            f"data does not match the profile: the top signals of {layer}:0 recomputed on it are {np.round(got, 4)}, "
-            f"the profile has {np.round(scores, 4)}. Pass the model inputs the profile was made of (normalised, in "
-            "the same order) as data=..., and pictures to show as images=..."
+            f"data does not match the profile: the top signals of {layer}:0 recomputed on it are "
+            f"{np.round(got, 4)}, the profile has {np.round(scores, 4)}. Pass the model inputs the profile "
+            "was made of (normalised, in the same order) as data=..., and pictures to show as images=..."
         )
 
 

@@ -241,7 +241,10 @@ class CytoscapeAdapter:
         self._widgets, self._base, self._tags, self._graphs = {}, {}, {}, {}
 
     def set_classes(self, classes: dict[str, str]) -> None:
-        """Set the style classes of the shown graph's nodes (e.g. to highlight the selection); only changes are sent."""
+        """Set the style classes of the shown graph's nodes (e.g. to highlight the selection).
+
+        Only changes are sent.
+        """
         for node_id, cls in classes.items():
             key = ("n", node_id)
             if node_id in self._current.nodes and self._base.get(key) != cls:
@@ -249,7 +252,10 @@ class CytoscapeAdapter:
                 self._restyle(key)
 
     def node_classes(self, node_id: str) -> str:
-        """The classes of a node of the shown graph, as given by the graph or `set_classes` ("" if not shown)."""
+        """The classes of a node of the shown graph, as given by the graph or `set_classes`.
+
+        "" if the node is not shown.
+        """
         return self._base.get(("n", node_id), "") if node_id in self._current.nodes else ""
 
     @property
@@ -278,7 +284,10 @@ class CytoscapeAdapter:
                 fn(str(node_id))
 
     def click(self, node_id: str) -> None:
-        """Simulate a click on a node the way the browser reports it (through the widget's message handler)."""
+        """Simulate a click on a node the way the browser reports it.
+
+        It goes through the widget's message handler.
+        """
         w = self.cytoscape
         w._handle_interaction(w, {"widget": "node", "event": "click", "data": {"data": {"id": node_id}}}, [])
 

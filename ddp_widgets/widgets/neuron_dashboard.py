@@ -283,8 +283,10 @@ class NeuronDashboard(View):
         sv = np.asarray(self.profile.singular_values(name), np.float64)
         energy = float(sv[k] ** 2 / np.sum(sv**2)) if np.sum(sv**2) > 0 else float("nan")
         self.header.value = note_html(
-            f"<b>{esc(neuron_label(name, k))}</b> · σ = {fmt(float(sv[k]), '.4g')} · rank {k + 1} of {sv.size} "
-            f"(σ/σ₀ = {fmt(float(sv[k] / sv[0]) if sv[0] else float('nan'))}, {fmt(100 * energy, '.2g')}% of Σσ²)"
+            f"<b>{esc(neuron_label(name, k))}</b> · σ = {fmt(float(sv[k]), '.4g')} · "
+            f"rank {k + 1} of {sv.size} "
+            f"(σ/σ₀ = {fmt(float(sv[k] / sv[0]) if sv[0] else float('nan'))}, "
+            f"{fmt(100 * energy, '.2g')}% of Σσ²)"
         )
 
     def _draw_filter(self, name: str, k: int) -> None:
@@ -381,7 +383,10 @@ class NeuronDashboard(View):
 
     # -- actions ---------------------------------------------------------------------------------------------
     def ablate(self) -> Any:
-        """Remove the focused neuron (rank-1 ablation) on the data; fill the Δaccuracy chart; return the table."""
+        """Remove the focused neuron (rank-1 ablation) on the data.
+
+        Fills the Δaccuracy chart and returns the table.
+        """
         focus = self._focus()
         if focus is None:
             raise ViewError("select a profiled layer and an SVD neuron before ablating")
@@ -423,7 +428,10 @@ class NeuronDashboard(View):
         return df
 
     def _ablate_in_chunks(self, name: str, k: int) -> Any:
-        """neurons.ablate over a tensor in chunks of a few batches, progress shown, per-class results merged."""
+        """neurons.ablate over a tensor in chunks of a few batches.
+
+        Progress is shown; the per-class results are merged.
+        """
         x = torch.from_numpy(self.data) if isinstance(self.data, np.ndarray) else self.data
         if self.labels is None:
             raise ViewError("ablation compares predictions with labels: build the dashboard with labels=...")
@@ -448,7 +456,10 @@ class NeuronDashboard(View):
         return merge_ablations(parts)
 
     def visualize(self) -> Any:
-        """Feature visualisation of the focused neuron (`Profiler.visualize`, `steps` steps); shown and returned."""
+        """Feature visualisation of the focused neuron (`Profiler.visualize`, `steps` steps).
+
+        Shown and returned.
+        """
         focus = self._focus()
         if focus is None:
             raise ViewError("select a profiled layer and an SVD neuron before visualising")
@@ -476,7 +487,10 @@ class NeuronDashboard(View):
 
     # -- figures and settings --------------------------------------------------------------------------------
     def figures(self) -> dict[str, Any]:
-        """Class signal, both poles with their maps, the readout and the last ablation (matplotlib figures)."""
+        """Class signal, both poles with their maps, the readout and the last ablation.
+
+        As matplotlib figures.
+        """
         focus = self._focus()
         if focus is None:
             return {}

@@ -14,7 +14,9 @@ model, data = load_default_model(), load_default_data()
 profiler = dw.Profiler(model)
 profile = profiler.profile(data.images, data.labels, class_names=data.class_names, progress=False)
 sel = dw.Selection.for_analysis(profiler.analysis, profile, layer="features.7", neuron=0)
-d = NeuronDashboard(profiler, profile, sel, data.images, labels=data.labels, images=data.raw, mean=MEAN, std=STD)
+d = NeuronDashboard(
+    profiler, profile, sel, data.images, labels=data.labels, images=data.raw, mean=MEAN, std=STD
+)
 d
 """
 
@@ -40,7 +42,8 @@ def test_dashboard_renders_ablates_and_links_both_ways(lab: Any, lab_page: Any) 
     page.wait_for_function(f"() => document.querySelectorAll('{DASH} .bqplot svg').length >= 3")
     for pole in ("top", "bottom"):
         page.wait_for_function(
-            f"() => document.querySelectorAll('{DASH} .ddp-dashboard-{pole} .ddp-ImageGrid-tile canvas').length === 6"
+            f"() => document.querySelectorAll('{DASH} .ddp-dashboard-{pole} .ddp-ImageGrid-tile canvas')"
+            ".length === 6"
         )
     page.wait_for_function(f"() => document.querySelectorAll('{BARS.format('class')}').length === 10")
     assert "SVD neuron 0 of features.7" in dash.inner_text()
@@ -97,7 +100,8 @@ def test_dashboard_renders_ablates_and_links_both_ways(lab: Any, lab_page: Any) 
     lab_page.execute("d.steps.value = 16")
     dash.locator("button", has_text="visualise").click()
     page.wait_for_function(
-        f"() => document.querySelectorAll('{DASH} .ddp-dashboard-visual .ddp-ImageGrid-tile canvas').length === 1",
+        f"() => document.querySelectorAll('{DASH} .ddp-dashboard-visual .ddp-ImageGrid-tile canvas')"
+        ".length === 1",
         timeout=60_000,
     )
     assert lab_page.python("d.last_error is None and d.visualization is not None")
@@ -126,7 +130,8 @@ def test_dashboard_in_the_default_explorer_is_linked_to_the_other_views(lab: Any
     # a class clicked in the dashboard moves the singular-vector view's class chart
     dash.scroll_into_view_if_needed()
     page.wait_for_function(
-        f"() => document.querySelectorAll('{DASH} .ddp-dashboard-bottom .ddp-ImageGrid-tile canvas').length === 6"
+        f"() => document.querySelectorAll('{DASH} .ddp-dashboard-bottom .ddp-ImageGrid-tile canvas')"
+        ".length === 6"
     )
     page.wait_for_timeout(600)
     page.locator(BARS.format("class")).nth(5).click(force=True)

@@ -35,8 +35,9 @@ def _show_layer(lab_page: Any, name: str) -> None:
     lab_page.execute(f"ex.selection.layer = {name!r}")
     ids = lab_page.python("ex.hypergraph.graph.node_ids")
     lab_page.page.wait_for_function(
-        "(ids) => { const els = document.querySelectorAll('.ddp-graph'); const cy = els.length === 1 && els[0]._cyreg"
-        " && els[0]._cyreg.cy; return !!cy && cy.nodes(':visible').length === ids.length"
+        "(ids) => { const els = document.querySelectorAll('.ddp-graph');"
+        " const cy = els.length === 1 && els[0]._cyreg && els[0]._cyreg.cy;"
+        " return !!cy && cy.nodes(':visible').length === ids.length"
         " && ids.every(i => cy.getElementById(i).visible()); }",
         arg=ids,
     )

@@ -1,5 +1,8 @@
-"""NeuronDashboard headless: it follows the selection, shows both poles with their maps, fills the ablation
-chart with what neurons.ablate returns, shows the readout (or why not), and clicks select classes and images."""
+"""NeuronDashboard headless.
+
+It follows the selection, shows both poles with their maps, fills the ablation chart with what
+neurons.ablate returns, shows the readout (or why not), and clicks select classes and images.
+"""
 
 from __future__ import annotations
 
@@ -105,9 +108,8 @@ def test_blend_overlay() -> None:
     img = np.full((4, 4, 3), 100, np.uint8)
     m = np.zeros((2, 2))
     assert (blend_overlay(img, m, 1.0, 1.0) == img).all()  # no signal: the image shows through
-    m[1, 0] = (
-        0.25  # a quarter of vmax: colour weight sqrt(1/4) = 1/2 (the map's row 1 is the image's rows 2, 3)
-    )
+    # a quarter of vmax: colour weight sqrt(1/4) = 1/2 (the map's row 1 is the image's rows 2, 3)
+    m[1, 0] = 0.25
     half = blend_overlay(img, m, 1.0, 1.0)[2, 0].astype(float)
     np.testing.assert_allclose(half, (100 + diverging_at(0.25)) / 2, atol=1)
     m[0, 0] = 2.0  # beyond vmax: the colour covers the pixel fully at opacity 1 (red end of the scale)
