@@ -61,8 +61,16 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = Path(__file__).with_name("browser_probe.js")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 VIEWPORT = {"width": 1440, "height": 2600}  # the whole explorer on screen: no scrolling between clicks
 CLICK_TYPES = ("layer list", "metrics point", "filter tile", "hypergraph node", "top image")
 LAYER_CHANGING = ("layer list", "metrics point")
@@ -105,8 +113,10 @@ ex = dw.explore(_model, _images, _labels, class_names=[f"class {i}" for i in ran
 ex.metrics.compute_all()
 ex""",
 }
-TITLES = {"default": "default model (MiniVGG, its sample profile)",
-          "resnet50": "ResNet-50 (weights=None), 64 random images profiled"}
+TITLES = {
+    "default": "default model (MiniVGG, its sample profile)",
+    "resnet50": "ResNet-50 (weights=None), 64 random images profiled",
+}
 
 _EXECUTE = """async (code) => {
   const w = window.jupyterapp.shell.currentWidget;
@@ -123,8 +133,9 @@ _KERNEL_IDLE = """() => { const w = window.jupyterapp && window.jupyterapp.shell
   const s = w && w.sessionContext; const k = s && s.session && s.session.kernel;
   return !!(s && s.isReady && k && k.status === 'idle' && k.connectionStatus === 'connected'); }"""
 _RUN_ALL = "() => window.jupyterapp.commands.execute('notebook:run-all-cells')"
-_CELL_ERRORS = """() => window.jupyterapp.shell.currentWidget.content.widgets.flatMap(c => c.model.type !== 'code'
-  ? [] : c.model.toJSON().outputs.filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue))"""
+_CELL_ERRORS = """() => window.jupyterapp.shell.currentWidget.content.widgets.flatMap(c =>
+  c.model.type !== 'code' ? [] : c.model.toJSON().outputs.filter(o => o.output_type === 'error')
+    .map(o => o.ename + ': ' + o.evalue))"""
 _GRAPH_NODES = """() => {
   const el = document.querySelector('.ddp-explorer .ddp-graph');
   const cy = el && el._cyreg && el._cyreg.cy;
@@ -136,7 +147,8 @@ _GRAPH_NODES = """() => {
 }"""
 # the trained-metric points of the metrics chart (the blue scatter, drawn last), as viewport centres
 _METRIC_POINTS = """() => {
-  const events = document.querySelector('.ddp-explorer .ddp-layermetrics .bqplot svg.svg-figure rect.plotarea_events');
+  const events = document.querySelector(
+    '.ddp-explorer .ddp-layermetrics .bqplot svg.svg-figure rect.plotarea_events');
   const marks = events ? [...events.nextElementSibling.children] : [];
   const scatters = marks.filter(m => m.querySelector(':scope > .object_grp'));
   const trained = scatters[scatters.length - 1];
@@ -165,16 +177,34 @@ def jupyterlab(base: Path, tree: Path = ROOT) -> Iterator[Lab]:
     """A JupyterLab server whose kernels import ddp_widgets from `tree` (this checkout), one thread each."""
     root, port = base / "root", _free_port()
     root.mkdir()
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(base / "config"), "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
-           "JUPYTERLAB_SETTINGS_DIR": str(base / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(base / "ws"),
-           "PYTHONPATH": os.pathsep.join([str(tree), *filter(None, [os.environ.get("PYTHONPATH")])]),
-           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(base / "config"),
+        "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(base / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(base / "ws"),
+        "PYTHONPATH": os.pathsep.join([str(tree), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
     settings = base / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     settings.parent.mkdir(parents=True)
     settings.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    args = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.token=", "--ServerApp.password=",
-            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-            f"--ServerApp.root_dir={root}", f"--LabApp.workspaces_dir={base / 'ws'}", "--LabApp.expose_app_in_browser=True"]
+    args = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.token=",
+        "--ServerApp.password=",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.root_dir={root}",
+        f"--LabApp.workspaces_dir={base / 'ws'}",
+        "--LabApp.expose_app_in_browser=True",
+    ]
     if os.geteuid() == 0:
         args.append("--allow-root")
     log = base / "server.log"
@@ -251,9 +281,13 @@ class Page:
         else:
             self.page.evaluate("() => window.__ddpBench.arm()")
             click()
-        mark = self.until == "mark" or (self.until == "auto" and self.page.evaluate(
-            "() => !!document.querySelector('.ddp-explorer [data-ddp-drawn]')"))
-        record = self.page.evaluate("([q, m]) => window.__ddpBench.settle(q, 60000, 1500, m)", [self.quiet_ms, mark])
+        mark = self.until == "mark" or (
+            self.until == "auto"
+            and self.page.evaluate("() => !!document.querySelector('.ddp-explorer [data-ddp-drawn]')")
+        )
+        record = self.page.evaluate(
+            "([q, m]) => window.__ddpBench.settle(q, 60000, 1500, m)", [self.quiet_ms, mark]
+        )
         record.update(self.python("_ddp_state()"))
         record["until"] = "mark" if mark else "last change"
         return record
@@ -272,8 +306,10 @@ class Page:
 
 
 def speed_line(s: dict[str, float]) -> str:
-    return (f"speed: python loop {s['python_loop_ms']:.0f} ms · numpy 5×svd(300²) {s['numpy_svd_ms']:.0f} ms · "
-            f"JS loop {s['js_loop_ms']:.0f} ms · DOM 3000 rows {s['dom_ms']:.0f} ms")
+    return (
+        f"speed: python loop {s['python_loop_ms']:.0f} ms · numpy 5×svd(300²) {s['numpy_svd_ms']:.0f} ms · "
+        f"JS loop {s['js_loop_ms']:.0f} ms · DOM 3000 rows {s['dom_ms']:.0f} ms"
+    )
 
 
 def open_explorer(context: Any, lab: Lab, model: str, quiet_ms: float, until: str) -> Page:
@@ -289,9 +325,11 @@ def open_explorer(context: Any, lab: Lab, model: str, quiet_ms: float, until: st
     errors = page.page.evaluate(_CELL_ERRORS)
     if errors:
         raise RuntimeError(f"the {model} notebook raised: {errors}")
-    for condition in ("document.querySelectorAll('.ddp-explorer .bqplot svg').length >= 4",
-                      "document.querySelectorAll('.ddp-explorer .ddp-graph canvas').length >= 1",
-                      "document.querySelectorAll('.ddp-explorer .ddp-top-images .ddp-ImageGrid-tile canvas').length >= 1"):
+    for condition in (
+        "document.querySelectorAll('.ddp-explorer .bqplot svg').length >= 4",
+        "document.querySelectorAll('.ddp-explorer .ddp-graph canvas').length >= 1",
+        "document.querySelectorAll('.ddp-explorer .ddp-top-images .ddp-ImageGrid-tile canvas').length >= 1",
+    ):
         page.page.wait_for_function(f"() => {condition}", timeout=120_000)
     page.page.wait_for_timeout(1500)
     return page
@@ -320,7 +358,9 @@ class Clicker:
         if not points:
             raise RuntimeError("no metric points drawn")
         i = len(points) - 1 - (k % len(points))  # from the last layer backwards: other layers than the list's
-        current = self.p.evaluate("() => document.querySelector('.ddp-explorer .ddp-layer-selector select').selectedIndex")
+        current = self.p.evaluate(
+            "() => document.querySelector('.ddp-explorer .ddp-layer-selector select').selectedIndex"
+        )
         if len(points) == len(self.names) and i == current:
             i = (i - 1) % len(points)
         return points[i]["x"], points[i]["y"]
@@ -328,8 +368,10 @@ class Clicker:
     def _tile(self, grid: str, k: int) -> Target:
         tiles = self.p.locator(f".ddp-explorer {grid} .ddp-ImageGrid-tile")
         n = tiles.count()
-        selected = self.p.evaluate(f"() => [...document.querySelectorAll('.ddp-explorer {grid} .ddp-ImageGrid-tile')]"
-                                   ".findIndex(t => t.classList.contains('ddp-mod-selected'))")
+        selected = self.p.evaluate(
+            f"() => [...document.querySelectorAll('.ddp-explorer {grid} .ddp-ImageGrid-tile')]"
+            ".findIndex(t => t.classList.contains('ddp-mod-selected'))"
+        )
         i = (k + 1) % n
         i = (i + 1) % n if i == selected and n > 1 else i
         box = tiles.nth(i).bounding_box()
@@ -370,8 +412,10 @@ def run_clicks(page: Page, clicks: int) -> dict[str, list[dict[str, Any]]]:
 
 
 # -- report ------------------------------------------------------------------------------------------------
-HEADER = (f"{'click':<16}{'n':>3}{'median':>9}{'p90':>8}{'first visits':>17}{'kernel':>9}{'1st msg':>9}"
-          f"{'last msg':>9}{'long tasks':>11}{'msgs in':>8}{'open':>6}{'close':>6}{'echo':>5}{'out':>5}{'kB in':>8}")
+HEADER = (
+    f"{'click':<16}{'n':>3}{'median':>9}{'p90':>8}{'first visits':>17}{'kernel':>9}{'1st msg':>9}"
+    f"{'last msg':>9}{'long tasks':>11}{'msgs in':>8}{'open':>6}{'close':>6}{'echo':>5}{'out':>5}{'kB in':>8}"
+)
 
 
 def summary_line(kind: str, records: list[dict[str, Any]]) -> str:
@@ -381,31 +425,58 @@ def summary_line(kind: str, records: list[dict[str, Any]]) -> str:
     lat = np.array([r["latency"] for r in ok])
     first = [r["latency"] for r in ok if r["first_visit"]]
     first_text = f"{np.median(first):.0f} ms (n={len(first)})" if first else "-"
-    med = {key: float(np.median([r[key] for r in ok])) for key in
-           ("kernel_ms", "msgs_in", "comm_open", "comm_close", "echo_update", "msgs_out", "bytes_in", "long_tasks")}
-    reply = {key: float(np.median(v)) if (v := [r[key] for r in ok if r[key] is not None]) else float("nan")
-             for key in ("first_reply", "last_reply")}
+    med = {
+        key: float(np.median([r[key] for r in ok]))
+        for key in (
+            "kernel_ms",
+            "msgs_in",
+            "comm_open",
+            "comm_close",
+            "echo_update",
+            "msgs_out",
+            "bytes_in",
+            "long_tasks",
+        )
+    }
+    reply = {
+        key: float(np.median(v)) if (v := [r[key] for r in ok if r[key] is not None]) else float("nan")
+        for key in ("first_reply", "last_reply")
+    }
     failed = f"   ({len(records) - len(ok)} not measured)" if len(ok) < len(records) else ""
-    return (f"{kind:<16}{len(ok):>3}{np.median(lat):>6.0f} ms{np.percentile(lat, 90):>5.0f} ms{first_text:>17}"
-            f"{med['kernel_ms']:>6.0f} ms{reply['first_reply']:>6.0f} ms{reply['last_reply']:>6.0f} ms"
-            f"{med['long_tasks']:>8.0f} ms{med['msgs_in']:>8.0f}{med['comm_open']:>6.0f}{med['comm_close']:>6.0f}"
-            f"{med['echo_update']:>5.0f}{med['msgs_out']:>5.0f}{med['bytes_in'] / 1e3:>8.1f}{failed}")
+    return (
+        f"{kind:<16}{len(ok):>3}{np.median(lat):>6.0f} ms{np.percentile(lat, 90):>5.0f} ms{first_text:>17}"
+        f"{med['kernel_ms']:>6.0f} ms{reply['first_reply']:>6.0f} ms{reply['last_reply']:>6.0f} ms"
+        f"{med['long_tasks']:>8.0f} ms{med['msgs_in']:>8.0f}{med['comm_open']:>6.0f}{med['comm_close']:>6.0f}"
+        f"{med['echo_update']:>5.0f}{med['msgs_out']:>5.0f}{med['bytes_in'] / 1e3:>8.1f}{failed}"
+    )
 
 
-def report(model: str, page: Page, results: dict[str, list[dict[str, Any]]], before: dict[str, float],
-           after: dict[str, float]) -> None:
+def report(
+    model: str,
+    page: Page,
+    results: dict[str, list[dict[str, Any]]],
+    before: dict[str, float],
+    after: dict[str, float],
+) -> None:
     until = {r["until"] for rs in results.values() for r in rs}
-    print(f"\n== {TITLES[model]} · until {'/'.join(sorted(until))} · quiet {page.quiet_ms:.0f} ms (not counted)")
+    print(
+        f"\n== {TITLES[model]} · until {'/'.join(sorted(until))} · quiet {page.quiet_ms:.0f} ms (not counted)"
+    )
     print(f"  {speed_line(before)}   (before)")
     print("  " + HEADER)
     for kind, records in results.items():
         print("  " + summary_line(kind, records))
     print(f"  {speed_line(after)}   (after)")
-    print("  per click (medians): from the click's release to the last change; p90 includes first visits; kernel ="
-          " summed widget handler time in the kernel; 1st/last msg = arrival of the kernel's first/last message;"
-          " long tasks = main-thread tasks > 50 ms; messages and kB on the kernel websocket")
-    targets = [(k, np.median(lat), np.percentile(lat, 90)) for k, rs in results.items()
-               if (lat := [r["latency"] for r in rs if r["latency"] is not None and not r["error"]])]
+    print(
+        "  per click (medians): from the click's release to the last change; p90 includes first visits;"
+        " kernel = summed widget handler time in the kernel; 1st/last msg = arrival of the kernel's"
+        " first/last message; long tasks = main-thread tasks > 50 ms; messages and kB on the kernel websocket"
+    )
+    targets = [
+        (k, np.median(lat), np.percentile(lat, 90))
+        for k, rs in results.items()
+        if (lat := [r["latency"] for r in rs if r["latency"] is not None and not r["error"]])
+    ]
     met = all(m <= 100 and p <= 200 for _, m, p in targets)
     print(f"  targets (median <= 100 ms, p90 <= 200 ms, idle machine): {'met' if met else 'MISSED'}")
 
@@ -415,12 +486,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="default,resnet50", help="comma-separated: default, resnet50")
     parser.add_argument("--clicks", type=int, help="clicks per type and model (default 15, --quick 3)")
     parser.add_argument("--quiet-ms", type=float, default=400.0, help="no change for this long = settled")
-    parser.add_argument("--until", choices=("auto", "mutations", "mark"), default="auto",
-                        help="end of a click: last change in the explorer, or last data-ddp-drawn change")
+    parser.add_argument(
+        "--until",
+        choices=("auto", "mutations", "mark"),
+        default="auto",
+        help="end of a click: last change in the explorer, or last data-ddp-drawn change",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: default model, 3 clicks per type")
     parser.add_argument("--json", type=Path, help="write every click's record here")
-    parser.add_argument("--tree", type=Path, default=ROOT, help="the checkout whose ddp_widgets the kernel imports")
-    parser.add_argument("--trace", action="store_true", help="keep each click's timeline of changes and messages (--json)")
+    parser.add_argument(
+        "--tree", type=Path, default=ROOT, help="the checkout whose ddp_widgets the kernel imports"
+    )
+    parser.add_argument(
+        "--trace", action="store_true", help="keep each click's timeline of changes and messages (--json)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.models, args.quiet_ms = "default", 300.0
@@ -436,13 +515,24 @@ def main(argv: list[str] | None = None) -> int:
     from playwright.sync_api import sync_playwright
 
     raw: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="ddp-bench-") as tmp, jupyterlab(Path(tmp), args.tree.resolve()) as lab, sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(str(Path(tmp) / "profile"), executable_path=chromium,
-                                                        headless=True, args=CHROMIUM_ARGS, viewport=VIEWPORT)
+    with (
+        tempfile.TemporaryDirectory(prefix="ddp-bench-") as tmp,
+        jupyterlab(Path(tmp), args.tree.resolve()) as lab,
+        sync_playwright() as pw,
+    ):
+        context = pw.chromium.launch_persistent_context(
+            str(Path(tmp) / "profile"),
+            executable_path=chromium,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport=VIEWPORT,
+        )
         context.add_init_script(path=str(PROBE))
         context.set_default_timeout(60_000)
-        print(f"browser latency benchmark · {time.strftime('%Y-%m-%d %H:%M:%S')} · {os.cpu_count()} CPUs · "
-              f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())} · {args.clicks} clicks per type")
+        print(
+            f"browser latency benchmark · {time.strftime('%Y-%m-%d %H:%M:%S')} · {os.cpu_count()} CPUs · "
+            f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())} · {args.clicks} clicks per type"
+        )
         try:
             for model in models:
                 t = time.perf_counter()
@@ -450,13 +540,19 @@ def main(argv: list[str] | None = None) -> int:
                 if args.trace:
                     page.page.evaluate("() => { window.__ddpBench.tracing = true; }")
                 where = page.python("dw.__file__")
-                print(f"\n{model}: explorer ready in {time.perf_counter() - t:.0f} s (kernel imports {where})")
+                print(
+                    f"\n{model}: explorer ready in {time.perf_counter() - t:.0f} s (kernel imports {where})"
+                )
                 before = page.speed()
                 results = run_clicks(page, args.clicks)
                 after = page.speed()
                 report(model, page, results, before, after)
-                raw[model] = {"speed_before": before, "speed_after": after, "clicks": results,
-                              "console_errors": page.console_errors}
+                raw[model] = {
+                    "speed_before": before,
+                    "speed_after": after,
+                    "clicks": results,
+                    "console_errors": page.console_errors,
+                }
                 page.page.evaluate("() => window.jupyterapp.serviceManager.sessions.shutdownAll()")
                 page.page.close()
         finally:

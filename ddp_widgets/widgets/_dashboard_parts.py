@@ -54,8 +54,10 @@ def stack(tiles: Sequence[np.ndarray]) -> np.ndarray:
 
 def colour_bar_html(vmax: float, what: str) -> str:
     stops = ", ".join(f"rgb({r:.0f},{g:.0f},{b:.0f})" for r, g, b in _DIV_STOPS)
-    bar = (f'<span style="display:inline-block; width:120px; height:10px; vertical-align:middle; '
-           f'background:linear-gradient(to right, {stops}); border:1px solid #ccc"></span>')
+    bar = (
+        f'<span style="display:inline-block; width:120px; height:10px; vertical-align:middle; '
+        f'background:linear-gradient(to right, {stops}); border:1px solid #ccc"></span>'
+    )
     return note_html(f"{what}: −{fmt(vmax)} {bar} +{fmt(vmax)} (one scale for both poles)")
 
 
@@ -76,34 +78,47 @@ def inputs_and_labels(data: Any, labels: Any) -> tuple[torch.Tensor | None, np.n
     return (x if isinstance(x, torch.Tensor) else None), y
 
 
-def class_indices(labels: np.ndarray | None, class_names: Sequence[str], n_inputs: int | None) -> np.ndarray | None:
+def class_indices(
+    labels: np.ndarray | None, class_names: Sequence[str], n_inputs: int | None
+) -> np.ndarray | None:
     """Labels as class indices into `class_names` (names are looked up), one per input, or a clear error."""
     if labels is None:
         return None
     labels = np.asarray(labels).reshape(-1)
     if n_inputs is not None and labels.size != n_inputs:
-        raise ViewArgumentError(f"labels has {labels.size} entries for {n_inputs} inputs: give one class per input")
+        raise ViewArgumentError(
+            f"labels has {labels.size} entries for {n_inputs} inputs: give one class per input"
+        )
     if labels.dtype.kind in "USO":
         lookup = {str(c): i for i, c in enumerate(class_names)}
         unknown = sorted({str(v) for v in labels} - set(lookup))
         if unknown:
-            raise ViewArgumentError(f"labels {unknown[:5]} are not among the profile's classes {list(class_names)[:10]}")
+            raise ViewArgumentError(
+                f"labels {unknown[:5]} are not among the profile's classes {list(class_names)[:10]}"
+            )
         return np.array([lookup[str(v)] for v in labels], np.int64)
     if labels.size and (labels.min() < 0 or labels.max() >= len(class_names)):
-        raise ViewArgumentError(f"labels must be class indices 0..{len(class_names) - 1} (the profile's classes), "
-                                f"got {labels.min()}..{labels.max()}")
+        raise ViewArgumentError(
+            f"labels must be class indices 0..{len(class_names) - 1} (the profile's classes), "
+            f"got {labels.min()}..{labels.max()}"
+        )
     return labels.astype(np.int64)
 
 
 def merge_ablations(parts: Sequence[Any]) -> Any:
-    """One `neurons.ablate` table from tables of disjoint parts of the data (means weighted by class counts)."""
+    """One `neurons.ablate` table from tables of disjoint parts of the data.
+
+    Means are weighted by the class counts.
+    """
     first = parts[0]
     counts = np.stack([p["n_images"].to_numpy(np.float64) for p in parts])  # (parts, classes)
     total = counts.sum(0)
     df = first[["class"]].copy()
     df["n_images"] = total.astype(np.int64)
     for col in ("accuracy_before", "accuracy_after", "true_logit_before", "true_logit_after"):
-        values = np.stack([np.nan_to_num(p[col].to_numpy(np.float64)) for p in parts])  # a class absent: weight 0
+        values = np.stack(
+            [np.nan_to_num(p[col].to_numpy(np.float64)) for p in parts]
+        )  # a class absent: weight 0
         with np.errstate(invalid="ignore", divide="ignore"):
             df[col] = np.where(total > 0, (values * counts).sum(0) / np.maximum(total, 1), np.nan)
     df["delta_accuracy"] = df["accuracy_after"] - df["accuracy_before"]
@@ -112,7 +127,9 @@ def merge_ablations(parts: Sequence[Any]) -> Any:
     sizes = counts.sum(1)
     df.attrs.update({key: first.attrs[key] for key in ("layer", "neurons", "keep_top") if key in first.attrs})
     for key in ("accuracy_before", "accuracy_after"):
-        df.attrs[key] = float(sum(p.attrs[key] * s for p, s in zip(parts, sizes, strict=True)) / max(sizes.sum(), 1))
+        df.attrs[key] = float(
+            sum(p.attrs[key] * s for p, s in zip(parts, sizes, strict=True)) / max(sizes.sum(), 1)
+        )
     return df
 
 
@@ -127,28 +144,45 @@ def check_matches_profile(profiler: Any, profile: Any, inputs: torch.Tensor, n: 
         return
     idx, scores = profile.top_images(layer, 0, n)
     if not idx.size or int(idx.max()) >= inputs.shape[0]:
-        raise ViewArgumentError(f"data has {inputs.shape[0]} inputs but the profile ranks image {int(idx.max(initial=0))}: "
-                                "pass the inputs the profile was made of, in the same order")
-    got = profiler.signals(inputs[torch.as_tensor(idx)], profile.meta.get("aggregation", "mean"), [layer])[layer]
+        raise ViewArgumentError(
+            f"data has {inputs.shape[0]} inputs but the profile ranks image {int(idx.max(initial=0))}: "
+            "pass the inputs the profile was made of, in the same order"
+        )
+    got = profiler.signals(inputs[torch.as_tensor(idx)], profile.meta.get("aggregation", "mean"), [layer])[
+        layer
+    ]
     got = got[:, 0].detach().double().cpu().numpy()
     if not np.allclose(got, scores, rtol=1e-3, atol=1e-4 * float(np.max(np.abs(scores), initial=0.0))):
         raise ViewArgumentError(
-            f"data does not match the profile: the top signals of {layer}:0 recomputed on it are {np.round(got, 4)}, "
-            f"the profile has {np.round(scores, 4)}. Pass the model inputs the profile was made of (normalised, in "
-            "the same order) as data=..., and pictures to show as images=...")
+            f"data does not match the profile: the top signals of {layer}:0 recomputed on it are "
+            f"{np.round(got, 4)}, the profile has {np.round(scores, 4)}. Pass the model inputs the profile "
+            "was made of (normalised, in the same order) as data=..., and pictures to show as images=..."
+        )
 
 
 def bar_chart(names: list[str], title: str, y_label: str, tip: str) -> tuple[bq.Figure, bq.Bars]:
     xs, ys = bq.OrdinalScale(domain=names), bq.LinearScale()
-    bars = bq.Bars(x=names, y=np.zeros(len(names)), scales={"x": xs, "y": ys}, colors=[BAR_COLOR],
-                   interactions={"click": "select"}, selected_style={"fill": SEL_COLOR},
-                   tooltip=bq.Tooltip(fields=["x", "y"], labels=["class", tip], formats=["", ".3g"]))
+    bars = bq.Bars(
+        x=names,
+        y=np.zeros(len(names)),
+        scales={"x": xs, "y": ys},
+        colors=[BAR_COLOR],
+        interactions={"click": "select"},
+        selected_style={"fill": SEL_COLOR},
+        tooltip=bq.Tooltip(fields=["x", "y"], labels=["class", tip], formats=["", ".3g"]),
+    )
     fig = bq.Figure(
-        marks=[bars], title=title,
-        axes=[bq.Axis(scale=xs, tick_rotate=-35, tick_style={"font-size": "10px", "text-anchor": "end"}),
-              bq.Axis(scale=ys, side="left", tick_format=".2g", label=y_label, label_offset="42px")],
-        fig_margin={"top": 30, "bottom": 70, "left": 56, "right": 10}, title_style={"font-size": "13px"},
-        layout=widgets.Layout(width="100%", height="220px"), min_aspect_ratio=0.1, max_aspect_ratio=10,
+        marks=[bars],
+        title=title,
+        axes=[
+            bq.Axis(scale=xs, tick_rotate=-35, tick_style={"font-size": "10px", "text-anchor": "end"}),
+            bq.Axis(scale=ys, side="left", tick_format=".2g", label=y_label, label_offset="42px"),
+        ],
+        fig_margin={"top": 30, "bottom": 70, "left": 56, "right": 10},
+        title_style={"font-size": "13px"},
+        layout=widgets.Layout(width="100%", height="220px"),
+        min_aspect_ratio=0.1,
+        max_aspect_ratio=10,
         display_toolbar=False,
     )
     return fig, bars
@@ -195,7 +229,11 @@ def default_model_inputs(analysis: Any, images: Any) -> tuple[torch.Tensor | Non
     """The embedded default model's inputs from its raw uint8 pictures (zoo.normalize), with its MEAN/STD."""
     from ..zoo import MEAN, STD, MiniVGG, normalize
 
-    if not isinstance(analysis.model, MiniVGG) or not isinstance(images, np.ndarray) or images.dtype != np.uint8:
+    if (
+        not isinstance(analysis.model, MiniVGG)
+        or not isinstance(images, np.ndarray)
+        or images.dtype != np.uint8
+    ):
         return None, {}
     try:
         return normalize(images), {"mean": MEAN, "std": STD}

@@ -34,19 +34,47 @@ import ipywidgets as widgets
 __all__ = ["GRAPH_STYLE", "CytoscapeAdapter"]
 
 GRAPH_STYLE: list[dict[str, Any]] = [
-    {"selector": "node", "style": {
-        "label": "data(label)", "font-size": "14px", "font-family": "sans-serif", "color": "#222",
-        "min-zoomed-font-size": 7, "background-color": "data(color)",
-        "text-valign": "bottom", "text-halign": "center", "text-margin-y": "3px",
-        "width": 22, "height": 22, "border-width": 1, "border-color": "#555",
-        "text-background-color": "#ffffff", "text-background-opacity": 0.7, "text-background-padding": "1px"}},
+    {
+        "selector": "node",
+        "style": {
+            "label": "data(label)",
+            "font-size": "14px",
+            "font-family": "sans-serif",
+            "color": "#222",
+            "min-zoomed-font-size": 7,
+            "background-color": "data(color)",
+            "text-valign": "bottom",
+            "text-halign": "center",
+            "text-margin-y": "3px",
+            "width": 22,
+            "height": 22,
+            "border-width": 1,
+            "border-color": "#555",
+            "text-background-color": "#ffffff",
+            "text-background-opacity": 0.7,
+            "text-background-padding": "1px",
+        },
+    },
     {"selector": "node.class", "style": {"shape": "ellipse", "width": 26, "height": 26}},
     {"selector": "node.neuron", "style": {"shape": "round-rectangle", "font-size": "13px"}},
     {"selector": "node.hyperedge", "style": {"text-valign": "top", "text-margin-y": "-3px"}},
     {"selector": "node.nolabel", "style": {"text-opacity": 0}},
-    {"selector": "node.sel", "style": {"border-width": 5, "border-color": "#d62728", "width": 34, "height": 34,
-                                       "text-opacity": 1, "font-weight": "bold", "z-index": 10}},
-    {"selector": "edge", "style": {"width": "data(width)", "line-color": "#9aa5b1", "opacity": 0.8, "curve-style": "straight"}},
+    {
+        "selector": "node.sel",
+        "style": {
+            "border-width": 5,
+            "border-color": "#d62728",
+            "width": 34,
+            "height": 34,
+            "text-opacity": 1,
+            "font-weight": "bold",
+            "z-index": 10,
+        },
+    },
+    {
+        "selector": "edge",
+        "style": {"width": "data(width)", "line-color": "#9aa5b1", "opacity": 0.8, "curve-style": "straight"},
+    },
     {"selector": "edge.sel", "style": {"line-color": "#d62728", "opacity": 1}},
 ]
 _LAYOUT = {"name": "preset", "fit": True, "padding": 24, "animate": False}
@@ -65,18 +93,24 @@ class _Graph:
 
     tag: str
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {"data", "position", "classes"}
-    edges: dict[ElementKey, dict[str, Any]] = field(default_factory=dict)  # ("e", s, t) -> {"data", "classes"}
+    edges: dict[ElementKey, dict[str, Any]] = field(
+        default_factory=dict
+    )  # ("e", s, t) -> {"data", "classes"}
 
     @classmethod
     def of(cls, tag: str, nodes: Sequence[dict[str, Any]], links: Sequence[dict[str, Any]]) -> _Graph:
         g = cls(tag)
         for n in nodes:
-            g.nodes[str(n["id"])] = {"data": {k: v for k, v in n.items() if k not in ("classes", "x", "y")},
-                                     "position": {"x": n["x"], "y": n["y"]}, "classes": n.get("classes", "")}
+            g.nodes[str(n["id"])] = {
+                "data": {k: v for k, v in n.items() if k not in ("classes", "x", "y")},
+                "position": {"x": n["x"], "y": n["y"]},
+                "classes": n.get("classes", ""),
+            }
         for e in links:
             g.edges[("e", str(e["source"]), str(e["target"]))] = {
                 "data": {"source": e["source"], "target": e["target"], "width": e.get("width", 1.5)},
-                "classes": e.get("classes", "")}
+                "classes": e.get("classes", ""),
+            }
         return g
 
     def elements(self) -> list[ElementKey]:
@@ -98,7 +132,9 @@ class CytoscapeAdapter:
         except ImportError as exc:  # pragma: no cover - a dependency
             raise ImportError('the hypergraph view needs ipycytoscape: pip install "ddp-widgets"') from exc
         if max_kept < 1:
-            raise ValueError(f"max_kept must be at least 1 (node and edge widgets kept drawn), not {max_kept}")
+            raise ValueError(
+                f"max_kept must be at least 1 (node and edge widgets kept drawn), not {max_kept}"
+            )
         self._cy = ipycytoscape
         self.max_kept = max_kept
         self.height = height
@@ -117,11 +153,17 @@ class CytoscapeAdapter:
         # border 0 inline: ipycytoscape's hover border would resize the container, and cytoscape redraws
         # everything 100 ms after any resize of its container
         drawing = self._cy.CytoscapeWidget(
-            layout=widgets.Layout(width="100%", height=self.height, border="0"), _dom_classes=("ddp-graph",),
-            cytoscape_style=self._style(None), cytoscape_layout=dict(_LAYOUT), min_zoom=0.2, max_zoom=4.0,
-            wheel_sensitivity=0.3, auto_unselectify=True,
+            layout=widgets.Layout(width="100%", height=self.height, border="0"),
+            _dom_classes=("ddp-graph",),
+            cytoscape_style=self._style(None),
+            cytoscape_layout=dict(_LAYOUT),
+            min_zoom=0.2,
+            max_zoom=4.0,
+            wheel_sensitivity=0.3,
+            auto_unselectify=True,
             auto_ungrabify=True,  # no dragging: a press on a node would send "grab" and "free" messages
-            tooltip_source="tooltip")
+            tooltip_source="tooltip",
+        )
         drawing.on("node", "click", self._clicked)
         return drawing
 
@@ -199,7 +241,10 @@ class CytoscapeAdapter:
         self._widgets, self._base, self._tags, self._graphs = {}, {}, {}, {}
 
     def set_classes(self, classes: dict[str, str]) -> None:
-        """Set the style classes of the shown graph's nodes (e.g. to highlight the selection); only changes are sent."""
+        """Set the style classes of the shown graph's nodes (e.g. to highlight the selection).
+
+        Only changes are sent.
+        """
         for node_id, cls in classes.items():
             key = ("n", node_id)
             if node_id in self._current.nodes and self._base.get(key) != cls:
@@ -207,7 +252,10 @@ class CytoscapeAdapter:
                 self._restyle(key)
 
     def node_classes(self, node_id: str) -> str:
-        """The classes of a node of the shown graph, as given by the graph or `set_classes` ("" if not shown)."""
+        """The classes of a node of the shown graph, as given by the graph or `set_classes`.
+
+        "" if the node is not shown.
+        """
         return self._base.get(("n", node_id), "") if node_id in self._current.nodes else ""
 
     @property
@@ -236,7 +284,10 @@ class CytoscapeAdapter:
                 fn(str(node_id))
 
     def click(self, node_id: str) -> None:
-        """Simulate a click on a node the way the browser reports it (through the widget's message handler)."""
+        """Simulate a click on a node the way the browser reports it.
+
+        It goes through the widget's message handler.
+        """
         w = self.cytoscape
         w._handle_interaction(w, {"widget": "node", "event": "click", "data": {"data": {"id": node_id}}}, [])
 

@@ -55,17 +55,34 @@ class NeuronDashboard(View):
     Observes ``layer``, ``neuron``, ``class_label`` and ``image_index``.
     """
 
-    def __init__(self, source: Any, profile: Any, selection: Selection | None = None, data: Any = None, *,
-                 labels: Any = None, images: Any = None, n_images: int = 6, opacity: float = 0.6,
-                 steps: int = 64, batch_size: int = 64, mean: Any = None, std: Any = None) -> None:
+    def __init__(
+        self,
+        source: Any,
+        profile: Any,
+        selection: Selection | None = None,
+        data: Any = None,
+        *,
+        labels: Any = None,
+        images: Any = None,
+        n_images: int = 6,
+        opacity: float = 0.6,
+        steps: int = 64,
+        batch_size: int = 64,
+        mean: Any = None,
+        std: Any = None,
+    ) -> None:
         super().__init__(selection)
         if profile is None or not hasattr(profile, "top_images"):
-            raise ViewArgumentError("NeuronDashboard needs a Profile: profile = ddp_widgets.Profiler(model).profile(data, labels)")
+            raise ViewArgumentError(
+                "NeuronDashboard needs a Profile: profile = ddp_widgets.Profiler(model).profile(data, labels)"
+            )
         self.profiler = source if isinstance(source, Profiler) else Profiler(source)
         self.analysis, self.profile, self.data = self.profiler.analysis, profile, data
         self.inputs, labels = inputs_and_labels(data, labels)
         self.class_names = [str(c) for c in profile.class_names]
-        self.labels = class_indices(labels, self.class_names, None if self.inputs is None else int(self.inputs.shape[0]))
+        self.labels = class_indices(
+            labels, self.class_names, None if self.inputs is None else int(self.inputs.shape[0])
+        )
         if self.inputs is not None:
             check_matches_profile(self.profiler, profile, self.inputs)
         self.images = images if images is not None else self.inputs
@@ -94,11 +111,20 @@ class NeuronDashboard(View):
         self.visual = ImageGrid(tile_size=96, title="")  # headed by the HTML line above it
         self.visual.add_class("ddp-dashboard-visual")
         self.visual.layout.display = "none"  # until there is one
-        self.steps = widgets.BoundedIntText(value=steps, min=1, max=4096, description="steps",
-                                            layout=widgets.Layout(width="130px"), style={"description_width": "38px"})
-        self.visualize_button = widgets.Button(description="visualise", icon="eye",
-                                               layout=widgets.Layout(width="110px", flex="0 0 auto"),
-                                               tooltip="optimise an input image that maximises this neuron's mean signal")
+        self.steps = widgets.BoundedIntText(
+            value=steps,
+            min=1,
+            max=4096,
+            description="steps",
+            layout=widgets.Layout(width="130px"),
+            style={"description_width": "38px"},
+        )
+        self.visualize_button = widgets.Button(
+            description="visualise",
+            icon="eye",
+            layout=widgets.Layout(width="110px", flex="0 0 auto"),
+            tooltip="optimise an input image that maximises this neuron's mean signal",
+        )
         self.visualize_button.on_click(self._on_visualize)
         self.visual_note = widgets.HTML(note_html("press visualise (a few seconds for 64 steps)"))
         self.top_grid = ImageGrid(tile_size=84, title="top pole: largest signal (+ end)")
@@ -107,33 +133,59 @@ class NeuronDashboard(View):
         self.bottom_grid.add_class("ddp-dashboard-bottom")
         for grid in (self.top_grid, self.bottom_grid):
             grid.observe(self._on_tile_click, names="selected_index")
-        self.opacity = widgets.FloatSlider(value=opacity, min=0.0, max=1.0, step=0.05, description="map opacity",
-                                           readout_format=".2f", style={"description_width": "85px"},
-                                           layout=widgets.Layout(width="320px", flex="0 0 auto"),
-                                           continuous_update=False)
+        self.opacity = widgets.FloatSlider(
+            value=opacity,
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            description="map opacity",
+            readout_format=".2f",
+            style={"description_width": "85px"},
+            layout=widgets.Layout(width="320px", flex="0 0 auto"),
+            continuous_update=False,
+        )
         self.opacity.observe(self._on_opacity, names="value")
         self.map_note = widgets.HTML("")
         self._build_charts()
         self._lay_out()
 
     def _build_charts(self) -> None:
-        self.class_fig, self.class_bars = bar_chart(self.class_names, CLASS_SIGNAL_TITLE, CLASS_SIGNAL_Y, "mean signal")
-        self.readout_fig, self.readout_bars = bar_chart(self.class_names, "readout: Δ logit per unit of signal",
-                                                         "Δ logit", "Δ logit / signal")
+        self.class_fig, self.class_bars = bar_chart(
+            self.class_names, CLASS_SIGNAL_TITLE, CLASS_SIGNAL_Y, "mean signal"
+        )
+        self.readout_fig, self.readout_bars = bar_chart(
+            self.class_names, "readout: Δ logit per unit of signal", "Δ logit", "Δ logit / signal"
+        )
         self.readout_note = widgets.HTML("")
         # the readout chart is taken out of the page where there is none (a hidden bqplot figure draws
         # with a negative size), the note stays
-        self.readout_box = widgets.VBox([self.readout_note], layout=widgets.Layout(width="50%", min_width="0"))
-        self.ablate_fig, self.ablate_bars = bar_chart(self.class_names, "ablation: Δ accuracy per class",
-                                                       "Δ accuracy", "Δ accuracy")
-        self.ablate_button = widgets.Button(description="ablate", icon="scissors", layout=widgets.Layout(width="auto"),
-                                            tooltip="remove σ u vᵀ of this neuron from the weight and rerun the data")
+        self.readout_box = widgets.VBox(
+            [self.readout_note], layout=widgets.Layout(width="50%", min_width="0")
+        )
+        self.ablate_fig, self.ablate_bars = bar_chart(
+            self.class_names, "ablation: Δ accuracy per class", "Δ accuracy", "Δ accuracy"
+        )
+        self.ablate_button = widgets.Button(
+            description="ablate",
+            icon="scissors",
+            layout=widgets.Layout(width="auto"),
+            tooltip="remove σ u vᵀ of this neuron from the weight and rerun the data",
+        )
         self.ablate_button.on_click(self._on_ablate)
         self.ablate_note = widgets.HTML("")
-        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="ablating", bar_style="info",
-                                            layout=widgets.Layout(display="none", width="320px"))
-        for fig, bars in ((self.class_fig, self.class_bars), (self.readout_fig, self.readout_bars),
-                          (self.ablate_fig, self.ablate_bars)):
+        self.progress = widgets.IntProgress(
+            value=0,
+            min=0,
+            max=1,
+            description="ablating",
+            bar_style="info",
+            layout=widgets.Layout(display="none", width="320px"),
+        )
+        for fig, bars in (
+            (self.class_fig, self.class_bars),
+            (self.readout_fig, self.readout_bars),
+            (self.ablate_fig, self.ablate_bars),
+        ):
             fig.add_class("ddp-dashboard-chart")
             bars.observe(self._on_bar_click, names="selected")
         self.class_fig.add_class("ddp-dashboard-class")
@@ -142,18 +194,36 @@ class NeuronDashboard(View):
 
     def _lay_out(self) -> None:
         half = widgets.Layout(width="50%", min_width="0")
-        vis = widgets.VBox([widgets.HTML(note_html("<b>feature visualisation</b> (an input maximising the signal)")),
-                            self.visual, widgets.HBox([self.visualize_button, self.steps]), self.visual_note],
-                           layout=widgets.Layout(flex="1 1 auto", min_width="0"))
+        vis = widgets.VBox(
+            [
+                widgets.HTML(note_html("<b>feature visualisation</b> (an input maximising the signal)")),
+                self.visual,
+                widgets.HBox([self.visualize_button, self.steps]),
+                self.visual_note,
+            ],
+            layout=widgets.Layout(flex="1 1 auto", min_width="0"),
+        )
         self.children = [
             self.header,
-            widgets.HBox([self.filter, vis], layout=widgets.Layout(align_items="flex-start", grid_gap="16px")),
-            widgets.HBox([self.opacity, self.map_note], layout=widgets.Layout(flex_flow="row wrap", align_items="center")),
-            widgets.HBox([self.top_grid, self.bottom_grid], layout=widgets.Layout(flex_flow="row wrap", grid_gap="12px")),
+            widgets.HBox(
+                [self.filter, vis], layout=widgets.Layout(align_items="flex-start", grid_gap="16px")
+            ),
+            widgets.HBox(
+                [self.opacity, self.map_note],
+                layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
+            ),
+            widgets.HBox(
+                [self.top_grid, self.bottom_grid],
+                layout=widgets.Layout(flex_flow="row wrap", grid_gap="12px"),
+            ),
             widgets.HBox([widgets.VBox([self.class_fig], layout=half), self.readout_box]),
-            widgets.HBox([self.ablate_button, self.progress, self.ablate_note],
-                         layout=widgets.Layout(align_items="center", grid_gap="8px")),
-            self.ablate_fig, self.export_bar, self.errors,
+            widgets.HBox(
+                [self.ablate_button, self.progress, self.ablate_note],
+                layout=widgets.Layout(align_items="center", grid_gap="8px"),
+            ),
+            self.ablate_fig,
+            self.export_bar,
+            self.errors,
         ]
 
     # -- what is focused ------------------------------------------------------------------------------------
@@ -186,12 +256,19 @@ class NeuronDashboard(View):
         can_ablate = self.data is not None
         self.ablate_button.disabled = not can_ablate
         self.visualize_button.disabled = False
-        self.ablate_note.value = note_html("press ablate: remove this neuron from the weight and compare accuracy per class"
-                                           if can_ablate else "no data to ablate on: pass data=... (the profiled inputs)")
+        self.ablate_note.value = note_html(
+            "press ablate: remove this neuron from the weight and compare accuracy per class"
+            if can_ablate
+            else "no data to ablate on: pass data=... (the profiled inputs)"
+        )
         self.visual_note.value = note_html(f"press visualise ({self.steps.value} steps)")
 
     def _clear(self, name: str | None) -> None:
-        why = "select an SVD neuron" if name is None or name in self.profile.layers else f"layer {esc(name)} was not profiled"
+        why = (
+            "select an SVD neuron"
+            if name is None or name in self.profile.layers
+            else f"layer {esc(name)} was not profiled"
+        )
         self.header.value = note_html(f"Neuron dashboard: {why}.")
         for grid in (self.filter, self.top_grid, self.bottom_grid):
             grid.set_images(EMPTY)
@@ -206,8 +283,10 @@ class NeuronDashboard(View):
         sv = np.asarray(self.profile.singular_values(name), np.float64)
         energy = float(sv[k] ** 2 / np.sum(sv**2)) if np.sum(sv**2) > 0 else float("nan")
         self.header.value = note_html(
-            f"<b>{esc(neuron_label(name, k))}</b> · σ = {fmt(float(sv[k]), '.4g')} · rank {k + 1} of {sv.size} "
-            f"(σ/σ₀ = {fmt(float(sv[k] / sv[0]) if sv[0] else float('nan'))}, {fmt(100 * energy, '.2g')}% of Σσ²)"
+            f"<b>{esc(neuron_label(name, k))}</b> · σ = {fmt(float(sv[k]), '.4g')} · "
+            f"rank {k + 1} of {sv.size} "
+            f"(σ/σ₀ = {fmt(float(sv[k] / sv[0]) if sv[0] else float('nan'))}, "
+            f"{fmt(100 * energy, '.2g')}% of Σσ²)"
         )
 
     def _draw_filter(self, name: str, k: int) -> None:
@@ -218,7 +297,9 @@ class NeuronDashboard(View):
 
         first = info.order == 0 or self.analysis.names.index(name) == 0
         tile, caption = render_filter(f, first_layer=first, spatial=linear_input_shape(self.analysis, name))
-        self.filter.set_images(tile[None], labels=[caption], tooltips=[f"{name}:{k} · {caption} · blue < 0 < red"])
+        self.filter.set_images(
+            tile[None], labels=[caption], tooltips=[f"{name}:{k} · {caption} · blue < 0 < red"]
+        )
 
     # -- the two poles and their maps ----------------------------------------------------------------------
     def _draw_poles(self, name: str, k: int) -> None:
@@ -230,15 +311,22 @@ class NeuronDashboard(View):
         self._base = render_images(self.images, both, size=1) if self.images is not None and both.size else []
         self._maps, self._vmax, why = self._compute_maps(name, k, both)
         self.opacity.disabled = self._maps is None  # nothing to lay over the images
-        self.map_note.value = colour_bar_html(self._vmax, f"signal map of {esc(name)}:{k}") if self._maps is not None \
+        self.map_note.value = (
+            colour_bar_html(self._vmax, f"signal map of {esc(name)}:{k}")
+            if self._maps is not None
             else note_html(why)
+        )
         self._show_poles()
 
     def _compute_maps(self, name: str, k: int, idx: np.ndarray) -> tuple[np.ndarray | None, float, str]:
         if not idx.size:
             return None, 0.0, "no images ranked for this neuron"
         if self.inputs is None:
-            return None, 0.0, "no spatial maps: pass data=... (the profiled inputs as a tensor) to compute them"
+            return (
+                None,
+                0.0,
+                "no spatial maps: pass data=... (the profiled inputs as a tensor) to compute them",
+            )
         if self.analysis.info(name).kind == "Linear":
             return None, 0.0, "no spatial maps: a Linear layer's signal is one number per image"
         try:
@@ -252,12 +340,22 @@ class NeuronDashboard(View):
     def _show_poles(self) -> None:
         tiles = self._base
         if tiles and self._maps is not None:
-            tiles = [blend_overlay(t, m, self._vmax, self.opacity.value) for t, m in zip(tiles, self._maps, strict=True)]
+            tiles = [
+                blend_overlay(t, m, self._vmax, self.opacity.value)
+                for t, m in zip(tiles, self._maps, strict=True)
+            ]
         n_top = self._poles["top"].size
-        for pole, grid, part in (("top", self.top_grid, tiles[:n_top]), ("bottom", self.bottom_grid, tiles[n_top:])):
+        for pole, grid, part in (
+            ("top", self.top_grid, tiles[:n_top]),
+            ("bottom", self.bottom_grid, tiles[n_top:]),
+        ):
             idx, scores = self._poles[pole], self._scores[pole]
-            labs = [f"{s:+.2g} " + self._class_of(i) for i, s in zip(idx, scores, strict=True)]  # sign first: never cut
-            tips = [f"image {i} · {self._class_of(i)} · signal {s:+.3g}" for i, s in zip(idx, scores, strict=True)]
+            labs = [
+                f"{s:+.2g} " + self._class_of(i) for i, s in zip(idx, scores, strict=True)
+            ]  # sign first: never cut
+            tips = [
+                f"image {i} · {self._class_of(i)} · signal {s:+.3g}" for i, s in zip(idx, scores, strict=True)
+            ]
             grid.set_images(stack(part), labels=labs if part else None, tooltips=tips if part else None)
         self._select_tiles()
 
@@ -279,11 +377,16 @@ class NeuronDashboard(View):
             return
         self.readout_box.children = [self.readout_fig, self.readout_note]
         set_bars(self.readout_fig, self.readout_bars, r.loc[k, self.class_names].to_numpy(np.float64))
-        self.readout_note.value = note_html("change of each class logit per unit of this neuron's signal (from the weights)")
+        self.readout_note.value = note_html(
+            "change of each class logit per unit of this neuron's signal (from the weights)"
+        )
 
     # -- actions ---------------------------------------------------------------------------------------------
     def ablate(self) -> Any:
-        """Remove the focused neuron (rank-1 ablation) on the data; fill the Δaccuracy chart; return the table."""
+        """Remove the focused neuron (rank-1 ablation) on the data.
+
+        Fills the Δaccuracy chart and returns the table.
+        """
         focus = self._focus()
         if focus is None:
             raise ViewError("select a profiled layer and an SVD neuron before ablating")
@@ -296,12 +399,22 @@ class NeuronDashboard(View):
             if isinstance(self.data, (torch.Tensor, np.ndarray)):
                 df = self._ablate_in_chunks(name, k)
             else:  # a DataLoader / Dataset: one streaming pass (no count to show progress against)
-                df = neurons.ablate(self.profiler, name, [k], self.data, None, batch_size=self.batch_size,
-                                    class_names=self.class_names, progress=False)
+                df = neurons.ablate(
+                    self.profiler,
+                    name,
+                    [k],
+                    self.data,
+                    None,
+                    batch_size=self.batch_size,
+                    class_names=self.class_names,
+                    progress=False,
+                )
         finally:
             self.progress.layout.display = "none"
             self.ablate_button.disabled = False
-        if self._focus() != focus:  # the selection moved meanwhile: do not show this neuron's numbers for another
+        if (
+            self._focus() != focus
+        ):  # the selection moved meanwhile: do not show this neuron's numbers for another
             return df
         self.ablation = df
         with self._sync(self.ablate_bars):
@@ -310,11 +423,15 @@ class NeuronDashboard(View):
         a0, a1 = df.attrs["accuracy_before"], df.attrs["accuracy_after"]
         self.ablate_note.value = note_html(
             f"ablated {esc(name)}:{k} on {int(df['n_images'].sum())} images: accuracy {fmt(a0)} → {fmt(a1)} "
-            f"(Δ {fmt(a1 - a0, '+.3g')})")
+            f"(Δ {fmt(a1 - a0, '+.3g')})"
+        )
         return df
 
     def _ablate_in_chunks(self, name: str, k: int) -> Any:
-        """neurons.ablate over a tensor in chunks of a few batches, progress shown, per-class results merged."""
+        """neurons.ablate over a tensor in chunks of a few batches.
+
+        Progress is shown; the per-class results are merged.
+        """
         x = torch.from_numpy(self.data) if isinstance(self.data, np.ndarray) else self.data
         if self.labels is None:
             raise ViewError("ablation compares predictions with labels: build the dashboard with labels=...")
@@ -323,13 +440,26 @@ class NeuronDashboard(View):
         self.progress.max, self.progress.value, self.progress.layout.display = max(n, 1), 0, None
         parts = []
         for start in range(0, n, step):
-            parts.append(neurons.ablate(self.profiler, name, [k], x[start : start + step], y[start : start + step],
-                                        batch_size=self.batch_size, class_names=self.class_names, progress=False))
+            parts.append(
+                neurons.ablate(
+                    self.profiler,
+                    name,
+                    [k],
+                    x[start : start + step],
+                    y[start : start + step],
+                    batch_size=self.batch_size,
+                    class_names=self.class_names,
+                    progress=False,
+                )
+            )
             self.progress.value = min(start + step, n)
         return merge_ablations(parts)
 
     def visualize(self) -> Any:
-        """Feature visualisation of the focused neuron (`Profiler.visualize`, `steps` steps); shown and returned."""
+        """Feature visualisation of the focused neuron (`Profiler.visualize`, `steps` steps).
+
+        Shown and returned.
+        """
         focus = self._focus()
         if focus is None:
             raise ViewError("select a profiled layer and an SVD neuron before visualising")
@@ -346,15 +476,21 @@ class NeuronDashboard(View):
         self.visualization = vis
         img = np.round(255 * vis.image.clamp(0, 1).permute(1, 2, 0).numpy()).astype(np.uint8)
         self.visual.layout.display = None
-        self.visual.set_images((img if img.shape[-1] == 3 else np.repeat(img, 3, -1))[None],
-                               labels=[f"signal {float(vis.signal):.3g}"])
-        self.visual_note.value = note_html(f"{steps} steps; objective {fmt(float(vis.history[0]))} → "
-                                           f"{fmt(float(vis.history[-1]))}")
+        self.visual.set_images(
+            (img if img.shape[-1] == 3 else np.repeat(img, 3, -1))[None],
+            labels=[f"signal {float(vis.signal):.3g}"],
+        )
+        self.visual_note.value = note_html(
+            f"{steps} steps; objective {fmt(float(vis.history[0]))} → {fmt(float(vis.history[-1]))}"
+        )
         return vis
 
     # -- figures and settings --------------------------------------------------------------------------------
     def figures(self) -> dict[str, Any]:
-        """Class signal, both poles with their maps, the readout and the last ablation (matplotlib figures)."""
+        """Class signal, both poles with their maps, the readout and the last ablation.
+
+        As matplotlib figures.
+        """
         focus = self._focus()
         if focus is None:
             return {}
@@ -362,16 +498,28 @@ class NeuronDashboard(View):
 
         name, k = focus
         stem = f"dashboard_{safe_name(name)}_{k}"
-        out = {f"{stem}_class_signal": figs.class_signal(self.profile, name, k, class_label=self.selection.class_label)}
+        out = {
+            f"{stem}_class_signal": figs.class_signal(
+                self.profile, name, k, class_label=self.selection.class_label
+            )
+        }
         if self._base:
             out[f"{stem}_poles"] = self._poles_figure(name, k)
         r = self._readouts.get(name)
         if r is not None and not isinstance(r, Exception):
-            out[f"{stem}_readout"] = bars_figure(self.class_names, r.loc[k, self.class_names].to_numpy(np.float64),
-                                                  f"readout of {name}:{k}", "Δ logit per unit of signal")
+            out[f"{stem}_readout"] = bars_figure(
+                self.class_names,
+                r.loc[k, self.class_names].to_numpy(np.float64),
+                f"readout of {name}:{k}",
+                "Δ logit per unit of signal",
+            )
         if self.ablation is not None:
-            out[f"{stem}_ablation"] = bars_figure(self.class_names, self.ablation["delta_accuracy"].to_numpy(np.float64),
-                                                   f"ablating {name}:{k}", "Δ accuracy")
+            out[f"{stem}_ablation"] = bars_figure(
+                self.class_names,
+                self.ablation["delta_accuracy"].to_numpy(np.float64),
+                f"ablating {name}:{k}",
+                "Δ accuracy",
+            )
         return out
 
     def _poles_figure(self, name: str, k: int) -> Any:
@@ -384,24 +532,39 @@ class NeuronDashboard(View):
         axes = fig.subplots(2, cols, squeeze=False)
         for row, grid in enumerate(tiles):
             shape = grid.shape
-            pixels = np.frombuffer(grid.data, np.uint8).reshape(shape) if grid.count else np.zeros((0, 1, 1, 3))
+            pixels = (
+                np.frombuffer(grid.data, np.uint8).reshape(shape) if grid.count else np.zeros((0, 1, 1, 3))
+            )
             for j in range(cols):
                 ax = axes[row][j]
                 ax.axis("off")
                 if j < grid.count:
                     ax.imshow(pixels[j])
                     ax.set_title(grid.labels[j] if grid.labels else "", fontsize=6)
-        fig.suptitle(f"{neuron_label(name, k)}: top (+) and bottom (−) poles, maps ±{fmt(self._vmax)}", fontsize=7)
+        fig.suptitle(
+            f"{neuron_label(name, k)}: top (+) and bottom (−) poles, maps ±{fmt(self._vmax)}", fontsize=7
+        )
         return fig
 
     def settings(self) -> dict[str, Any]:
-        return {"n_images": self.n_images, "opacity": float(self.opacity.value), "steps": int(self.steps.value)}
+        return {
+            "n_images": self.n_images,
+            "opacity": float(self.opacity.value),
+            "steps": int(self.steps.value),
+        }
 
     def apply_settings(self, settings: Any) -> None:
-        s = check_settings("NeuronDashboard", settings, {"n_images": int, "opacity": (int, float), "steps": int})
-        if not 1 <= s.get("n_images", self.n_images) <= 64 or not 0 <= s.get("opacity", 0.5) <= 1 \
-                or not 1 <= s.get("steps", 1) <= 4096:
-            raise ViewError(f"NeuronDashboard settings out of range {s}: n_images 1..64, opacity 0..1, steps 1..4096")
+        s = check_settings(
+            "NeuronDashboard", settings, {"n_images": int, "opacity": (int, float), "steps": int}
+        )
+        if (
+            not 1 <= s.get("n_images", self.n_images) <= 64
+            or not 0 <= s.get("opacity", 0.5) <= 1
+            or not 1 <= s.get("steps", 1) <= 4096
+        ):
+            raise ViewError(
+                f"NeuronDashboard settings out of range {s}: n_images 1..64, opacity 0..1, steps 1..4096"
+            )
         self.n_images = int(s.get("n_images", self.n_images))
         with self._sync():
             self.opacity.value = float(s.get("opacity", self.opacity.value))
@@ -469,6 +632,7 @@ class NeuronDashboard(View):
     def _on_visualize(self, button: Any) -> None:
         self.visualize()
 
+
 def for_explorer(ex: Any) -> NeuronDashboard | None:
     """The Explorer's dashboard: shown only with a profile and the profiled inputs.
 
@@ -480,14 +644,17 @@ def for_explorer(ex: Any) -> NeuronDashboard | None:
         return None
     data = getattr(ex, "data", None)
     if data is not None:
-        return NeuronDashboard(ex.analysis, ex.profile, ex.selection, data, labels=ex.labels, images=ex.images)
+        return NeuronDashboard(
+            ex.analysis, ex.profile, ex.selection, data, labels=ex.labels, images=ex.images
+        )
     candidates = [(model_inputs(ex.analysis, ex.images), {}), default_model_inputs(ex.analysis, ex.images)]
     for inputs, extra in candidates:
         if inputs is None:
             continue
         try:  # images that merely look like inputs (unnormalised, reordered) are not used as data
-            return NeuronDashboard(ex.analysis, ex.profile, ex.selection, inputs, labels=ex.labels, images=ex.images,
-                                   **extra)
+            return NeuronDashboard(
+                ex.analysis, ex.profile, ex.selection, inputs, labels=ex.labels, images=ex.images, **extra
+            )
         except ViewArgumentError:
             continue
     return None

@@ -14,7 +14,9 @@ model, data = load_default_model(), load_default_data()
 profiler = dw.Profiler(model)
 profile = profiler.profile(data.images, data.labels, class_names=data.class_names, progress=False)
 sel = dw.Selection.for_analysis(profiler.analysis, profile, layer="features.7", neuron=0)
-d = NeuronDashboard(profiler, profile, sel, data.images, labels=data.labels, images=data.raw, mean=MEAN, std=STD)
+d = NeuronDashboard(
+    profiler, profile, sel, data.images, labels=data.labels, images=data.raw, mean=MEAN, std=STD
+)
 d
 """
 
@@ -23,8 +25,10 @@ BARS = DASH + " .ddp-dashboard-{} .bargroup rect"
 
 
 def _bar_heights(page: Any, chart: str) -> list[float]:
-    return page.evaluate(f"() => Array.from(document.querySelectorAll('{BARS.format(chart)}'))"
-                         ".map(r => r.getBoundingClientRect().height)")
+    return page.evaluate(
+        f"() => Array.from(document.querySelectorAll('{BARS.format(chart)}'))"
+        ".map(r => r.getBoundingClientRect().height)"
+    )
 
 
 def test_dashboard_renders_ablates_and_links_both_ways(lab: Any, lab_page: Any) -> None:
@@ -38,7 +42,9 @@ def test_dashboard_renders_ablates_and_links_both_ways(lab: Any, lab_page: Any) 
     page.wait_for_function(f"() => document.querySelectorAll('{DASH} .bqplot svg').length >= 3")
     for pole in ("top", "bottom"):
         page.wait_for_function(
-            f"() => document.querySelectorAll('{DASH} .ddp-dashboard-{pole} .ddp-ImageGrid-tile canvas').length === 6")
+            f"() => document.querySelectorAll('{DASH} .ddp-dashboard-{pole} .ddp-ImageGrid-tile canvas')"
+            ".length === 6"
+        )
     page.wait_for_function(f"() => document.querySelectorAll('{BARS.format('class')}').length === 10")
     assert "SVD neuron 0 of features.7" in dash.inner_text()
     assert lab_page.python("d.last_error is None")
@@ -48,11 +54,14 @@ def test_dashboard_renders_ablates_and_links_both_ways(lab: Any, lab_page: Any) 
     # the ablate button fills the Δaccuracy chart with the numbers of neurons.ablate
     assert max(_bar_heights(page, "ablation") or [0.0]) < 1.0  # empty before
     dash.locator("button", has_text="ablate").click()
-    assert lab_page.wait_for_python("d.ablation is not None", True, timeout=60), lab_page.python("str(d.last_error)")
+    assert lab_page.wait_for_python("d.ablation is not None", True, timeout=60), lab_page.python(
+        "str(d.last_error)"
+    )
     assert lab_page.python("d.ablate_bars.y.tolist() == d.ablation['delta_accuracy'].tolist()")
     page.wait_for_function(
         f"() => Array.from(document.querySelectorAll('{BARS.format('ablation')}'))"
-        ".some(r => r.getBoundingClientRect().height > 2)")
+        ".some(r => r.getBoundingClientRect().height > 2)"
+    )
     page.wait_for_function(f"() => document.querySelector('{DASH}').textContent.includes('accuracy')")
 
     # clicks in the dashboard set the Python selection: a class bar, then an image of the bottom pole
@@ -66,26 +75,35 @@ def test_dashboard_renders_ablates_and_links_both_ways(lab: Any, lab_page: Any) 
 
     # the selection set from Python redraws the dashboard
     lab_page.execute("sel.neuron = 2")
-    page.wait_for_function(f"() => document.querySelector('{DASH}').textContent.includes('SVD neuron 2 of features.7')")
+    page.wait_for_function(
+        f"() => document.querySelector('{DASH}').textContent.includes('SVD neuron 2 of features.7')"
+    )
     top = lab_page.python("[int(i) for i in profile.top_images('features.7', 2, 6)[0]]")
     assert lab_page.python("[int(t.split()[1]) for t in d.top_grid.tooltips]") == top
     lab_page.execute(f"sel.image_index = {top[0]}")
     page.wait_for_function(
         f"() => {{ const t = document.querySelector('{DASH} .ddp-dashboard-top .ddp-mod-selected');"
-        " return t && t.dataset.index === '0'; }")
-    page.wait_for_function(f"() => Math.max(...Array.from(document.querySelectorAll('{BARS.format('ablation')}'))"
-                           ".map(r => r.getBoundingClientRect().height)) < 1")  # another neuron: not ablated yet
+        " return t && t.dataset.index === '0'; }"
+    )
+    page.wait_for_function(
+        f"() => Math.max(...Array.from(document.querySelectorAll('{BARS.format('ablation')}'))"
+        ".map(r => r.getBoundingClientRect().height)) < 1"
+    )  # another neuron: not ablated yet
     assert lab_page.python("d.last_error is None")
 
     # a Linear layer next to the logits: the readout chart appears; a feature visualisation on demand
     lab_page.execute("sel.select(layer='classifier.3', neuron=0)")
-    page.wait_for_function(f"() => Array.from(document.querySelectorAll('{BARS.format('readout')}'))"
-                           ".some(r => r.getBoundingClientRect().height > 2)")
+    page.wait_for_function(
+        f"() => Array.from(document.querySelectorAll('{BARS.format('readout')}'))"
+        ".some(r => r.getBoundingClientRect().height > 2)"
+    )
     lab_page.execute("d.steps.value = 16")
     dash.locator("button", has_text="visualise").click()
     page.wait_for_function(
-        f"() => document.querySelectorAll('{DASH} .ddp-dashboard-visual .ddp-ImageGrid-tile canvas').length === 1",
-        timeout=60_000)
+        f"() => document.querySelectorAll('{DASH} .ddp-dashboard-visual .ddp-ImageGrid-tile canvas')"
+        ".length === 1",
+        timeout=60_000,
+    )
     assert lab_page.python("d.last_error is None and d.visualization is not None")
     page.wait_for_timeout(600)
     lab_page.screenshot("dashboard_readout_visualisation", dash)
@@ -93,7 +111,9 @@ def test_dashboard_renders_ablates_and_links_both_ways(lab: Any, lab_page: Any) 
 
 
 def test_dashboard_in_the_default_explorer_is_linked_to_the_other_views(lab: Any, lab_page: Any) -> None:
-    lab.write_notebook("explorer_dashboard.ipynb", ["import ddp_widgets as dw\nex = dw.explore(progress=False)\nex"])
+    lab.write_notebook(
+        "explorer_dashboard.ipynb", ["import ddp_widgets as dw\nex = dw.explore(progress=False)\nex"]
+    )
     page = lab_page.page
     page.set_viewport_size({"width": 1280, "height": 1400})
     lab_page.open_notebook("explorer_dashboard.ipynb")
@@ -104,11 +124,15 @@ def test_dashboard_in_the_default_explorer_is_linked_to_the_other_views(lab: Any
     # a filter clicked in the singular-vector view moves the dashboard
     page.locator(".ddp-filters .ddp-ImageGrid-tile").nth(3).click()
     assert lab_page.wait_for_python("ex.selection.neuron", 3) == 3
-    page.wait_for_function(f"() => document.querySelector('{DASH}').textContent.includes('SVD neuron 3 of features.0')")
+    page.wait_for_function(
+        f"() => document.querySelector('{DASH}').textContent.includes('SVD neuron 3 of features.0')"
+    )
     # a class clicked in the dashboard moves the singular-vector view's class chart
     dash.scroll_into_view_if_needed()
     page.wait_for_function(
-        f"() => document.querySelectorAll('{DASH} .ddp-dashboard-bottom .ddp-ImageGrid-tile canvas').length === 6")
+        f"() => document.querySelectorAll('{DASH} .ddp-dashboard-bottom .ddp-ImageGrid-tile canvas')"
+        ".length === 6"
+    )
     page.wait_for_timeout(600)
     page.locator(BARS.format("class")).nth(5).click(force=True)
     assert lab_page.wait_for_python("ex.selection.class_label", 5) == 5

@@ -27,11 +27,11 @@ def count(selector: str) -> str:
     return f"document.querySelectorAll('{selector}').length"
 
 
-def _rank_title(page) -> str:  # noqa: ANN001
+def _rank_title(page) -> str:
     return page.locator(".ddp-rank-fig .mainheading").first.text_content()
 
 
-def test_explorer_renders_and_its_views_are_linked(lab, lab_page):  # noqa: ANN001
+def test_explorer_renders_and_its_views_are_linked(lab, lab_page):
     lab.write_notebook("explorer.ipynb", [SETUP])
     page = lab_page.page
     page.set_viewport_size({"width": 1280, "height": 1800})  # the whole explorer on screen, for screenshots
@@ -91,8 +91,11 @@ def test_explorer_renders_and_its_views_are_linked(lab, lab_page):  # noqa: ANN0
     lab_page.execute("ex.hypergraph.dual.value = True; ex.hypergraph.collapse.value = True")
     lab_page.execute("ex.spectrum.log_esd.value = False; ex.spectrum.log_sigma.value = False")
     drawn = lab_page.python("len(ex.hypergraph.graph.node_ids)")
-    page.wait_for_function(f"() => document.querySelector('.ddp-graph')._cyreg.cy.nodes(':visible').length === {drawn}")
+    page.wait_for_function(
+        f"() => document.querySelector('.ddp-graph')._cyreg.cy.nodes(':visible').length === {drawn}"
+    )
     page.wait_for_function("() => document.querySelectorAll('.ddp-rank-fig .object_grp').length === 64")
-    assert lab_page.python("[v.last_error is None for v in ex.views]") == [True] * 6  # with the neuron dashboard
+    # six views, with the neuron dashboard
+    assert lab_page.python("[v.last_error is None for v in ex.views]") == [True] * 6
     # ipycytoscape 1.3.3 warns about its @jupyter-widgets/base range on every page load: harmless
     lab_page.assert_no_console_errors(allow=("Unsatisfied version",))

@@ -20,14 +20,14 @@ CENTRE_ALPHA = """(selector) => Array.from(document.querySelectorAll(selector + 
     c.getContext('2d').getImageData(Math.floor(c.width / 2), Math.floor(c.height / 2), 1, 1).data[3])"""
 
 
-def run_quickstart(server, recorder, name: str) -> None:  # noqa: ANN001
+def run_quickstart(server, recorder, name: str) -> None:
     shutil.copy(QUICKSTART, server.root_dir / name)
     recorder.open_notebook(name, timeout=120_000)
     assert recorder.run_all_cells(timeout=300_000), recorder.cell_errors()
     assert recorder.cell_errors() == []
 
 
-def assert_explorer_rendered_and_grid_linked(recorder) -> None:  # noqa: ANN001
+def assert_explorer_rendered_and_grid_linked(recorder) -> None:
     page = recorder.page
     page.locator(".ddp-explorer").first.wait_for(timeout=60_000)
     page.wait_for_function("() => document.querySelectorAll('.ddp-explorer .bqplot svg').length >= 4")

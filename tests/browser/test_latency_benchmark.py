@@ -18,8 +18,14 @@ CLICK_TYPES = ("layer list", "metrics point", "filter tile", "hypergraph node", 
 @pytest.mark.browser
 @pytest.mark.slow
 def test_quick_benchmark_prints_a_line_per_click_type(chromium: str) -> None:
-    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "browser.py"), "--quick", "--clicks", "2"],
-                         capture_output=True, text=True, timeout=600, cwd=ROOT, check=False)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "browser.py"), "--quick", "--clicks", "2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        check=False,
+    )
     out = run.stdout
     assert run.returncode == 0, out + run.stderr
     assert f"kernel imports {ROOT / 'ddp_widgets' / '__init__.py'}" in out

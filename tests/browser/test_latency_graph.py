@@ -14,22 +14,33 @@ ex
 """
 
 CY = "const el = document.querySelector('.ddp-graph'); const cy = el && el._cyreg && el._cyreg.cy;"
-NODE_AT = "(id) => {" + CY + """ if (!cy) return null; const n = cy.getElementById(id); if (n.empty()) return null;
+NODE_AT = (
+    "(id) => {"
+    + CY
+    + """ if (!cy) return null; const n = cy.getElementById(id); if (n.empty()) return null;
   const p = n.renderedPosition(); const box = el.getBoundingClientRect();
   return { x: box.left + p.x, y: box.top + p.y, sel: n.hasClass('sel'), visible: n.visible() }; }"""
+)
 # the visible elements' drawn extent, as fractions of the graph area (fitted: inside it and filling it)
-EXTENT = "() => {" + CY + """ const bb = cy.elements(':visible').renderedBoundingBox();
+EXTENT = (
+    "() => {"
+    + CY
+    + """ const bb = cy.elements(':visible').renderedBoundingBox();
   const w = el.clientWidth, h = el.clientHeight;
   return { x1: bb.x1 / w, x2: bb.x2 / w, y1: bb.y1 / h, y2: bb.y2 / h, n: cy.nodes(':visible').length }; }"""
+)
 
 
 def _show_layer(lab_page: Any, name: str) -> None:
     lab_page.execute(f"ex.selection.layer = {name!r}")
     ids = lab_page.python("ex.hypergraph.graph.node_ids")
     lab_page.page.wait_for_function(
-        "(ids) => { const els = document.querySelectorAll('.ddp-graph'); const cy = els.length === 1 && els[0]._cyreg"
-        " && els[0]._cyreg.cy; return !!cy && cy.nodes(':visible').length === ids.length"
-        " && ids.every(i => cy.getElementById(i).visible()); }", arg=ids)
+        "(ids) => { const els = document.querySelectorAll('.ddp-graph');"
+        " const cy = els.length === 1 && els[0]._cyreg && els[0]._cyreg.cy;"
+        " return !!cy && cy.nodes(':visible').length === ids.length"
+        " && ids.every(i => cy.getElementById(i).visible()); }",
+        arg=ids,
+    )
 
 
 def _fitted(lab_page: Any) -> None:
@@ -74,9 +85,19 @@ def test_a_graph_drawn_before_is_shown_again_without_new_widgets(lab: Any, lab_p
 
 def _graph(layer: str, n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Class nodes c|0, c|1 shared by every layer, n neuron nodes of `layer`, each linked to c|0."""
-    nodes = [{"id": f"c|{c}", "label": str(c), "classes": "class", "x": 100.0 * c, "y": 0.0} for c in range(2)]
-    nodes += [{"id": f"n|{layer}:{a}", "label": f"{layer}:{a}", "classes": "neuron hyperedge", "x": 50.0 * a,
-               "y": -100.0} for a in range(n)]
+    nodes = [
+        {"id": f"c|{c}", "label": str(c), "classes": "class", "x": 100.0 * c, "y": 0.0} for c in range(2)
+    ]
+    nodes += [
+        {
+            "id": f"n|{layer}:{a}",
+            "label": f"{layer}:{a}",
+            "classes": "neuron hyperedge",
+            "x": 50.0 * a,
+            "y": -100.0,
+        }
+        for a in range(n)
+    ]
     return nodes, [{"source": f"n|{layer}:{a}", "target": "c|0", "width": 1.0 + a} for a in range(n)]
 
 

@@ -35,8 +35,13 @@ def executed_quickstart(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     folder = tmp_path_factory.mktemp("executed")
     notebook = nbformat.read(QUICKSTART, as_version=4)
-    client = NotebookClient(notebook, timeout=300, kernel_name="python3", store_widget_state=True,
-                            resources={"metadata": {"path": str(folder)}})
+    client = NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        store_widget_state=True,
+        resources={"metadata": {"path": str(folder)}},
+    )
     # (the kernel gets exactly this environment: keep the caller's, e.g. PYTHONPATH)
     client.execute(env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
     path = folder / "quickstart_executed.ipynb"

@@ -1,1 +1,4 @@
-"""Tests of the SVD-neuron explanations (maps, ablation, readout, truncation); a package so its conftest does not clash with tests/widgets/conftest.py."""
+"""Tests of the SVD-neuron explanations (maps, ablation, readout, truncation).
+
+A package so that its conftest does not clash with tests/widgets/conftest.py.
+"""

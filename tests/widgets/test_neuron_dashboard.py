@@ -1,5 +1,8 @@
-"""NeuronDashboard headless: it follows the selection, shows both poles with their maps, fills the ablation
-chart with what neurons.ablate returns, shows the readout (or why not), and clicks select classes and images."""
+"""NeuronDashboard headless.
+
+It follows the selection, shows both poles with their maps, fills the ablation chart with what
+neurons.ablate returns, shows the readout (or why not), and clicks select classes and images.
+"""
 
 from __future__ import annotations
 
@@ -72,8 +75,9 @@ def test_follows_the_selection_and_redraws_once_per_change(dash: Any, profile: A
     assert "select an SVD neuron" in dash.header.value and dash.top_grid.count == 0
 
 
-def test_maps_overlay_shares_one_colour_scale_and_opacity_reblends(dash: Any, analysis: Any, profile: Any,
-                                                                      data: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_maps_overlay_shares_one_colour_scale_and_opacity_reblends(
+    dash: Any, analysis: Any, profile: Any, data: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     images = data[0]
     top, _ = profile.top_images(CONV, 0, dash.n_images)
     bottom, _ = profile.bottom_images(CONV, 0, dash.n_images)
@@ -104,12 +108,15 @@ def test_blend_overlay() -> None:
     img = np.full((4, 4, 3), 100, np.uint8)
     m = np.zeros((2, 2))
     assert (blend_overlay(img, m, 1.0, 1.0) == img).all()  # no signal: the image shows through
-    m[1, 0] = 0.25  # a quarter of vmax: colour weight sqrt(1/4) = 1/2 (the map's row 1 is the image's rows 2, 3)
+    # a quarter of vmax: colour weight sqrt(1/4) = 1/2 (the map's row 1 is the image's rows 2, 3)
+    m[1, 0] = 0.25
     half = blend_overlay(img, m, 1.0, 1.0)[2, 0].astype(float)
     np.testing.assert_allclose(half, (100 + diverging_at(0.25)) / 2, atol=1)
     m[0, 0] = 2.0  # beyond vmax: the colour covers the pixel fully at opacity 1 (red end of the scale)
     out = blend_overlay(img, m, 1.0, 1.0)
-    assert tuple(out[0, 0]) == (178, 24, 43) and tuple(out[1, 1]) == (178, 24, 43) and (out[3, 3] == 100).all()
+    assert (
+        tuple(out[0, 0]) == (178, 24, 43) and tuple(out[1, 1]) == (178, 24, 43) and (out[3, 3] == 100).all()
+    )
     assert (blend_overlay(img, m, 1.0, 0.0) == img).all()
 
 
@@ -119,7 +126,9 @@ def test_ablate_fills_its_chart_with_what_neurons_ablate_returns(dash: Any, anal
     dash.selection.neuron = 1
     dash.ablate_button.click()
     assert dash.last_error is None, dash.last_traceback
-    expected = neurons.ablate(analysis, CONV, [1], images, labels, class_names=dash.class_names, progress=False)
+    expected = neurons.ablate(
+        analysis, CONV, [1], images, labels, class_names=dash.class_names, progress=False
+    )
     np.testing.assert_allclose(dash.ablate_bars.y, expected["delta_accuracy"].to_numpy(), rtol=0, atol=1e-12)
     # shown in chunks of 4 batches and merged: the same table as one pass (tolerances for the float sums)
     np.testing.assert_array_equal(dash.ablation["n_images"], expected["n_images"])
@@ -141,9 +150,15 @@ def test_chunked_ablation_merges_to_one_pass(dash: Any, analysis: Any, data: Any
     dash.batch_size = 4  # 60 images in chunks of 16: four chunks, the last one short
     dash.selection.neuron = 2
     dash.ablate()
-    expected = neurons.ablate(analysis, CONV, [2], images, labels, class_names=dash.class_names, progress=False)
-    np.testing.assert_allclose(dash.ablation["accuracy_after"], expected["accuracy_after"], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(dash.ablation["true_logit_after"], expected["true_logit_after"], rtol=1e-5, atol=1e-6)
+    expected = neurons.ablate(
+        analysis, CONV, [2], images, labels, class_names=dash.class_names, progress=False
+    )
+    np.testing.assert_allclose(
+        dash.ablation["accuracy_after"], expected["accuracy_after"], rtol=0, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        dash.ablation["true_logit_after"], expected["true_logit_after"], rtol=1e-5, atol=1e-6
+    )
 
 
 def test_readout_bars_or_the_reason_why_not(dash: Any, analysis: Any, profile: Any) -> None:
@@ -190,7 +205,9 @@ def test_errors_in_actions_are_shown_in_the_view(dash: Any, monkeypatch: pytest.
 
     monkeypatch.setattr(neurons, "ablate", broken)
     dash.ablate_button.click()
-    assert isinstance(dash.last_error, RuntimeError) and "the model fell over" in dash.errors.outputs[0]["text"]
+    assert (
+        isinstance(dash.last_error, RuntimeError) and "the model fell over" in dash.errors.outputs[0]["text"]
+    )
     assert not dash.ablate_button.disabled  # usable again after the error
 
 
@@ -214,7 +231,9 @@ def test_data_that_is_not_the_profiled_inputs_is_refused(analysis: Any, profile:
         NeuronDashboard(analysis, profile, None, images, labels=["circle"] * 59 + ["hexagon"])
     with pytest.raises(ViewArgumentError, match="class indices 0..2"):
         NeuronDashboard(analysis, profile, None, images, labels=labels + 1)
-    named = NeuronDashboard(analysis, profile, None, images, labels=[profile.class_names[int(c)] for c in labels])
+    named = NeuronDashboard(
+        analysis, profile, None, images, labels=[profile.class_names[int(c)] for c in labels]
+    )
     np.testing.assert_array_equal(named.labels, labels.numpy())  # class names are looked up
     with pytest.raises(ViewArgumentError, match="needs a Profile"):
         NeuronDashboard(analysis, None, None, images, labels=labels)
@@ -223,7 +242,11 @@ def test_data_that_is_not_the_profiled_inputs_is_refused(analysis: Any, profile:
 def test_figures_and_settings(dash: Any, tmp_path: Any) -> None:
     dash.ablate()
     names = set(dash.figures())
-    assert {f"dashboard_{CONV}_0_class_signal", f"dashboard_{CONV}_0_poles", f"dashboard_{CONV}_0_ablation"} <= names
+    assert {
+        f"dashboard_{CONV}_0_class_signal",
+        f"dashboard_{CONV}_0_poles",
+        f"dashboard_{CONV}_0_ablation",
+    } <= names
     paths = dash.save_figures(tmp_path, formats=("png",))
     assert len(paths) == len(names) and all(p.stat().st_size > 0 for p in paths)
     dash.apply_settings({"n_images": 3, "opacity": 0.2, "steps": 8})
@@ -246,7 +269,9 @@ def test_in_the_explorer_only_with_a_profile_and_its_inputs(analysis: Any, profi
         assert shown.vectors.calls["_on_image"] >= 1  # the other views follow the dashboard's click
     finally:
         shown.close()
-    for ex in (Explorer(analysis, profile=profile, images=raw, labels=labels),  # pictures, not inputs
-               Explorer(analysis, profile=None, images=images, labels=labels)):
+    for ex in (
+        Explorer(analysis, profile=profile, images=raw, labels=labels),  # pictures, not inputs
+        Explorer(analysis, profile=None, images=images, labels=labels),
+    ):
         assert ex.dashboard is None
         ex.close()
