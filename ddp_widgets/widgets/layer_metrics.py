@@ -11,7 +11,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from .._labels import METRIC_X, METRICS
-from ..core import spectrum_metrics
+from ..core.baselines import BASELINES as BASELINE_REGISTRY
 from ..core.errors import ViewError
 from ..selection import Selection
 from ._axes import nice_ticks
@@ -20,8 +20,8 @@ from .layer_selector import cached_metrics
 
 __all__ = ["METRICS", "LayerMetrics", "estimated_cost"]
 
-# TODO(issue 10): read the baselines (names, labels) from the analysis's single registry once it exists
-BASELINES = {"permuted": "permuted weights", "random-init": "random initialisation", "none": "no baseline"}
+# the baselines of the dropdown: the analysis's registry (core.baselines.BASELINES), and none
+BASELINES: dict[str, str] = {**{k: b.label for k, b in BASELINE_REGISTRY.items()}, "none": "no baseline"}
 TRAINED, BASE, SEL = "#1f77b4", "#7f7f7f", "#d62728"
 
 
@@ -54,8 +54,6 @@ class LayerMetrics(View):
             raise ViewError(f"compute must be 'auto', 'now' or 'lazy', not {compute!r}")
         self.analysis = analysis
         self.names: list[str] = list(analysis.names)
-        # TODO(issue 10): read the analysis's public baseline-metrics API (being added) instead of this own cache
-        self._baseline_rows: dict[tuple[str, str], dict[str, Any]] = {}
         self.on_computed: list[Callable[[], None]] = []  # e.g. the layer selector refreshing its badges
         self.metric = widgets.Dropdown(options=[(v, k) for k, v in METRICS.items()], value=metric, description="metric",
                                        layout=widgets.Layout(width="auto", min_width="220px"))
@@ -109,7 +107,7 @@ class LayerMetrics(View):
         return cached_metrics(self.analysis, name)
 
     def _base(self, name: str, baseline: str) -> dict[str, Any] | None:
-        return self._baseline_rows.get((name, baseline))
+        return self.analysis.cached_baseline_metrics(name, baseline)
 
     def compute_all(self) -> None:
         """Compute the trained (and baseline) metrics of every layer, with a progress bar."""
@@ -122,8 +120,8 @@ class LayerMetrics(View):
             try:
                 for n in todo:
                     self.analysis.layer_metrics(n)
-                    if baseline != "none" and self._base(n, baseline) is None:
-                        self._baseline_rows[(n, baseline)] = spectrum_metrics(self.analysis.spectrum(n, baseline=baseline))
+                    if baseline != "none":
+                        self.analysis.baseline_metrics(n, baseline)
                     self.progress.value += 1
             finally:
                 self.progress.layout.visibility = "hidden"

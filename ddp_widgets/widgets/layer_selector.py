@@ -15,9 +15,8 @@ __all__ = ["LayerSelector", "cached_metrics"]
 
 
 def cached_metrics(analysis: Any, name: str) -> dict[str, Any] | None:
-    """The layer's metrics if the analysis has already computed them (never computes)."""
-    # TODO(issue 10): read the analysis's public cached-metrics API (being added) instead of its private _metrics
-    return getattr(analysis, "_metrics", {}).get(name)
+    """The layer's metrics if the analysis has already computed them for its current weights (never computes)."""
+    return analysis.cached_metrics(name)
 
 
 def _shape(shape: Any) -> str:

@@ -12,15 +12,17 @@ import numpy as np
 from .._labels import DENSITY, ESD_X, NEURON_AXIS, SIGMA, esd_title, fmt, rank_title
 from .._plotdata import LOG_RANGE, esd_histogram, mp_curve, power_law_line
 from ..core.errors import ViewError
+from ..core.spectra import VIEWS as SPECTRUM_VIEWS
 from ..selection import Selection
 from ._axes import log_ticks, nice_ticks
 from ._base import View, callback, check_settings, esc, interaction, note_html, safe_name
 
 __all__ = ["SpectrumPlot", "esd_histogram"]
 
-# TODO(issue 10): read the spectrum views (names, labels) from the analysis's single registry once it exists
-VIEWS = ("unfolded", "slices", "operator")
-VIEW_COLORS = {"unfolded": "#1f77b4", "slices": "#2ca02c", "operator": "#9467bd"}
+# the spectrum views of the analysis's registry (core.spectra.VIEWS): the first is drawn, the others overlay it
+VIEWS: tuple[str, ...] = tuple(SPECTRUM_VIEWS)
+_PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+VIEW_COLORS = {v: _PALETTE[i % len(_PALETTE)] for i, v in enumerate(VIEWS)}
 MP_COLOR, PL_COLOR, SEL_COLOR = "#ff7f0e", "#d62728", "#d62728"
 MARGIN = {"top": 34, "bottom": 42, "left": 58, "right": 12}
 
