@@ -23,6 +23,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # a readable sans-serif stack used by every HTML snippet of the views
 FONT = "font-family: var(--jp-ui-font-family, sans-serif); font-size: 12px;"
+# text colours: JupyterLab's theme variables, with warning/error colours readable on light and dark themes
+NOTE_COLORS = {"note": "var(--jp-ui-font-color1, #333)", "warn": "var(--ddp-warn-color, #8a5a00)",
+               "error": "var(--ddp-error-color, #b00020)"}
+# every view carries this style (hidden): widget texts and canvases follow the JupyterLab theme
+THEME_CSS = """<style>
+.ddp-view { --ddp-warn-color: #8a5a00; --ddp-error-color: #b00020; color: var(--jp-ui-font-color1); }
+[data-jp-theme-light='false'] .ddp-view { --ddp-warn-color: #ffcc80; --ddp-error-color: #ff8a80; }
+.ddp-view .widget-label, .ddp-view .widget-checkbox span, .ddp-view .widget-label-basic span { color: var(--jp-ui-font-color1); }
+.ddp-view .widget-checkbox, .ddp-view .widget-dropdown, .ddp-view .widget-button { height: 24px; }
+.ddp-view .ddp-graph { background: var(--jp-layout-color0); }
+.ddp-view .bqplot .plotarea_background { fill: var(--jp-layout-color0); }
+.ddp-view select { color: var(--jp-ui-font-color1); background: var(--jp-layout-color0); }
+</style>"""
 
 
 def callback(method: F) -> F:
@@ -59,8 +72,7 @@ def interaction(method: F) -> F:
 
 
 def note_html(text: str, kind: str = "note") -> str:
-    color = {"note": "#555", "warn": "#8a5a00", "error": "#b00020"}[kind]
-    return f'<div style="{FONT} color:{color}; line-height:1.3">{text}</div>'
+    return f'<div style="{FONT} color:{NOTE_COLORS[kind]}; line-height:1.3">{text}</div>'
 
 
 def drawn_html(view: str, generation: int) -> str:
@@ -108,6 +120,7 @@ class View(widgets.VBox):
         # which selection generation this view has drawn, as data-ddp-drawn in the page (see drawn_html)
         self.drawn = widgets.HTML(drawn_html(type(self).__name__, self.selection.generation),
                                   layout=widgets.Layout(display="none"))
+        self.theme_style = widgets.HTML(THEME_CSS, layout=widgets.Layout(display="none"))
         kwargs.setdefault("layout", widgets.Layout(min_width="0"))
         super().__init__(**kwargs)
         self.observe(self._keep_drawn_mark, names="children")
@@ -115,11 +128,13 @@ class View(widgets.VBox):
         self._watch(self._mark_drawn, ["generation"])
         # a DOM class per view, e.g. "ddp-spectrumplot", for styling and browser tests
         self.add_class(f"ddp-{type(self).__name__.lower()}")
+        self.add_class("ddp-view")
         self.add_class(LIVE_CLASS)
 
     def _keep_drawn_mark(self, change: Any) -> None:
-        if self.drawn not in change["new"]:
-            self.children = (*change["new"], self.drawn)
+        missing = [w for w in (self.theme_style, self.drawn) if w not in change["new"]]
+        if missing:
+            self.children = (*change["new"], *missing)
 
     def _mark_drawn(self, change: Any) -> None:
         """Runs after every observer of a selection change (Selection.batch): this view has drawn it."""

@@ -136,7 +136,8 @@ class HypergraphExplorer(View):
     threshold, s (colours s-connected components), collapse (merge hyperedges with the same members),
     dual (classes as hyperedges), centred (class means minus the overall mean). At most `max_elements`
     nodes + links are drawn; larger graphs keep their heaviest hyperedges and say so.
-    Observes ``layer``, ``neuron``, ``class_label`` and ``class_labels``.
+    Observes ``layer``, ``neuron``, ``neurons``, ``class_label`` and ``class_labels`` (all selected
+    neurons and classes are highlighted together).
     """
 
     def __init__(self, profile: Any, selection: Selection | None = None, *, layers: Sequence[str] | None = None,
@@ -169,7 +170,7 @@ class HypergraphExplorer(View):
         for w in (self.follow, self.layers, self.top_k, self.threshold, self.s, self.collapse, self.dual, self.center):
             w.observe(self._on_control, names="value")
         self._watch(self._on_layer, ["layer"])
-        self._watch(self._on_highlight, ["neuron", "class_label", "class_labels"])
+        self._watch(self._on_highlight, ["neuron", "neurons", "class_label", "class_labels"])
         controls = widgets.HBox([
             widgets.VBox([self.follow, self.layers]),
             widgets.VBox([self.top_k, self.threshold, self.s]),
@@ -219,8 +220,8 @@ class HypergraphExplorer(View):
         chosen = set()
         for c in {sel.class_label, *sel.class_labels} - {None}:
             chosen.add(f"c|{c}")
-        if sel.layer is not None and sel.neuron is not None:
-            chosen.add(f"n|{sel.layer}:{sel.neuron}")
+        if sel.layer is not None:
+            chosen |= {f"n|{sel.layer}:{k}" for k in {sel.neuron, *sel.neurons} - {None}}
         drawn = set(self._elements["members"])
         out = {i for i in chosen if i in drawn}
         # hyperedges merged by collapse, or nodes named differently: map through the names

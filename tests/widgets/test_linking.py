@@ -16,9 +16,9 @@ from widget_helpers import walk, widget_state
 OBSERVERS = {
     "layer": {"layer_selector", "spectrum", "metrics", "vectors", "hypergraph"},
     "neuron": {"spectrum", "vectors", "hypergraph"},
-    "neurons": {"spectrum"},
+    "neurons": {"spectrum", "vectors", "hypergraph"},
     "class_label": {"vectors", "hypergraph"},
-    "class_labels": {"hypergraph"},
+    "class_labels": {"vectors", "hypergraph"},
     "image_index": {"vectors"},
 }
 VIEWS = ("layer_selector", "spectrum", "metrics", "vectors", "hypergraph")

@@ -113,7 +113,7 @@ def test_singular_vector_view_without_profile(analysis: Any, sel: dw.Selection) 
     v = SingularVectorView(analysis, sel, n_filters=5)
     assert v.filters.count == 5 and not hasattr(v, "bars")
     sel.layer = analysis.names[-1]  # Linear: 72 inputs read as the 8×3×3 pooled conv output
-    assert "as 8×3×3 maps" in v.header.value and v.filters.count == 3
+    assert "read as 8×3×3" in v.header.value and v.filters.count == 3
 
 
 def test_singular_vector_view_with_profile_shows_top_images_and_class_signal(analysis: Any, profile: Any, data: Any,
