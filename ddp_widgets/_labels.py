@@ -54,7 +54,7 @@ def neuron_label(layer: str, k: int) -> str:
 
 
 def neuron_tile_label(k: int, sigma: float) -> str:
-    return f"{k} · σ {sigma:.2g}"
+    return f"{k}·σ{sigma:.2g}"  # short: it sits under a 50-64 px tile
 
 
 def rank_title(layer: str) -> str:

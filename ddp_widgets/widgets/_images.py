@@ -167,7 +167,7 @@ def linear_input_shape(analysis: Any, name: str) -> tuple[int, ...] | None:
 def filter_tiles(analysis: Any, name: str, n: int = 16, channels: int = 4) -> tuple[list[np.ndarray], list[str], list[str], str]:
     """The singular filters of the top n singular values of a layer as RGB tiles.
 
-    Returns (tiles, labels "k · σ …", tooltips, how they are drawn) -- what SingularVectorView shows and
+    Returns (tiles, labels "k·σ…", tooltips, how they are drawn) -- what SingularVectorView shows and
     what `ddp_widgets.figures.singular_filters` draws.
     """
     svd = analysis.svd(name)

@@ -13,6 +13,7 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
+from .._progress import transient_progress
 from ..analysis import SpectralAnalysis
 from ..core.errors import DataError, InputShapeError
 from ..selection import Selection
@@ -55,7 +56,10 @@ class ViewEntry:
 
 
 def _layer_selector(ex: Explorer) -> View:
-    return LayerSelector(ex.analysis, ex.selection, rows=min(14, len(ex.analysis.names)))
+    n = len(ex.analysis.names)
+    # the list stands beside the metrics chart (~270 px): few layers get taller entries, many scroll
+    pad = int(min(10, max(0, (270 / max(n, 1) - 17) / 2)))
+    return LayerSelector(ex.analysis, ex.selection, rows=min(14, n), option_padding=pad)
 
 
 def _spectrum(ex: Explorer) -> View:
@@ -68,7 +72,7 @@ def _metrics(ex: Explorer) -> View:
 
 def _vectors(ex: Explorer) -> View:
     return SingularVectorView(ex.analysis, ex.selection, profile=ex.profile, images=ex.images, labels=ex.labels,
-                              tile_size=50, image_size=46, bars_height="175px")
+                              tile_size=56, image_size=50, bars_height="230px")
 
 
 def _hypergraph(ex: Explorer) -> View | None:
@@ -352,12 +356,58 @@ def explore(model: Any = None, data: Any = None, labels: Any = None, *, images: 
     Problems (no decomposable layer, data of the wrong shape, labels of the wrong length, a session that
     does not fit) are shown in the widget with their traceback (``explorer.tracebacks``); nothing is raised.
     """
+    with _Startup(progress) as startup:
+        return _explore(startup, model, data, labels, images, class_names, example_input, batch_size, selection,
+                        compute_metrics, progress, session)
+
+
+class _Startup:
+    """A progress bar shown the moment explore() starts (inside a kernel), naming each step, until the
+    explorer is built; then one plain line remains (ddp_widgets._progress.transient_progress)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._out = transient_progress(enabled and _in_kernel(), done="explorer opened")
+        self.bar: widgets.IntProgress | None = None
+        if enabled and _in_kernel():
+            from IPython.display import display
+
+            self.bar = widgets.IntProgress(value=0, min=0, max=4, bar_style="info", layout=widgets.Layout(width="220px"))
+            self.label = widgets.HTML(note_html("opening the explorer …"))
+            box = widgets.HBox([self.bar, self.label], layout=widgets.Layout(align_items="center", grid_gap="8px"))
+            box.add_class("ddp-startup")
+            display(box)
+
+    def step(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.value = min(self.bar.value + 1, self.bar.max)
+            self.label.value = note_html(text)
+
+    def __enter__(self) -> _Startup:  # noqa: PYI034 - a private class, never subclassed
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._out.close()
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def _explore(startup: _Startup, model: Any, data: Any, labels: Any, images: Any, class_names: Sequence[str] | None,
+             example_input: Any, batch_size: int, selection: Selection | None, compute_metrics: str, progress: bool,
+             session: str | Path | None) -> Explorer:
     try:
         saved = _load(session)
     except Exception as exc:  # noqa: BLE001 - shown in the widget
         name = "the default model" if model is None else type(model).__name__
         return Explorer(None, messages=[f"Cannot open this session: {exc}"], tracebacks=[_trace(exc)], title=name)
     try:
+        startup.step("reading the model's layers …")
         opened = _Opened.of(model, data, labels, images, class_names, example_input)
         analysis = SpectralAnalysis(opened.model, opened.example_input, progress=False)
     except Exception as exc:  # noqa: BLE001 - shown in the widget
@@ -365,7 +415,10 @@ def explore(model: Any = None, data: Any = None, labels: Any = None, *, images: 
                         title=type(model).__name__ if model is not None else "")
     messages: list[str] = []
     tracebacks: list[str] = []
+    if opened.data is not None and (saved is None or saved.profile is None):
+        startup.step(f"profiling the SVD neurons over {_count(opened.data)} …")
     profile, images, labels = _profile(analysis, opened, saved, batch_size, progress, messages, tracebacks)
+    startup.step("computing the spectra and drawing the views …")
     try:
         ex = Explorer(analysis, profile=profile, images=images, labels=labels, selection=selection, messages=messages,
                       title=opened.title, compute_metrics=compute_metrics, tracebacks=tracebacks)
@@ -380,6 +433,13 @@ def explore(model: Any = None, data: Any = None, labels: Any = None, *, images: 
             ex.tracebacks.append(_trace(exc))
             ex._show_status()
     return ex
+
+
+def _count(data: Any) -> str:
+    try:
+        return f"{len(getattr(data, 'dataset', data))} images"
+    except TypeError:
+        return "the data"
 
 
 def _load(session: str | Path | None) -> Any:

@@ -14,7 +14,7 @@ from .._labels import METRIC_X, METRICS
 from ..core.baselines import BASELINES as BASELINE_REGISTRY
 from ..core.errors import ViewError
 from ..selection import Selection
-from ._axes import nice_ticks
+from ._axes import TICK_FORMAT, nice_ticks
 from ._base import View, callback, check_settings, esc, interaction, note_html
 from .layer_selector import cached_metrics
 
@@ -55,10 +55,11 @@ class LayerMetrics(View):
         self.analysis = analysis
         self.names: list[str] = list(analysis.names)
         self.on_computed: list[Callable[[], None]] = []  # e.g. the layer selector refreshing its badges
+        small = {"description_width": "52px"}
         self.metric = widgets.Dropdown(options=[(v, k) for k, v in METRICS.items()], value=metric, description="metric",
-                                       layout=widgets.Layout(width="auto", min_width="220px"))
+                                       layout=widgets.Layout(width="250px"), style=small)
         self.baseline = widgets.Dropdown(options=[(v, k) for k, v in BASELINES.items()], value=baseline,
-                                         description="baseline", layout=widgets.Layout(width="auto", min_width="200px"))
+                                         description="baseline", layout=widgets.Layout(width="230px"), style=small)
         self.compute_button = widgets.Button(description="compute all layers", icon="play",
                                              layout=widgets.Layout(width="auto"))
         self.progress = widgets.IntProgress(min=0, max=max(1, len(self.names)), layout=widgets.Layout(width="140px", visibility="hidden"))
@@ -76,15 +77,18 @@ class LayerMetrics(View):
                                )
         self.base_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[BASE], line_style="dashed")
         self.cursor = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[SEL], line_style="dotted")
-        many = len(self.names) > 14
-        x_axis = bq.Axis(scale=xs, label=METRIC_X if many else "", tick_format="d",
-                         tick_values=None if many else np.arange(len(self.names), dtype=float),
-                         tick_labels={} if many else {i: n for i, n in enumerate(self.names)},
-                         tick_rotate=0 if many else -30, tick_style={"font-size": "10px"} if many else {"font-size": "10px", "text-anchor": "end"})
-        self.y_axis = bq.Axis(scale=ys, side="left", label=METRICS[metric], tick_format=".3~g", label_offset="44px")
+        # layer names on the axis (every k-th of many layers; all of them on hover)
+        every = max(1, math.ceil(len(self.names) / 14))
+        shown = np.arange(0, len(self.names), every)
+        x_axis = bq.Axis(scale=xs, label="", tick_values=shown.astype(float),
+                         tick_labels={int(i): self.names[i] for i in shown}, tick_rotate=-30,
+                         tick_style={"font-size": "10px", "text-anchor": "end"})
+        self.y_axis = bq.Axis(scale=ys, side="left", label=METRICS[metric], tick_format=TICK_FORMAT, label_offset="44px",
+                              tick_style={"font-size": "10px"})
         self.figure = bq.Figure(marks=[self.cursor, self.base_line, self.base, self.trained_line, self.trained],
                                 axes=[x_axis, self.y_axis], title="",
-                                fig_margin={"top": 20, "bottom": 44 if many else 80, "left": 60, "right": 36},
+                                fig_margin={"top": 12, "bottom": 20 + 3 * min(24, max(len(n) for n in self.names)),
+                                            "left": 60, "right": 36},
                                 layout=widgets.Layout(width="100%", height=height), min_aspect_ratio=0.1, max_aspect_ratio=10, display_toolbar=False)
         self.trained.observe(self._on_click, names="selected")
         self.metric.observe(self._on_choice, names="value")
@@ -93,10 +97,9 @@ class LayerMetrics(View):
         self._watch(self._on_layer, ["layer"])
         controls = widgets.HBox([self.metric, self.baseline, self.compute_button, self.progress],
                                 layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
-        legend = (f'<span style="color:{TRAINED}">● trained</span> &nbsp; <span style="color:{BASE}">◆ baseline</span> &nbsp; '
-                  f'<span style="color:{SEL}">● selected layer</span>')
-        self.children = [widgets.HTML(note_html(f"<b>Metrics across layers</b>: click a point to select the layer · {legend}")),
-                         controls, self.figure, self.note, self.export_bar, self.errors]
+        self.legend = widgets.HTML("")
+        self.children = [widgets.HTML(note_html(f"<b>Metrics across layers</b> ({METRIC_X}): click a point to select the layer")),
+                         controls, self.figure, self.legend, self.note, self.export_bar, self.errors]
         if compute == "now" or (compute == "auto" and estimated_cost(analysis) <= auto_limit):
             self.compute_all()
         else:
@@ -148,17 +151,31 @@ class LayerMetrics(View):
         x = np.arange(len(self.names), dtype=np.float64)
         ok, okb = np.isfinite(trained), np.isfinite(base)
         self._shown = np.flatnonzero(ok)  # scatter position -> layer index
-        with self._sync(self.trained, self.trained_line, self.base, self.base_line, self.y_axis, self.figure):
+        ys = self.trained.scales["y"]
+        with self._sync(self.trained, self.trained_line, self.base, self.base_line, self.y_axis, ys, self.cursor):
             self.trained.x, self.trained.y = x[ok], trained[ok]
             self.trained.names = [self.names[i] for i in self._shown]
-            self.trained_line.x, self.trained_line.y = x[ok], trained[ok]
+            # NaN where a layer has no value: the line breaks there instead of bridging it
+            self.trained_line.x, self.trained_line.y = x, trained
             self.base.x, self.base.y = x[okb], base[okb]
             self.base.names = [self.names[i] for i in np.flatnonzero(okb)]
-            self.base_line.x, self.base_line.y = x[okb], base[okb]
+            self.base_line.x, self.base_line.y = x, base
             self.y_axis.label = METRICS[self.metric.value]
             finite = np.concatenate([trained[ok], base[okb]])
-            self.y_axis.tick_values = nice_ticks(float(finite.min()), float(finite.max()), 5) if finite.size else None
+            if finite.size:
+                lo, hi = float(finite.min()), float(finite.max())
+                pad = 0.06 * (hi - lo) if hi > lo else max(abs(hi) * 0.1, 0.5)
+                ys.min, ys.max = lo - pad, hi + pad
+                self.y_axis.tick_values = nice_ticks(ys.min, ys.max, 5)
+            else:
+                self.y_axis.tick_values = None
             self._draw_cursor()
+        legend = [f'<span style="color:{TRAINED}">● trained</span>'] if ok.any() else []
+        if okb.any():
+            legend.append(f'<span style="color:{BASE}">◆ {esc(BASELINES[self.baseline.value])}</span>')
+        if self.cursor.x.size:
+            legend.append(f'<span style="color:{SEL}">┆ selected layer</span>')
+        self.legend.value = note_html(" &nbsp; ".join(legend)) if legend else ""
         missing = sum(self._trained(n) is None for n in self.names)
         undefined = int((~ok).sum()) - missing
         has_base = self.metric.value in list(METRICS)[:6]
@@ -183,11 +200,9 @@ class LayerMetrics(View):
             i = self.names.index(name)
             pos = np.flatnonzero(self._shown == i)
             self.trained.selected = pos if pos.size else None
-            y = np.concatenate([self.trained.y, self.base.y]) if self.trained.y.size else np.zeros(0)
-            y = y[np.isfinite(y)]
-            if y.size:
-                lo, hi = float(y.min()), float(y.max())
-                self.cursor.x, self.cursor.y = np.array([i, i], float), np.array([lo, hi])
+            ys = self.trained.scales["y"]
+            if ys.min is not None and ys.max is not None:
+                self.cursor.x, self.cursor.y = np.array([i, i], float), np.array([ys.min, ys.max], float)
                 return
         else:
             self.trained.selected = None

@@ -43,7 +43,8 @@ class LayerSelector(View):
     `refresh_badges` after analysing all layers (e.g. ``analysis.metrics()``).
     """
 
-    def __init__(self, analysis: Any, selection: Selection | None = None, *, badge: str = "auto", rows: int = 12) -> None:
+    def __init__(self, analysis: Any, selection: Selection | None = None, *, badge: str = "auto", rows: int = 12,
+                 option_padding: int = 0) -> None:
         super().__init__(selection)
         if badge not in ("auto", "alpha", "stable_rank"):
             raise ViewError(f"badge must be 'auto', 'alpha' or 'stable_rank', not {badge!r}")
@@ -61,7 +62,14 @@ class LayerSelector(View):
         self.select.add_class("ddp-layer-selector")
         n_other = len(analysis.layers) - len(self.names)
         other = f", {n_other} listed but not decomposable" if n_other else ""
-        self.header = widgets.HTML(note_html(f"<b>Layers</b> in forward order ({len(self.names)}{other}); with kind, weight shape and α (or stable rank sr)"))
+        # taller entries where few layers would leave the list mostly empty (the Explorer sets it)
+        pad = int(option_padding)
+        style = (f"<style>.ddp-layerselector.ddp-pad-{pad} option {{ padding-top: {pad}px; padding-bottom: {pad}px; }}</style>"
+                 if pad > 0 else "")
+        if pad > 0:
+            self.add_class(f"ddp-pad-{pad}")
+        self.header = widgets.HTML(style + note_html(
+            f"<b>Layers</b> ({len(self.names)}{other}, forward order): kind, weight shape, α or stable rank sr"))
         self.select.observe(self._on_pick, names="value")
         self._watch(self._on_layer, ["layer"])
         self.children = [self.header, self.select, self.errors]

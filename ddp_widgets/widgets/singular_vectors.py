@@ -127,7 +127,7 @@ class SingularVectorView(View):
     def _marked_labels(self) -> list[str]:
         """Tile labels, the selected SVD neurons' marked with ▣ (the grid highlights only the focus)."""
         chosen = set(self.selection.neurons)
-        return [("▣ " + lab) if k in chosen else lab for k, lab in enumerate(self._filter_labels)]
+        return [("▣" + lab) if k in chosen else lab for k, lab in enumerate(self._filter_labels)]
 
     def _draw_compare(self) -> None:
         """Several selected SVD neurons: each one's filter, then its top images, one row per neuron."""

@@ -67,7 +67,7 @@ def test_filter_and_top_image_captions_are_the_grids_labels(ex: Any) -> None:
     figs = ex.vectors.figures()
     filters = figs["vectors_features.7_filters"]
     captions = [a.get_title() for a in filters.axes if a.images]
-    assert captions == list(ex.vectors.filters.labels) and captions[0].startswith("0 · σ ")
+    assert captions == list(ex.vectors.filters.labels) and captions[0].startswith("0·σ")
     top = figs["vectors_features.7_3_top_images"]
     assert [a.get_title() for a in top.axes if a.images] == list(ex.vectors.top_images.labels)
     assert top._suptitle.get_text() == "SVD neuron 3 of features.7"
