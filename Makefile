@@ -17,33 +17,38 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The JupyterLab extension (labextension/ -> ddp_widgets/labextension, copied into the venv by pip).
-# `pip install -e` builds it once; when its sources change, rebuild it and reinstall the copy.
+# The JupyterLab extension (labextension/ -> ddp_widgets/labextension, copied into the venv by pip) and the
+# anywidget modules (-> ddp_widgets/static). `pip install -e` builds both once; when their sources change,
+# rebuild them and reinstall the copy.
 JLPM := $(abspath $(BIN))/jlpm
 LABEXT_BUILT := ddp_widgets/labextension/package.json
+ESM_BUILT := ddp_widgets/static/image_grid.js
 LABEXT_SRC := $(wildcard labextension/src/*.ts labextension/style/*) \
 	labextension/package.json labextension/tsconfig.json labextension/yarn.lock labextension/install.json
 LABEXT_STAMP := $(VENV)/.ddp-widgets-labextension
 # a link left by `jupyter-builder develop`: pip would write the reinstalled copy through it
 LABEXT_LINK := $(VENV)/share/jupyter/labextensions/ddp-widgets
 
-$(LABEXT_STAMP): $(STAMP) $(LABEXT_SRC)
-	@if [ ! -f $(LABEXT_BUILT) ] || [ -n "$$(find $(LABEXT_SRC) -newer $(LABEXT_BUILT))" ]; then \
-	  echo "rebuilding the JupyterLab extension"; rm -rf ddp_widgets/labextension; \
+# (a missing module forces the rebuild check: a rule with no recipe for a file that is not there)
+$(ESM_BUILT):
+
+$(LABEXT_STAMP): $(STAMP) $(LABEXT_SRC) $(ESM_BUILT)
+	@if [ ! -f $(LABEXT_BUILT) ] || [ ! -f $(ESM_BUILT) ] || [ -n "$$(find $(LABEXT_SRC) -newer $(LABEXT_BUILT))" ]; then \
+	  echo "rebuilding the JupyterLab extension"; rm -rf ddp_widgets/labextension ddp_widgets/static; \
 	  ! [ -L $(LABEXT_LINK) ] || rm $(LABEXT_LINK); \
 	  $(BIN)/python -m pip install -q --no-deps -e . ; fi
 	touch $(LABEXT_STAMP)
 
 labextension: $(LABEXT_STAMP)
 
-# TypeScript unit tests of the extension (vitest).
+# Lint (eslint) and unit tests (vitest) of the TypeScript.
 labextension-test: $(LABEXT_STAMP)
 	test -d labextension/node_modules || (cd labextension && $(JLPM) install)
 	cd labextension && $(JLPM) test
 
 # A release wheel: always a fresh production build of the extension, never a stale dev bundle.
 wheel: install
-	rm -rf ddp_widgets/labextension labextension/lib
+	rm -rf ddp_widgets/labextension ddp_widgets/static labextension/lib
 	$(BIN)/python -m pip wheel --no-deps -w dist .
 	ls -l dist/*.whl
 

@@ -282,3 +282,23 @@ def test_selection_select_is_all_or_nothing():
     assert (sel.layer, sel.singular_index) == ("a", 5) and seen == []
     sel.select(layer="b", singular_index=1)
     assert (sel.layer, sel.singular_index) == ("b", 1)
+
+
+def test_operator_view_scans_every_x_min_candidate():
+    """The old scan stopped at 2^24 / n candidates on large operator spectra (16–83 on real layers)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1, padding_mode="circular"))
+    sa = SpectralAnalysis(model, torch.zeros(1, 16, 24, 24), progress=False)
+    spec = sa.spectrum("0", view="operator")
+    assert spec.exact and spec.eigenvalues.size == 24 * 24 * 16
+    assert spec.power_law.scanned == spec.power_law.candidates > (1 << 24) // spec.eigenvalues.size
+
+
+def test_random_init_weight_is_seeded_by_seed_and_name_and_leaves_the_module_alone():
+    from ddp_widgets.core import random_init_weight
+
+    conv = nn.Conv2d(3, 4, 3)
+    before = conv.weight.detach().clone()
+    a, again, other = (random_init_weight(conv, 0, n) for n in ("x", "x", "y"))
+    assert torch.equal(a, again) and not torch.equal(a, other) and not torch.equal(a, before)
+    assert torch.equal(conv.weight, before)

@@ -105,9 +105,11 @@ def random_init(layer: LayerInfo, module: nn.Module, weight: torch.Tensor, seed:
 
 def random_init_weight(module: nn.Module, seed: int = 0, name: str = "") -> torch.Tensor:
     """The default-initialised weight of a fresh copy of a Conv/Linear `module` (see `random_init`)."""
+    import dataclasses
+
     from .layers import list_layers
 
-    info = list_layers(module, probe_pass=False).get("")
+    info = dataclasses.replace(list_layers(module, probe_pass=False).get(""), name=name)  # seeded by `name`
     return random_init(info, module, read_weight(module), seed).weight
 
 

@@ -1,9 +1,13 @@
 """ImageGrid: hundreds of small images (filters, top dataset images) in one widget, sent as a binary buffer.
 
-The view lives in the ddp-widgets JupyterLab extension (labextension/src/widget.ts); it draws one canvas per
-tile, labels under the tiles, a tooltip on hover, and highlights ``selected_index``, which a click sets.
+An anywidget: its front end is one ES module, built from labextension/src/image_grid.ts into
+``ddp_widgets/static/image_grid.js`` and shipped inside the Python package, so it renders wherever anywidget
+does (JupyterLab, Notebook 7, VS Code, Colab, marimo, exported HTML), with or without this package's
+JupyterLab extension. It draws one canvas per tile, labels under the tiles, a tooltip on hover, and highlights
+``selected_index``, which a click or the arrow keys set.
 
-    >>> grid = ImageGrid.from_array(filters, labels=[f"α={i}" for i in range(len(filters))])  # doctest: +SKIP
+    >>> labels = [f"SVD neuron {k}" for k in range(len(filters))]
+    >>> grid = ImageGrid.from_array(filters, labels=labels)  # doctest: +SKIP
     >>> grid.observe(lambda change: print(change["new"]), names="selected_index")  # doctest: +SKIP
 
 Colours: uint8 data is shown as stored (0..255). float32 data is scaled per tile: ``"gray"`` maps the tile's
@@ -14,31 +18,34 @@ has negative values. Non-finite values are drawn transparent.
 
 from __future__ import annotations
 
-import re
+import base64
+import html
+import struct
+import zlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ipywidgets import DOMWidget
+from anywidget import AnyWidget
 from ipywidgets.widgets.trait_types import bytes_serialization
 from traitlets import Bytes, Enum, Int, List, TraitError, Unicode, observe, validate
 
-from ddp_widgets import __version__
-
 __all__ = ["ImageGrid"]
-
-MODULE_NAME = "ddp-widgets"
 
 _EXPECTED = "(n, h, w), (n, h, w, c) or (n, c, h, w) with c = 1 (grey) or 3 (RGB)"
 
+STATIC = Path(__file__).resolve().parent.parent / "static"
+ESM = STATIC / "image_grid.js"
+CSS = STATIC / "image_grid.css"
 
-def _module_version_range(version: str) -> str:
-    """npm semver range that the front end's registered version (the same release) satisfies."""
-    match = re.match(r"\d+\.\d+\.\d+", version)
-    return f"^{match.group(0)}" if match else "*"
-
-
-MODULE_VERSION = _module_version_range(__version__)
+# Shown instead of the grid when the front end was never built (a source checkout used without
+# `pip install -e .`): a clear message in the output, never an empty or half-drawn grid.
+_NOT_BUILT_ESM = """\
+const message = "ddp-widgets: the ImageGrid's front end (ddp_widgets/static/image_grid.js) is not built. " +
+  "Install the wheel, or run `pip install -e .` (or `make labextension`) in the repository with node >= 20.";
+export default { render({ el }) { console.error(message); el.textContent = message; } };
+"""
 
 
 def _to_numpy(array: Any) -> np.ndarray:
@@ -90,7 +97,8 @@ def _pixel_data(array: np.ndarray) -> tuple[bytes, str]:
     if kind in "iuf":
         return np.ascontiguousarray(array, dtype="<f4").tobytes(), "float32"
     raise TypeError(
-        f"ImageGrid needs real-valued images (uint8, other integers, floats or bools), got dtype {array.dtype}"
+        "ImageGrid needs real-valued images (uint8, other integers, floats or bools), "
+        f"got dtype {array.dtype}"
     )
 
 
@@ -123,19 +131,75 @@ def _text_list(values: Sequence[Any] | None, count: int, name: str) -> list[str]
     return items
 
 
-class ImageGrid(DOMWidget):
+# The colour scales of labextension/src/grid.ts (decodeTile), in numpy: static pictures of a grid show the
+# same pixels as its view (a browser test compares them with the canvases).
+_NEGATIVE = np.array([33.0, 102.0, 172.0])
+_CENTRE = np.array([247.0, 247.0, 247.0])
+_POSITIVE = np.array([178.0, 24.0, 43.0])
+
+
+def _js_round(values: np.ndarray) -> np.ndarray:
+    """JavaScript's Math.round (halves up), which the view uses; numpy rounds halves to even."""
+    return np.floor(values + 0.5)
+
+
+def _scaled_tile(tile: np.ndarray, scale: str) -> np.ndarray:
+    """RGB in 0..255 (float) of one float tile (h, w, c) on the grey or diverging scale."""
+    finite = tile[np.isfinite(tile)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    abs_max = max(abs(low), abs(high))
+    channels = tile.shape[-1]
+    if scale == "gray":
+        span = high - low
+        grey = _js_round((tile - low) / span * 255) if span > 0 else np.full_like(tile, 128.0)
+        return grey if channels == 3 else np.repeat(grey, 3, axis=-1)
+    s = tile / abs_max if abs_max > 0 else np.zeros_like(tile)
+    if channels == 3:  # signed RGB: each channel centred on mid-grey
+        return _js_round((0.5 + s / 2) * 255)
+    t = np.clip(s[..., 0], -1, 1)[..., np.newaxis]
+    end = np.where(t < 0, _NEGATIVE, _POSITIVE)
+    return _js_round(_CENTRE + (end - _CENTRE) * np.abs(t))
+
+
+def colour_tiles(pixels: np.ndarray, dtype: str, colormap: str = "auto") -> np.ndarray:
+    """RGBA (n, h, w, 4) uint8 of images (n, h, w, c) as the ImageGrid view draws them."""
+    finite = np.isfinite(pixels).all(axis=-1) if dtype == "float32" else np.ones(pixels.shape[:-1], bool)
+    if dtype == "uint8":
+        rgb = pixels if pixels.shape[-1] == 3 else np.repeat(pixels, 3, axis=-1)
+    else:
+        scale = colormap if colormap != "auto" else ("diverging" if (pixels < 0).any() else "gray")
+        values = pixels.astype(np.float64)  # the view computes in doubles too
+        with np.errstate(invalid="ignore"):
+            rgb = np.stack([_scaled_tile(tile, scale) for tile in values]) if len(values) else values[..., :0]
+    rgba = np.zeros((*pixels.shape[:-1], 4), dtype=np.uint8)
+    rgba[..., :3] = np.where(finite[..., np.newaxis], np.nan_to_num(rgb.reshape(*pixels.shape[:-1], 3)), 0)
+    rgba[..., 3] = np.where(finite, 255, 0)
+    return rgba
+
+
+def png_bytes(rgba: np.ndarray) -> bytes:
+    """A PNG file of one RGBA image (h, w, 4) uint8 (no imaging library needed)."""
+    height, width = rgba.shape[:2]
+    rows = np.concatenate([np.zeros((height, 1), np.uint8), rgba.reshape(height, width * 4)], axis=1)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8-bit RGBA
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes())) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
+class ImageGrid(AnyWidget):
     """A grid of n small images with labels, hover tooltips and a clickable, synced ``selected_index``.
 
     Build it with :meth:`from_array` or :meth:`set_images`; the traits below are what travels to the
-    browser. ``data`` holds the pixels of all images as one binary buffer, (n, h, w, c) in C order.
+    browser (the front end's list is labextension/src/traits.ts; a test keeps the two equal). ``data`` holds
+    the pixels of all images as one binary buffer, (n, h, w, c) in C order.
     """
 
-    _model_name = Unicode("ImageGridModel").tag(sync=True)
-    _view_name = Unicode("ImageGridView").tag(sync=True)
-    _model_module = Unicode(MODULE_NAME).tag(sync=True)
-    _view_module = Unicode(MODULE_NAME).tag(sync=True)
-    _model_module_version = Unicode(MODULE_VERSION).tag(sync=True)
-    _view_module_version = Unicode(MODULE_VERSION).tag(sync=True)
+    _esm = ESM if ESM.is_file() else _NOT_BUILT_ESM
+    _css = CSS if CSS.is_file() else ""
 
     data = Bytes(b"", help="pixels of all images, (n, h, w, c) in C order, little-endian").tag(
         sync=True, **bytes_serialization
@@ -145,9 +209,9 @@ class ImageGrid(DOMWidget):
     labels = List(Unicode(), help="text under each tile: none, or one per image").tag(sync=True)
     tooltips = List(Unicode(), help="hover text of each tile: none, or one per image").tag(sync=True)
     selected_index = Int(None, allow_none=True, help="index of the selected tile, or None").tag(sync=True)
-    colormap = Enum(("auto", "gray", "diverging"), default_value="auto", help="colour scale of float data").tag(
-        sync=True
-    )
+    colormap = Enum(
+        ("auto", "gray", "diverging"), default_value="auto", help="colour scale of float data"
+    ).tag(sync=True)
     tile_size = Int(64, min=8, max=1024, help="edge of a tile in px").tag(sync=True)
     columns = Int(0, min=0, help="number of columns; 0 fits as many as the width allows").tag(sync=True)
     title = Unicode("", help="heading above the grid").tag(sync=True)
@@ -189,6 +253,39 @@ class ImageGrid(DOMWidget):
     def count(self) -> int:
         """Number of images."""
         return int(self.shape[0])
+
+    def pixels(self) -> np.ndarray:
+        """The images as stored in ``data``: (n, h, w, c), uint8 or float32 (a read-only view)."""
+        dtype = np.uint8 if self.dtype == "uint8" else np.dtype("<f4")
+        return np.frombuffer(self.data, dtype=dtype).reshape(self.shape)
+
+    def to_rgba(self) -> np.ndarray:
+        """(n, h, w, 4) uint8: every tile's pixels as the view draws them (same colour scale)."""
+        return colour_tiles(self.pixels(), self.dtype, self.colormap)
+
+    def snapshot_html(self, max_tiles: int = 256) -> str:
+        """A static HTML picture of the grid (title, tiles as inline PNGs at the tile size, labels) for
+        viewers without the widget: the first `max_tiles` tiles, and a line saying how many are left out."""
+        rgba = self.to_rgba()[:max_tiles]
+        height, width = self.shape[1:3]
+        zoom = max(1, self.tile_size // max(height, width, 1))
+        labels = self.labels or [""] * self.count
+        tiles = []
+        for index, tile in enumerate(rgba):
+            image = base64.b64encode(png_bytes(tile.repeat(zoom, axis=0).repeat(zoom, axis=1))).decode()
+            label = html.escape(labels[index])
+            tiles.append(
+                f'<figure style="margin:2px;text-align:center"><img alt="{label or index}" '
+                f'src="data:image/png;base64,{image}" width="{width * zoom}" height="{height * zoom}">'
+                + (f'<figcaption style="font-size:11px">{label}</figcaption>' if label else "")
+                + "</figure>"
+            )
+        more = self.count - len(tiles)
+        title = f"<div><b>{html.escape(self.title)}</b></div>" if self.title else ""
+        note = f"<div>… and {more} more images</div>" if more > 0 else ""
+        empty = "<div>No images.</div>" if self.count == 0 else ""
+        body = '<div style="display:flex;flex-wrap:wrap">' + "".join(tiles) + "</div>"
+        return f'<div class="ddp-ImageGrid-snapshot">{title}{empty}{body}{note}</div>'
 
     @validate("shape")
     def _valid_shape(self, proposal: dict[str, Any]) -> list[int]:

@@ -262,23 +262,6 @@ export function tilePosition(layout: IGridLayout, index: number): { x: number; y
   return { x: column * (layout.tileSize + layout.gap), y: row * (layout.cellHeight + layout.gap) };
 }
 
-/** Index of the tile (image or label) under point (x, y) of the grid, or null over a gap or past the end. */
-export function tileAt(layout: IGridLayout, x: number, y: number): number | null {
-  if (x < 0 || y < 0) {
-    return null;
-  }
-  const column = Math.floor(x / (layout.tileSize + layout.gap));
-  const row = Math.floor(y / (layout.cellHeight + layout.gap));
-  if (column >= layout.columns || x - column * (layout.tileSize + layout.gap) >= layout.tileSize) {
-    return null;
-  }
-  if (y - row * (layout.cellHeight + layout.gap) >= layout.cellHeight) {
-    return null;
-  }
-  const index = row * layout.columns + column;
-  return index < layout.count ? index : null;
-}
-
 /** CSS size of an h x w image fitted into a square tile, aspect ratio kept. */
 export function fitTile(height: number, width: number, tileSize: number): { width: number; height: number } {
   if (height <= 0 || width <= 0) {

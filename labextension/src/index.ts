@@ -1,6 +1,5 @@
 /**
- * JupyterLab plugins of ddp-widgets:
- * - `ddp-widgets:widgets` registers the custom widget models and views (ImageGrid) with the widget manager;
+ * The JupyterLab plugin of ddp-widgets: what only JupyterLab has.
  * - `ddp-widgets:launcher` adds the "New SVD exploration" and "About ddp-widgets" commands, a palette
  *   entry for each and a launcher card.
  */
@@ -10,11 +9,10 @@ import { Dialog, ICommandPalette, showDialog } from '@jupyterlab/apputils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
 import { LabIcon } from '@jupyterlab/ui-components';
-import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
 import { Widget } from '@lumino/widgets';
 
 import { firstFreeNotebookPath, starterNotebook } from './starter';
-import { MODULE_NAME, MODULE_VERSION } from './version';
+import { MODULE_VERSION } from './version';
 
 export const COMMAND_NEW = 'ddp-widgets:new-svd-exploration';
 export const COMMAND_ABOUT = 'ddp-widgets:about';
@@ -34,23 +32,6 @@ const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" wi
 </svg>`;
 
 export const svdIcon = new LabIcon({ name: 'ddp-widgets:svd', svgstr: ICON_SVG });
-
-const widgetsPlugin: JupyterFrontEndPlugin<void> = {
-  id: 'ddp-widgets:widgets',
-  description: 'Registers the ddp-widgets widget models and views (ImageGrid).',
-  autoStart: true,
-  requires: [IJupyterWidgetRegistry],
-  activate: (_app: JupyterFrontEnd, registry: IJupyterWidgetRegistry): void => {
-    registry.registerWidget({
-      name: MODULE_NAME,
-      version: MODULE_VERSION,
-      exports: async () => {
-        const { ImageGridModel, ImageGridView } = await import('./widget');
-        return { ImageGridModel, ImageGridView };
-      }
-    });
-  }
-};
 
 /** Save the starter notebook under the first free name in `directory` and return its path. */
 async function createStarterNotebook(app: JupyterFrontEnd, directory: string): Promise<string> {
@@ -107,5 +88,5 @@ const launcherPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-const plugins: JupyterFrontEndPlugin<void>[] = [widgetsPlugin, launcherPlugin];
+const plugins: JupyterFrontEndPlugin<void>[] = [launcherPlugin];
 export default plugins;

@@ -26,9 +26,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import pytest
 
@@ -69,6 +71,7 @@ class LabServer:
     root_dir: Path
     process: subprocess.Popen[bytes]
     log: Path
+    app: str = "jupyterlab"  # or "notebook" (Notebook 7)
 
     def write_notebook(self, name: str, cells: Sequence[str], markdown: Sequence[str] = ()) -> Path:
         """Write a notebook of code `cells` (after optional markdown cells) into the root dir."""
@@ -77,7 +80,8 @@ class LabServer:
         notebook = nbformat.v4.new_notebook()
         notebook.cells = [nbformat.v4.new_markdown_cell(text) for text in markdown]
         notebook.cells += [nbformat.v4.new_code_cell(code) for code in cells]
-        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        notebook.metadata["kernelspec"] = kernelspec
         path = self.root_dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, path)
@@ -96,28 +100,39 @@ class LabServer:
 def chromium() -> str:
     path = shutil.which("chromium")
     if path is None:
-        pytest.skip("chromium is missing: apt-get update && apt-get install -y chromium (or `make browser-deps`)")
+        pytest.skip(
+            "chromium is missing: apt-get update && apt-get install -y chromium (or `make browser-deps`)"
+        )
     return path
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[LabServer]:
-    base = tmp_path_factory.mktemp("lab")
+@contextmanager
+def jupyter_server(
+    base: Path,
+    app: str = "jupyterlab",
+    disabled_extensions: Sequence[str] = (),
+    extra_args: Sequence[str] = (),
+) -> Iterator[LabServer]:
+    """Run `python -m <app>` (jupyterlab or notebook) on a free port with private config, settings and
+    workspaces under `base`; `disabled_extensions` are labextensions the page does not load, `extra_args`
+    more command-line options of the server."""
     root_dir = base / "root"
-    root_dir.mkdir()
+    root_dir.mkdir(parents=True)
     port = _free_port()
+    config = base / "config"
     env = {
         **os.environ,
-        "JUPYTER_CONFIG_DIR": str(base / "config"),
+        "JUPYTER_CONFIG_DIR": str(config),
         "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
         "JUPYTERLAB_SETTINGS_DIR": str(base / "settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces"),
         "PYTHONUNBUFFERED": "1",
     }
+    app_class = "LabApp" if app == "jupyterlab" else "JupyterNotebookApp"
     args = [
         sys.executable,
         "-m",
-        "jupyterlab",
+        app,
         "--no-browser",
         "--ServerApp.token=",
         "--ServerApp.password=",
@@ -125,33 +140,29 @@ def lab(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[Lab
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
         f"--ServerApp.root_dir={root_dir}",
-        f"--LabApp.workspaces_dir={base / 'workspaces'}",
-        "--LabApp.expose_app_in_browser=True",
+        f"--{app_class}.workspaces_dir={base / 'workspaces'}",
+        f"--{app_class}.expose_app_in_browser=True",
+        *extra_args,
     ]
     if os.geteuid() == 0:
         args.append("--allow-root")
-    # No "get notified about Jupyter news?" toast over the page, no update check.
-    notification = base / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    notification.parent.mkdir(parents=True)
-    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    if app == "jupyterlab":  # (Notebook 7 has no such toast, and settings of an unknown plugin raise there)
+        # No "get notified about Jupyter news?" toast over the page, no update check.
+        settings = base / "settings" / "@jupyterlab" / "apputils-extension"
+        notification = settings / "notification.jupyterlab-settings"
+        notification.parent.mkdir(parents=True)
+        notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    if disabled_extensions:  # what `jupyter labextension disable` writes, in this server's own config dir
+        page_config = config / "labconfig" / "page_config.json"
+        page_config.parent.mkdir(parents=True)
+        disabled = {name: True for name in disabled_extensions}
+        page_config.write_text(json.dumps({"disabledExtensions": disabled}))
     log = base / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root_dir)
-    server = LabServer(f"http://127.0.0.1:{port}", root_dir, process, log)
+    server = LabServer(f"http://127.0.0.1:{port}", root_dir, process, log, app)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"JupyterLab exited with {process.returncode}:\n{server.log_text()}")
-            try:
-                with urllib.request.urlopen(f"{server.url}/api/status", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"JupyterLab did not start in 60 s:\n{server.log_text()}")
-            time.sleep(0.25)
+        _wait_until_up(server)
         yield server
     finally:
         process.send_signal(signal.SIGTERM)
@@ -160,6 +171,53 @@ def lab(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[Lab
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _wait_until_up(server: LabServer, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        if server.process.poll() is not None:
+            code = server.process.returncode
+            raise RuntimeError(f"the Jupyter server exited with {code}:\n{server.log_text()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/api/status", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the Jupyter server did not start in {seconds:.0f} s:\n{server.log_text()}")
+        time.sleep(0.25)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[LabServer]:
+    """JupyterLab with everything installed enabled, this package's extension included."""
+    with jupyter_server(tmp_path_factory.mktemp("lab")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def lab_without_extension(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[LabServer]:
+    """JupyterLab with this package's JupyterLab extension disabled (anywidget's and the others loaded)."""
+    with jupyter_server(tmp_path_factory.mktemp("lab-no-ext"), disabled_extensions=["ddp-widgets"]) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def lab_without_kernels(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[LabServer]:
+    """JupyterLab that offers no kernel at all: notebooks open with "No Kernel", as in a viewer."""
+    no_kernels = ["--KernelSpecManager.allowed_kernelspecs=no-kernel-here"]
+    with jupyter_server(tmp_path_factory.mktemp("lab-no-kernels"), extra_args=no_kernels) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def notebook7(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[LabServer]:
+    """Notebook 7 (`python -m notebook`), everything installed enabled."""
+    pytest.importorskip("notebook", minversion="7")
+    with jupyter_server(tmp_path_factory.mktemp("notebook7"), app="notebook") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -193,7 +251,8 @@ _KERNEL_IDLE = (
 # Resolves when every cell ran (true) or one raised and the rest were skipped (false).
 _RUN_ALL = """async (ms) => {
   const run = window.jupyterapp.commands.execute('notebook:run-all-cells');
-  const late = new Promise((_, reject) => setTimeout(() => reject(new Error(`cells still running after ${ms} ms`)), ms));
+  const late = new Promise((_, reject) =>
+    setTimeout(() => reject(new Error(`cells still running after ${ms} ms`)), ms));
   return await Promise.race([run, late]);
 }"""
 
@@ -225,16 +284,21 @@ class LabPage:
         self.page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started !== undefined")
         self.page.locator(".jp-LabShell").wait_for()
 
-    def open_notebook(self, name: str, timeout: float = 60_000) -> None:
+    def open_notebook(self, name: str, timeout: float = 60_000, *, wait_for_kernel: bool = True) -> None:
         """Open `name` (relative to the root dir) with a fresh workspace and wait for an idle kernel."""
-        self.page.goto(f"{self.server.url}/lab/tree/{name}?reset")
-        self.wait_for_kernel_idle(timeout)
+        if self.server.app == "notebook":
+            self.page.goto(f"{self.server.url}/notebooks/{name}")
+        else:
+            self.page.goto(f"{self.server.url}/lab/tree/{name}?reset")
+        if wait_for_kernel:
+            self.wait_for_kernel_idle(timeout)
 
     def wait_for_kernel_idle(self, timeout: float = 60_000) -> None:
         self.page.wait_for_function(_KERNEL_IDLE, timeout=timeout)
 
     def run_all_cells(self, timeout: float = 120_000) -> bool:
-        """Run every cell of the current notebook, wait until done and the kernel idle; False if one raised."""
+        """Run every cell of the current notebook, wait until done and the kernel idle; False if one
+        raised."""
         completed = self.page.evaluate(_RUN_ALL, timeout)
         self.wait_for_kernel_idle(timeout)
         return bool(completed)
@@ -281,14 +345,27 @@ class LabPage:
 
 
 @pytest.fixture
-def lab_page(lab: LabServer, browser_context: Any) -> Iterator[LabPage]:
-    page = browser_context.new_page()
-    recorder = LabPage(page, lab)
-    page.on("console", lambda msg: msg.type == "error" and recorder.console_errors.append(msg.text))
-    page.on("pageerror", lambda error: recorder.console_errors.append(f"uncaught: {error}"))
+def open_page(browser_context: Any) -> Iterator[Callable[[LabServer], LabPage]]:
+    """`open_page(server)`: a fresh page on that server, its console recorded; widget errors fail the test."""
+    pages: list[LabPage] = []
+
+    def open_on(server: LabServer) -> LabPage:
+        page = browser_context.new_page()
+        recorder = LabPage(page, server)
+        page.on("console", lambda msg: msg.type == "error" and recorder.console_errors.append(msg.text))
+        page.on("pageerror", lambda error: recorder.console_errors.append(f"uncaught: {error}"))
+        pages.append(recorder)
+        return recorder
+
     try:
-        yield recorder
+        yield open_on
     finally:
-        widget_errors = [e for e in recorder.console_errors if any(w in e for w in WIDGET_ERRORS)]
-        page.close()
+        widget_errors = [e for p in pages for e in p.console_errors if any(w in e for w in WIDGET_ERRORS)]
+        for recorder in pages:
+            recorder.page.close()
     assert not widget_errors, "widget errors in the console:\n" + "\n".join(widget_errors)
+
+
+@pytest.fixture
+def lab_page(lab: LabServer, open_page: Callable[[LabServer], LabPage]) -> LabPage:
+    return open_page(lab)

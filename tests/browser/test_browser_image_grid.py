@@ -48,6 +48,14 @@ def test_image_grid_renders_512_tiles_and_syncs_the_selection(lab, lab_page):
     r1, g1, b1, a1 = page.evaluate(centre_colour, 511)
     assert a0 == a1 == 255
     assert b0 > r0 + 60 and r1 > b1 + 60, ((r0, g0, b0), (r1, g1, b1))
+    # ... exactly the pixels of Python's to_rgba() (the static pictures' colour scale), NaN-free tiles here
+    tile_pixels = """(i) => {
+        const c = document.querySelectorAll('.ddp-ImageGrid-tile canvas')[i];
+        return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data);
+    }"""
+    for index in (0, 200, 511):
+        expected = lab_page.python(f"grid.to_rgba()[{index}].ravel().tolist()")
+        assert page.evaluate(tile_pixels, index) == expected, f"tile {index}: canvas and to_rgba() differ"
 
     # Hover: the tooltip of that tile (output scrolled into view first, so the screenshot does not move it).
     output = page.locator(".jp-OutputArea-output").first
@@ -65,7 +73,9 @@ def test_image_grid_renders_512_tiles_and_syncs_the_selection(lab, lab_page):
 
     # Set from Python: the highlight moves, only one tile is highlighted.
     lab_page.execute("grid.selected_index = 3")
-    page.wait_for_function(f"() => document.querySelectorAll('{TILES}')[3].classList.contains('ddp-mod-selected')")
+    page.wait_for_function(
+        f"() => document.querySelectorAll('{TILES}')[3].classList.contains('ddp-mod-selected')"
+    )
     assert page.locator(f"{TILES}.ddp-mod-selected").count() == 1
     tiles.nth(3).scroll_into_view_if_needed()
     page.mouse.move(0, 0)
@@ -79,7 +89,7 @@ def test_image_grid_renders_512_tiles_and_syncs_the_selection(lab, lab_page):
     )
     updated = time.perf_counter() - start_update
     assert page.locator(f"{TILES}.ddp-mod-selected").count() == 0  # set_images clears the selection
-    print(f"\n512 tiles: shown {shown:.1f} s after run-all (kernel start included), redrawn in {updated:.2f} s")
+    print(f"\n512 tiles: shown {shown:.1f} s after run-all (kernel start too), redrawn in {updated:.2f} s")
     assert updated < 5
     lab_page.assert_no_console_errors()
 
@@ -111,12 +121,15 @@ rgb
     assert lab_page.page.locator(".ddp-ImageGrid-label").count() == 0  # no labels given, no label lines
 
     # Layout and selection changed in one message: both applied.
-    lab_page.execute("with rgb.hold_sync():\n    rgb.tile_size = 48\n    rgb.columns = 2\n    rgb.selected_index = 4")
+    lab_page.execute(
+        "with rgb.hold_sync():\n    rgb.tile_size = 48\n    rgb.columns = 2\n    rgb.selected_index = 4"
+    )
     page.wait_for_function(
         "() => document.querySelectorAll('.ddp-ImageGrid-tile')[4].classList.contains('ddp-mod-selected')"
     )
     boxes = page.evaluate(
-        "() => Array.from(document.querySelectorAll('.ddp-ImageGrid-tile')).map(t => [t.offsetLeft, t.offsetTop, t.offsetWidth])"
+        "() => Array.from(document.querySelectorAll('.ddp-ImageGrid-tile'))"
+        ".map(t => [t.offsetLeft, t.offsetTop, t.offsetWidth])"
     )
     assert all(width == 48 for _, _, width in boxes)
     assert len({left for left, _, _ in boxes}) == 2 and len({top for _, top, _ in boxes}) == 3

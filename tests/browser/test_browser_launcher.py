@@ -47,7 +47,9 @@ def test_launcher_card_creates_a_starter_notebook_that_runs(lab, lab_page):
 
     # A second exploration gets the next free name.
     page.evaluate("() => window.jupyterapp.commands.execute('ddp-widgets:new-svd-exploration')")
-    page.wait_for_function("() => window.jupyterapp.shell.currentWidget.title.label === 'svd-exploration-1.ipynb'")
+    page.wait_for_function(
+        "() => window.jupyterapp.shell.currentWidget.title.label === 'svd-exploration-1.ipynb'"
+    )
     assert (lab.root_dir / "svd-exploration-1.ipynb").exists()
     lab_page.assert_no_console_errors()
 
@@ -63,7 +65,8 @@ def test_palette_lists_the_commands_and_about_shows_the_version(lab, lab_page):
     in_category = page.evaluate(
         """() => {
             const items = [];
-            let node = Array.from(document.querySelectorAll('.jp-ModalCommandPalette .lm-CommandPalette-header'))
+            const headers = '.jp-ModalCommandPalette .lm-CommandPalette-header';
+            let node = Array.from(document.querySelectorAll(headers))
                 .find(h => h.textContent.trim() === 'ddp-widgets');
             for (node = node && node.nextElementSibling; node && !node.matches('.lm-CommandPalette-header');
                  node = node.nextElementSibling) {

@@ -6,8 +6,6 @@ import gzip
 import importlib.util
 import json
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -185,21 +183,6 @@ def test_missing_data_file_says_reinstall(monkeypatch, tmp_path):
         load_default_model()
     with pytest.raises(FileNotFoundError, match="reinstall ddp-widgets"):
         load_default_data()
-
-
-def test_zoo_imports_no_ui_or_pandas():
-    code = (
-        "import sys, ddp_widgets.zoo as z; z.load_default_data(n=10); "
-        "ui = ('pandas', 'ipywidgets', 'traitlets', 'bqplot', 'matplotlib'); "
-        "bad = [m for m in ui if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], check=False, cwd=REPO, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-# --------------------------------------------------------------------------- training script helpers
 
 
 @pytest.mark.parametrize("compressed", [False, True])

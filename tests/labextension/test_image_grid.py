@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import comm
@@ -12,7 +17,7 @@ import torch
 from traitlets import TraitError
 
 import ddp_widgets
-from ddp_widgets.widgets.image_grid import ImageGrid
+from ddp_widgets.widgets.image_grid import _NOT_BUILT_ESM, CSS, ESM, ImageGrid
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -181,7 +186,10 @@ class TestSelection:
         seen = []
         grid.observe(lambda change: seen.append(change["new"]), names="selected_index")
         grid.comm.callback(
-            {"content": {"data": {"method": "update", "state": {"selected_index": 4}, "buffer_paths": []}}, "buffers": []}
+            {
+                "content": {"data": {"method": "update", "state": {"selected_index": 4}, "buffer_paths": []}},
+                "buffers": [],
+            }
         )
         assert grid.selected_index == 4
         assert seen == [4]
@@ -210,9 +218,93 @@ class TestTransport:
         assert set(state) >= {"shape", "labels"} and state["shape"] == [3, 5, 5, 3]
         assert bytes(message["buffers"][0]) == np.ones((3, 5, 5, 3), dtype=np.uint8).tobytes()
 
-    def test_module_name_and_version_match_the_labextension(self):
-        package = json.loads((ROOT / "labextension" / "package.json").read_text())
-        grid = ImageGrid()
-        assert grid._model_module == grid._view_module == package["name"] == "ddp-widgets"
-        assert grid._model_module_version == grid._view_module_version == f"^{package['version']}"
-        assert ddp_widgets.__version__ == package["version"]
+    def test_the_module_travels_in_the_state_and_the_pixels_beside_it(self, recording_comm):
+        grid = ImageGrid.from_array(np.zeros((2, 4, 4), dtype=np.uint8))
+        state = grid.comm.opened["data"]["state"]
+        names = (state["_model_module"], state["_model_name"], state["_view_name"])
+        assert names == ("anywidget", "AnyModel", "AnyView")
+        assert state["_esm"] == ESM.read_text() and state["_css"] == CSS.read_text()
+        assert state["_anywidget_id"] == "ddp_widgets.widgets.image_grid.ImageGrid"
+        assert grid.comm.opened["data"]["buffer_paths"] == [["data"]]
+
+
+class TestFrontEndModule:
+    """The built ES module (labextension/src/image_grid.ts -> ddp_widgets/static) is what the widget sends."""
+
+    def test_the_built_module_and_styles_are_in_the_package(self):
+        assert ESM.is_file() and CSS.is_file(), "run `pip install -e .` or `make labextension` with node"
+        assert ESM.parent == Path(ddp_widgets.__file__).parent / "static"
+        module = ESM.read_text()
+        assert "export" in module and "ddp-ImageGrid-tile" in module and "@jupyter-widgets" not in module
+        assert ".ddp-ImageGrid-tile.ddp-mod-selected" in CSS.read_text()
+        assert str(ImageGrid()._esm) == module  # not the "not built" message
+
+    def test_synced_traits_are_the_front_ends_trait_list(self):
+        source = (ROOT / "labextension" / "src" / "traits.ts").read_text()
+        interface = re.search(r"export interface IImageGridTraits \{(.*?)\n\}", source, re.S)
+        assert interface, "IImageGridTraits not found in labextension/src/traits.ts"
+        front_end = set(re.findall(r"^  (\w+)\??:", interface.group(1), re.M))
+        effects = re.search(r"TRAIT_EFFECTS[^=]*= \{(.*?)\n\};", source, re.S)
+        assert effects and set(re.findall(r"^  (\w+):", effects.group(1), re.M)) == front_end
+        python = set(ImageGrid.class_own_traits(sync=True)) - {"_esm", "_css"}
+        assert front_end == python
+
+    def test_a_checkout_without_the_build_imports_and_says_so_in_the_view(self):
+        code = (
+            "import pathlib; real = pathlib.Path.is_file\n"
+            "pathlib.Path.is_file = lambda p: False if p.parent.name == 'static' else real(p)\n"
+            "from ddp_widgets.widgets.image_grid import ImageGrid, _NOT_BUILT_ESM\n"
+            "grid = ImageGrid()\n"
+            "assert str(grid._esm) == _NOT_BUILT_ESM and str(grid._css) == '', grid._esm[:80]\n"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
+        assert "is not built" in _NOT_BUILT_ESM and "pip install -e ." in _NOT_BUILT_ESM
+
+
+class TestStaticPicture:
+    """to_rgba() is the view's colour scale in numpy (labextension/src/grid.ts; the same numbers as its
+    tests; a browser test compares it with the canvases); snapshot_html() draws it for viewers without JS."""
+
+    def test_diverging_scale_is_symmetric_per_tile_and_non_finite_is_transparent(self):
+        # -1 of max 2: green 247 - 72.5 = 174.5 rounds up to 175 as in the view (numpy's round gives 174)
+        images = np.array([[[-2.0, 0.0, 2.0, 1.0, -1.0, np.nan]], [[-0.1, 0.0, 0.1, 0.05, -0.05, np.inf]]])
+        rgba = ImageGrid.from_array(images).to_rgba()
+        for tile in rgba:  # each tile scaled by its own max |x|: the same colours at 100x smaller values
+            assert tile[0, :5, :3].tolist() == [[33, 102, 172], [247, 247, 247], [178, 24, 43],
+                                                [213, 136, 145], [140, 175, 210]]
+            assert tile[0, 5].tolist() == [0, 0, 0, 0] and set(tile[0, :5, 3]) == {255}
+
+    def test_grey_scale_rounds_halves_up_as_the_view_does(self):
+        grid = ImageGrid.from_array(np.array([[[0.0, 1.0, 0.5]], [[3.0, 3.0, 3.0]]]))
+        rgba = grid.to_rgba()
+        assert rgba[0, 0, :, 0].tolist() == [0, 255, 128]
+        assert rgba[1, 0, :, :3].tolist() == [[128] * 3] * 3  # a constant tile is mid-grey
+        assert ImageGrid.from_array(np.array([[[0.0, 0.25, 1.0]]])).to_rgba()[0, 0, 1, 0] == 64  # 63.75
+
+    def test_colormap_uint8_and_signed_rgb(self):
+        signed = np.array([[[-1.0, 0.0, 1.0]]])
+        assert ImageGrid.from_array(signed, colormap="gray").to_rgba()[0, 0, :, 0].tolist() == [0, 128, 255]
+        grey = ImageGrid.from_array(np.array([[[0, 7, 255]]], dtype=np.uint8), colormap="diverging")
+        assert grey.to_rgba()[0, 0].tolist() == [[0, 0, 0, 255], [7, 7, 7, 255], [255, 255, 255, 255]]
+        rgb = np.zeros((1, 1, 2, 3), dtype=np.float32)
+        rgb[0, 0, 0] = [-1.0, 0.0, 0.5]
+        rgba = ImageGrid.from_array(rgb, channels_last=True).to_rgba()
+        assert rgba[0, 0, 0].tolist() == [0, 128, 191, 255] and rgba[0, 0, 1].tolist() == [128, 128, 128, 255]
+
+    def test_snapshot_is_inline_pngs_of_those_pixels_with_labels(self):
+        from PIL import Image  # an independent PNG decoder (pillow comes with matplotlib)
+
+        images = np.random.default_rng(2).standard_normal((5, 4, 6)).astype(np.float32)
+        labels = ["a<b", "b", "c", "d", "e"]
+        grid = ImageGrid.from_array(images, labels=labels, title="Top & bottom", tile_size=24)
+        page = grid.snapshot_html(max_tiles=3)
+        sources = re.findall(r'src="data:image/png;base64,([^"]+)" width="(\d+)" height="(\d+)"', page)
+        assert len(sources) == 3 and "… and 2 more images" in page
+        assert "<b>Top &amp; bottom</b>" in page and ">a&lt;b</figcaption>" in page
+        expected = grid.to_rgba()
+        for index, (data, width, height) in enumerate(sources):
+            with Image.open(io.BytesIO(base64.b64decode(data))) as png:
+                decoded = np.asarray(png.convert("RGBA"))
+            assert (int(width), int(height)) == (24, 16) == (decoded.shape[1], decoded.shape[0])  # zoom 4
+            np.testing.assert_array_equal(decoded[::4, ::4], expected[index])
+        assert "No images." in ImageGrid().snapshot_html()

@@ -44,7 +44,8 @@ def make_venv(path: Path) -> Path:
     """A venv without pip or system site-packages that sees the project venv's packages after its own."""
     venv.create(path, with_pip=False, system_site_packages=False, symlinks=True)
     python = path / "bin" / "python"
-    site = Path(run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    purelib = run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout
+    site = Path(purelib.strip())
     (site / "_reuse_project_venv.pth").write_text(f"{MAIN_SITE}\n")
     return python
 
@@ -63,7 +64,8 @@ def built(tmp_path_factory) -> dict[str, Path | float]:
 def installed(built, tmp_path_factory) -> dict[str, object]:
     root = tmp_path_factory.mktemp("fresh")
     python = make_venv(root / "venv")
-    run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--ignore-installed", built["wheel"]])
+    pip = [python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--ignore-installed"]
+    run([*pip, built["wheel"]])
     manager = "@jupyter-widgets/jupyterlab-manager"
     target = root / "venv" / "share/jupyter/labextensions" / manager
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -100,17 +102,40 @@ def test_wheel_carries_the_prebuilt_extension(built):
     print(f"\nwheel {wheel.name}: {wheel.stat().st_size / 1e6:.2f} MB, built in {built['seconds']:.0f} s")
 
 
+def test_wheel_carries_the_anywidget_module_inside_the_package(built):
+    with zipfile.ZipFile(built["wheel"]) as archive:
+        module = archive.read("ddp_widgets/static/image_grid.js").decode()
+        styles = archive.read("ddp_widgets/static/image_grid.css").decode()
+    assert "export" in module and "ddp-ImageGrid-tile" in module and "@jupyter-widgets" not in module
+    assert ".ddp-ImageGrid-tile" in styles
+
+
 def test_installed_wheel_lists_the_extension_enabled_and_ok_without_node(installed):
-    result = run(
-        [installed["python"], "-m", "jupyterlab.labextensions", "list"], env=installed["env"], cwd=installed["prefix"]
-    )
+    command = [installed["python"], "-m", "jupyterlab.labextensions", "list"]
+    result = run(command, env=installed["env"], cwd=installed["prefix"])
     output = result.stdout + result.stderr
     line = next((ln for ln in output.splitlines() if "ddp-widgets" in ln), "")
     assert "enabled" in line and "OK" in line, output
     assert "(python, ddp-widgets)" in line, output
     assert str(installed["prefix"]) in output  # found in the fresh venv, not elsewhere
-    version = run([installed["python"], "-c", "import ddp_widgets; print(ddp_widgets.__version__)"], env=installed["env"])
+    command = [installed["python"], "-c", "import ddp_widgets; print(ddp_widgets.__version__)"]
+    version = run(command, env=installed["env"], cwd=installed["prefix"])
     assert f"v{version.stdout.strip()}" in line
+
+
+def test_installed_wheel_sends_its_own_image_grid_module_without_node(installed):
+    code = (
+        "import ddp_widgets.widgets.image_grid as m; g = m.ImageGrid()\n"
+        "print(m.ESM); print(str(g._esm) == m.ESM.read_text() and 'ddp-ImageGrid-tile' in g._esm)"
+    )
+    result = run([installed["python"], "-c", code], env=installed["env"], cwd=installed["prefix"])
+    path, same = result.stdout.split()
+    assert Path(path).is_relative_to(installed["prefix"]), path  # the wheel's copy, not the source tree's
+    assert same == "True"
+    prefix = Path(installed["prefix"])
+    files = [p for p in prefix.rglob("*") if p.is_file() and "ddp" in str(p.relative_to(prefix))]
+    size = sum(p.stat().st_size for p in files) / 1e6
+    print(f"\ninstalled ddp-widgets (no dependencies): {size:.2f} MB, {len(files)} files")
 
 
 def test_installed_wheel_passes_the_jupyterlab_browser_check_without_node(installed):
@@ -127,13 +152,17 @@ def test_sdist_has_sources_and_no_node_modules_yarn_cache_or_build(tmp_path):
     python = make_venv(tmp_path / "venv")
     run([python, "-m", "pip", "install", "-q", "hatch-nodejs-version>=0.3.2"])
     out = tmp_path / "dist"
-    run([python, "-c", f"from hatchling.build import build_sdist; print(build_sdist({str(out)!r}))"], cwd=ROOT)
+    build = f"from hatchling.build import build_sdist; print(build_sdist({str(out)!r}))"
+    run([python, "-c", build], cwd=ROOT)
     (sdist,) = out.glob("ddp_widgets-*.tar.gz")
     with tarfile.open(sdist) as archive:
         names = [name.split("/", 1)[1] for name in archive.getnames() if "/" in name]
     for required in ("labextension/package.json", "labextension/yarn.lock", "labextension/src/index.ts"):
         assert required in names
-    unwanted = ("node_modules/", ".yarn/", "labextension/lib/", "ddp_widgets/labextension/", "test-artifacts/")
+    unwanted = (
+        "node_modules/", ".yarn/", "labextension/lib/", "ddp_widgets/labextension/", "ddp_widgets/static/",
+        "test-artifacts/",
+    )
     shipped = [name for name in names if any(part in name for part in unwanted)]
     assert not shipped, shipped[:10]
     size = sdist.stat().st_size

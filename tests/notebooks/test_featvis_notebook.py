@@ -33,7 +33,7 @@ def test_executes_without_errors(executed: nbformat.NotebookNode) -> None:
 
 def test_saved_widget_state_holds_the_grids(executed: nbformat.NotebookNode) -> None:
     state = executed.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-    grids = [m["state"] for m in state.values() if m["model_name"] == "ImageGridModel"]
+    grids = [m["state"] for m in state.values() if m["state"].get("_anywidget_id") == "ddp_widgets.widgets.image_grid.ImageGrid"]
     assert len(grids) >= 2, Counter(m["model_name"] for m in state.values())
     text = json.dumps(grids, ensure_ascii=False)
     for neuron in ("features.2:0 σ=", "features.7:2 σ="):

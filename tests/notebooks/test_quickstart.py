@@ -38,8 +38,10 @@ def test_saved_widget_state_holds_the_views(executed: nbformat.NotebookNode) -> 
     state = executed.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     models = Counter(m["model_name"] for m in state.values())
     # the explorer's grid, bqplot figures and marks, the cytoscape graph, image grids, the layer list
-    for name in ("GridBoxModel", "FigureModel", "ScatterModel", "BarsModel", "CytoscapeModel", "ImageGridModel", "SelectModel"):
+    for name in ("GridBoxModel", "FigureModel", "ScatterModel", "BarsModel", "CytoscapeModel", "AnyModel", "SelectModel"):
         assert models[name] >= 1, f"no {name} in the saved widget state: {sorted(models)}"
+    grids = [m["state"] for m in state.values() if m["state"].get("_anywidget_id") == "ddp_widgets.widgets.image_grid.ImageGrid"]
+    assert grids and all("ddp-ImageGrid-tile" in g["_esm"] for g in grids)  # the image grid's own module
     assert models["FigureModel"] >= 2 + 3 + 1  # the stand-alone SpectrumPlot, then the explorer's 3 + 1 figures
     text = json.dumps(state)
     for layer in ("features.0", "features.7", "classifier.0"):
@@ -93,4 +95,4 @@ def test_nbconvert_html_carries_the_static_snapshots_beside_the_widget_state(exe
     assert page.count("data:image/png;base64,") >= 9
     assert 'type="application/vnd.jupyter.widget-state+json"' in page
     assert ".jp-OutputArea:has(.ddp-live)" in page  # hidden where the widgets render (online)
-    assert "ImageGridModel" in page
+    assert "ddp_widgets.widgets.image_grid.ImageGrid" in page

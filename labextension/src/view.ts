@@ -1,15 +1,15 @@
 /**
- * The ImageGrid widget: model (state synced with ddp_widgets.widgets.image_grid.ImageGrid) and view.
+ * The ImageGrid view, written against anywidget's model interface only (get, set, save_changes, on, off),
+ * so that one ES module renders in every front end anywidget supports. src/image_grid.ts is that module.
  *
  * The view draws one small canvas per tile at the image's own resolution and lets CSS scale it to the
  * tile size (pixelated), so 512 tiles cost 512 putImageData calls and no per-pixel work on resize.
  * Mouse events are delegated to the grid container: one listener each, not one per tile.
+ * Trait changes are collected and applied once per task (a microtask), so an update message that changes
+ * data, shape and labels together redraws once, with all three consistent.
  */
 
-import { DOMWidgetModel, DOMWidgetView, ISerializers } from '@jupyter-widgets/base';
-
 import {
-  Colormap,
   decodeTile,
   Dtype,
   expectedByteLength,
@@ -24,13 +24,13 @@ import {
   tilePosition,
   typedView
 } from './grid';
-import { MODULE_NAME, MODULE_VERSION } from './version';
+import { IImageGridTraits, ImageGridModel, TRAIT_EFFECTS, TRAIT_NAMES, TraitEffect } from './traits';
 
 const GAP = 4;
 const LABEL_HEIGHT = 18;
 
 /** The binary `data` trait arrives as a DataView on a buffer; keep it as bytes, without copying. */
-function deserializeBytes(value: unknown): Uint8Array {
+export function bytesOf(value: IImageGridTraits['data'] | null | undefined): Uint8Array {
   if (value instanceof DataView) {
     return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   }
@@ -43,36 +43,7 @@ function deserializeBytes(value: unknown): Uint8Array {
   return new Uint8Array(0);
 }
 
-export class ImageGridModel extends DOMWidgetModel {
-  defaults(): any {
-    return {
-      ...super.defaults(),
-      _model_name: 'ImageGridModel',
-      _model_module: MODULE_NAME,
-      _model_module_version: MODULE_VERSION,
-      _view_name: 'ImageGridView',
-      _view_module: MODULE_NAME,
-      _view_module_version: MODULE_VERSION,
-      data: new Uint8Array(0),
-      shape: [0, 0, 0, 1],
-      dtype: 'uint8',
-      labels: [],
-      tooltips: [],
-      selected_index: null,
-      colormap: 'auto',
-      tile_size: 64,
-      columns: 0,
-      title: ''
-    };
-  }
-
-  static serializers: ISerializers = {
-    ...DOMWidgetModel.serializers,
-    data: { deserialize: deserializeBytes }
-  };
-}
-
-export class ImageGridView extends DOMWidgetView {
+export class ImageGridView {
   private titleNode!: HTMLDivElement;
   private messageNode!: HTMLDivElement;
   private scrollNode!: HTMLDivElement;
@@ -83,9 +54,15 @@ export class ImageGridView extends DOMWidgetView {
   private layout: IGridLayout | null = null;
   private selected: number | null = null;
   private resizeObserver: ResizeObserver | null = null;
+  private readonly pending = new Set<TraitEffect>();
+  private readonly listeners: [string, () => void][] = [];
+
+  constructor(
+    private readonly model: ImageGridModel,
+    readonly el: HTMLElement
+  ) {}
 
   render(): void {
-    super.render();
     this.el.classList.add('ddp-ImageGrid');
     this.titleNode = this.addDiv(this.el, 'ddp-ImageGrid-title');
     this.messageNode = this.addDiv(this.el, 'ddp-ImageGrid-message');
@@ -102,7 +79,14 @@ export class ImageGridView extends DOMWidgetView {
     this.scrollNode.addEventListener('keydown', this.onKeyDown);
     this.scrollNode.addEventListener('scroll', this.hideTooltip);
 
-    this.listenTo(this.model, 'change', this.onModelChange);
+    for (const name of TRAIT_NAMES) {
+      const effect = TRAIT_EFFECTS[name];
+      if (effect !== 'none') {
+        const listener = (): void => this.schedule(effect);
+        this.model.on(`change:${name}`, listener);
+        this.listeners.push([`change:${name}`, listener]);
+      }
+    }
     if (typeof ResizeObserver !== 'undefined') {
       this.resizeObserver = new ResizeObserver(() => this.onResize());
       this.resizeObserver.observe(this.scrollNode);
@@ -111,10 +95,15 @@ export class ImageGridView extends DOMWidgetView {
     this.renderTiles();
   }
 
-  remove(): any {
+  /** Stop listening to the model and the page; the host removes `el`. */
+  dispose(): void {
+    for (const [event, listener] of this.listeners) {
+      this.model.off(event as `change:${keyof IImageGridTraits}`, listener);
+    }
+    this.listeners.length = 0;
     this.resizeObserver?.disconnect();
     this.resizeObserver = null;
-    return super.remove();
+    this.pending.clear();
   }
 
   private addDiv(parent: HTMLElement, className: string): HTMLDivElement {
@@ -124,26 +113,34 @@ export class ImageGridView extends DOMWidgetView {
     return div;
   }
 
-  private onModelChange(): void {
-    const changed = this.model.changedAttributes() || {};
-    const redraw = ['data', 'shape', 'dtype', 'colormap', 'labels'].some(name => name in changed);
-    if (redraw) {
+  /** Collect what changed; apply it once, after the rest of the update message has been set. */
+  private schedule(effect: TraitEffect): void {
+    if (this.pending.size === 0) {
+      queueMicrotask(() => this.applyPending());
+    }
+    this.pending.add(effect);
+  }
+
+  private applyPending(): void {
+    const pending = new Set(this.pending);
+    this.pending.clear();
+    if (pending.has('tiles')) {
       this.renderTiles(); // lays out and highlights too
     } else {
-      if ('tile_size' in changed || 'columns' in changed) {
+      if (pending.has('layout')) {
         this.layoutTiles();
       }
-      if ('selected_index' in changed) {
+      if (pending.has('selection')) {
         this.updateSelection();
       }
     }
-    if ('title' in changed) {
+    if (pending.has('title')) {
       this.updateTitle();
     }
   }
 
   private updateTitle(): void {
-    const title = String(this.model.get('title') || '');
+    const title = String(this.model.get('title') ?? '');
     this.titleNode.textContent = title;
     this.titleNode.style.display = title ? '' : 'none';
   }
@@ -153,39 +150,44 @@ export class ImageGridView extends DOMWidgetView {
     this.messageNode.style.display = text ? '' : 'none';
   }
 
+  /** The images as the traits describe them; throws an Error that says what does not fit. */
+  private readImages(): { shape: IGridShape; dtype: Dtype; values: Uint8Array | Float32Array } {
+    const shape = parseShape(this.model.get('shape'));
+    const dtype = this.model.get('dtype');
+    if (!isDtype(dtype)) {
+      throw new Error(`dtype must be "uint8" or "float32", got ${JSON.stringify(dtype)}`);
+    }
+    const bytes = bytesOf(this.model.get('data'));
+    const expected = expectedByteLength(shape, dtype);
+    if (bytes.byteLength !== expected) {
+      throw new Error(
+        `data has ${bytes.byteLength} bytes but shape ${JSON.stringify(this.model.get('shape'))} ` +
+          `of ${dtype} needs ${expected}`
+      );
+    }
+    return { shape, dtype, values: typedView(bytes, dtype) };
+  }
+
   /** Decode every tile and rebuild the DOM of the grid. */
   private renderTiles(): void {
     this.tiles = [];
     this.selected = null;
     this.tilesNode.replaceChildren();
     this.hideTooltip();
-    let shape: IGridShape;
-    let values: Uint8Array | Float32Array;
-    const dtype = this.model.get('dtype') as Dtype;
+    let images: ReturnType<ImageGridView['readImages']>;
     try {
-      shape = parseShape(this.model.get('shape'));
-      if (!isDtype(dtype)) {
-        throw new Error(`dtype must be "uint8" or "float32", got ${JSON.stringify(dtype)}`);
-      }
-      const bytes = this.model.get('data') as Uint8Array;
-      const expected = expectedByteLength(shape, dtype);
-      if (bytes.byteLength !== expected) {
-        throw new Error(
-          `data has ${bytes.byteLength} bytes but shape ${JSON.stringify(this.model.get('shape'))} ` +
-            `of ${dtype} needs ${expected}`
-        );
-      }
-      values = typedView(bytes, dtype);
+      images = this.readImages();
     } catch (error) {
       this.shape = null;
       this.layout = null;
       this.showMessage(`ImageGrid cannot draw its images: ${(error as Error).message}`);
       return;
     }
+    const { shape, dtype, values } = images;
     this.shape = shape;
     this.showMessage(shape.count === 0 ? 'No images.' : '');
-    const scale = resolveScale(this.model.get('colormap') as Colormap, dtype, values);
-    const labels = (this.model.get('labels') as string[]) || [];
+    const scale = resolveScale(this.model.get('colormap'), dtype, values);
+    const labels = this.model.get('labels') ?? [];
     const fragment = document.createDocumentFragment();
     let rgba: RGBA | undefined;
     for (let i = 0; i < shape.count; i++) {
@@ -199,8 +201,7 @@ export class ImageGridView extends DOMWidgetView {
       const context = canvas.getContext('2d');
       if (context && shape.width > 0 && shape.height > 0) {
         rgba = decodeTile(values, shape, i, scale, rgba);
-        const image = new ImageData(rgba, shape.width, shape.height);
-        context.putImageData(image, 0, 0);
+        context.putImageData(new ImageData(rgba, shape.width, shape.height), 0, 0);
       }
       tile.appendChild(canvas);
       if (labels.length > 0) {
@@ -221,7 +222,7 @@ export class ImageGridView extends DOMWidgetView {
     if (!this.shape) {
       return null;
     }
-    const labels = (this.model.get('labels') as string[]) || [];
+    const labels = this.model.get('labels') ?? [];
     return gridLayout({
       count: this.shape.count,
       availableWidth: this.scrollNode.clientWidth,
@@ -329,8 +330,8 @@ export class ImageGridView extends DOMWidgetView {
       this.hideTooltip();
       return;
     }
-    const tooltips = (this.model.get('tooltips') as string[]) || [];
-    const labels = (this.model.get('labels') as string[]) || [];
+    const tooltips = this.model.get('tooltips') ?? [];
+    const labels = this.model.get('labels') ?? [];
     const text = tooltips[index] || labels[index] || `image ${index}`;
     if (this.tooltipNode.textContent !== text) {
       this.tooltipNode.textContent = text;
