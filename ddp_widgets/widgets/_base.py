@@ -34,6 +34,8 @@ THEME_CSS = """<style>
 .ddp-view .widget-checkbox, .ddp-view .widget-dropdown, .ddp-view .widget-button { height: 24px; }
 .ddp-view .ddp-graph { background: var(--jp-layout-color0); }
 .ddp-view .bqplot .plotarea_background { fill: var(--jp-layout-color0); }
+.ddp-view .bqplot { --bq-content-font-color: var(--jp-ui-font-color1); --bq-mainheading-fill: var(--jp-ui-font-color1);
+  --bq-axislabel-fill: var(--jp-ui-font-color1); --bq-axis-tick-text-fill: var(--jp-ui-font-color1); }
 .ddp-view select { color: var(--jp-ui-font-color1); background: var(--jp-layout-color0); }
 </style>"""
 

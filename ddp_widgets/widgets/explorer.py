@@ -33,8 +33,8 @@ _CSS = """<style>
 .ddp-explorer { color: var(--jp-ui-font-color1); }
 .ddp-explorer .ddp-panel { border: 1px solid var(--jp-border-color2, #e0e0e0); border-radius: 4px; padding: 4px 6px;
   background: var(--jp-layout-color0); box-sizing: border-box; }
-.ddp-explorer .ddp-layerselector .widget-select { flex: 1 1 auto; height: auto; min-height: 120px; }
-.ddp-explorer .ddp-layerselector select { height: 100%; }
+.ddp-explorer .ddp-layerselector .widget-select { flex: 1 1 auto; height: auto; min-height: 120px; width: 100%; min-width: 0; }
+.ddp-explorer .ddp-layerselector select { height: 100%; width: 100%; min-width: 0; }
 </style>"""
 
 # where the four main views go; any other entry of VIEWS gets a row below them (wide: a whole row)
@@ -57,8 +57,8 @@ class ViewEntry:
 
 def _layer_selector(ex: Explorer) -> View:
     n = len(ex.analysis.names)
-    # the list stands beside the metrics chart (~270 px): few layers get taller entries, many scroll
-    pad = int(min(10, max(0, (270 / max(n, 1) - 17) / 2)))
+    # the list stands beside the metrics chart (~300 px): few layers get taller entries, many scroll
+    pad = int(min(16, max(0, (300 / max(n, 1) - 17) / 2)))
     return LayerSelector(ex.analysis, ex.selection, rows=min(14, n), option_padding=pad)
 
 
@@ -109,9 +109,9 @@ def _layout(views: dict[str, View], entries: Sequence[ViewEntry]) -> list[widget
     get = views.get
     pair = [v for v in (get("layer_selector"), get("metrics")) if v is not None]
     if get("layer_selector") is not None:
-        get("layer_selector").layout = _flex("230px", 1, max_width="380px")
+        get("layer_selector").layout = _flex("260px", 1)
     if get("metrics") is not None:
-        get("metrics").layout = _flex("340px", 3)
+        get("metrics").layout = _flex("300px", 2)
     left = [v for v in (get("spectrum"), _row(pair) if pair else None) if v is not None]
     rows: list[widgets.Widget] = []
     main = []

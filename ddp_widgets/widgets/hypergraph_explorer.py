@@ -59,11 +59,28 @@ def _kind(info: dict[str, Any]) -> str:
     return "class" if "class_index" in info else "neuron"
 
 
-def graph_elements(hg: Any, *, s: int = 1, collapse: bool = False, max_elements: int = 300) -> dict[str, Any]:
+MAX_LABEL = 12  # characters of a node label; the full name is in its tooltip
+
+
+def short_label(info: dict[str, Any], name: Any, layers: Sequence[str]) -> str:
+    """A node's label, short enough not to overlap its neighbours: an SVD neuron is "k" (one layer drawn)
+    or "Lj:k" (several; the note lists Lj = layer), a class its name cut to MAX_LABEL characters."""
+    if "layer" in info and "alpha" in info:
+        layer = str(info["layer"])
+        if len(layers) <= 1 or layer not in layers:
+            return str(info["alpha"])
+        return f"L{list(layers).index(layer)}:{info['alpha']}"
+    text = str(name)
+    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
+
+
+def graph_elements(hg: Any, *, s: int = 1, collapse: bool = False, max_elements: int = 300,
+                   layers: Sequence[str] = ()) -> dict[str, Any]:
     """Nodes and links (plain dicts) drawing a ClassHypergraph as a bipartite graph, with a cap.
 
-    Returns {"nodes", "links", "ids" (hypergraph name -> drawn node id), "members" (drawn id -> names),
-    "n_edges", "n_shown", "n_components", "capped"}.
+    Labels are short (`short_label`; `layers`: the layers drawn, in the order of their legend "Lj");
+    tooltips hold the full names. Returns {"nodes", "links", "ids" (hypergraph name -> drawn node id),
+    "members" (drawn id -> names), "n_edges", "n_shown", "n_components", "capped"}.
     """
     edges: dict[str, dict[str, float]] = {e: dict(m) for e, m in hg.edges.items() if m}
     groups: dict[frozenset, list[str]] = {}
@@ -99,7 +116,8 @@ def graph_elements(hg: Any, *, s: int = 1, collapse: bool = False, max_elements:
         info = hg.node_info.get(n, {})
         nid = _node_id(info, n)
         ids[n], members[nid] = nid, [n]
-        nodes.append({"id": nid, "label": str(n), "kind": _kind(info), "classes": _kind(info), "x": pos[n][0], "y": pos[n][1],
+        nodes.append({"id": nid, "label": short_label(info, n, layers), "kind": _kind(info), "classes": _kind(info),
+                      "x": pos[n][0], "y": pos[n][1],
                       "color": CLASS_COLOR if _kind(info) == "class" else NEURON_COLOR,
                       "tooltip": f"{esc(n)} ({_kind(info)})", **{k: v for k, v in info.items() if k in ("layer", "alpha", "class_index")}})
     for row in range(n_rows):
@@ -112,7 +130,7 @@ def graph_elements(hg: Any, *, s: int = 1, collapse: bool = False, max_elements:
             x = (j + 0.5) * width / len(chunk) if len(chunk) > 1 else width / 2
             comp = comp_of.get(first, -1)
             color = PALETTE[comp % len(PALETTE)] if comp_size.get(comp, 1) > 1 else LONE_COLOR
-            label = str(first) + (f" (+{len(g) - 1})" if len(g) > 1 else "")
+            label = short_label(info, first, layers) + (f" +{len(g) - 1}" if len(g) > 1 else "")
             tip = f"{esc(first)}" + (f" and {', '.join(esc(e) for e in g[1:])}" if len(g) > 1 else "")
             tip += "<br>members: " + ", ".join(esc(m) for m in edges[first])
             cls = f"{_kind(info)} hyperedge"
@@ -127,6 +145,12 @@ def graph_elements(hg: Any, *, s: int = 1, collapse: bool = False, max_elements:
                     links.append({"source": nid, "target": ids[m], "width": round(1.0 + 3.0 * abs(w) / abs(top), 2)})
     return {"nodes": nodes, "links": links, "ids": ids, "members": members, "n_edges": len(edges),
             "n_groups": len(hyper), "n_shown": len(kept), "n_components": len(comps), "capped": len(kept) < len(hyper)}
+
+
+def _layer_legend(layers: Sequence[str]) -> str:
+    if len(layers) == 1:
+        return f"SVD neurons k of layer <b>{esc(layers[0])}</b>"
+    return "SVD neurons Lj:k of " + ", ".join(f"<b>L{j}</b> = {esc(n)}" for j, n in enumerate(layers))
 
 
 class HypergraphExplorer(View):
@@ -154,7 +178,10 @@ class HypergraphExplorer(View):
         t = float(threshold if threshold is not None else getattr(profile, "meta", {}).get("threshold", 0.1))
         self.follow = widgets.Checkbox(value=layers is None, description="follow the selected layer", indent=False,
                                        layout=widgets.Layout(width="auto"))
-        self.layers = widgets.SelectMultiple(options=plist, value=tuple(layers or plist[-1:]), rows=min(4, len(plist)),
+        followed = (self.selection.layer,) if self.selection.layer in plist else ()
+        start = tuple(layers) if layers else (followed or tuple(plist[-1:]))
+        # while following, the (greyed) list shows the layer the graph follows
+        self.layers = widgets.SelectMultiple(options=plist, value=start, rows=min(4, len(plist)),
                                              description="layers", layout=widgets.Layout(width="260px"))
         self.layers.disabled = self.follow.value
         slider = {"continuous_update": False, "style": {"description_width": "70px"}, "layout": widgets.Layout(width="230px")}
@@ -167,6 +194,7 @@ class HypergraphExplorer(View):
         self.center = widgets.Checkbox(value=center, description="centred", **box)
         self.note = widgets.HTML("")
         self._holding = False  # True while settings are applied together (one rebuild at the end)
+        self._drawn_layers: list[str] = []
         for w in (self.follow, self.layers, self.top_k, self.threshold, self.s, self.collapse, self.dual, self.center):
             w.observe(self._on_control, names="value")
         self._watch(self._on_layer, ["layer"])
@@ -198,16 +226,18 @@ class HypergraphExplorer(View):
             why = f"layer {esc(name)} was not profiled" if name is not None else "no layer selected"
             self.note.value = note_html(f"Nothing to draw: {why if self.follow.value else 'choose layers'}.")
             return
+        self._drawn_layers = list(layers)
         self.hypergraph = self.profile.hypergraph(layers, top_k=self.top_k.value, threshold=self.threshold.value,
                                                   dual=self.dual.value, center=self.center.value)
-        el = graph_elements(self.hypergraph, s=self.s.value, collapse=self.collapse.value, max_elements=self.max_elements)
+        el = graph_elements(self.hypergraph, s=self.s.value, collapse=self.collapse.value, max_elements=self.max_elements,
+                            layers=layers)
         self._elements = el
         with self._sync():
             self.graph.set_graph(el["nodes"], el["links"])
             self._highlight()
         what = ("classes", "SVD neurons") if self.dual.value else ("SVD neurons", "classes")
         text = (f"{el['n_edges']} hyperedges ({what[0]}) on {len(el['nodes']) - el['n_shown']} {what[1]} · "
-                f"{el['n_components']} s-components (s = {self.s.value}) · layers: {esc(', '.join(layers))}")
+                f"{el['n_components']} s-components (s = {self.s.value}) · " + _layer_legend(layers))
         if self.collapse.value and el["n_groups"] < el["n_edges"]:
             text += f" · collapsed into {el['n_groups']}"
         if el["capped"]:
@@ -288,6 +318,7 @@ class HypergraphExplorer(View):
     @callback
     def _on_layer(self, change: Any) -> None:
         if self.follow.value:
+            self._show_followed()
             self.rebuild()
         else:
             self._highlight()
@@ -299,8 +330,23 @@ class HypergraphExplorer(View):
     @callback
     def _on_control(self, change: Any) -> None:
         self.layers.disabled = self.follow.value
+        if change["owner"] is self.follow:
+            if change["new"]:
+                self._show_followed()
+            elif self.hypergraph is not None and list(self.layers.value) == self._drawn_layers:
+                return  # unticking "follow" keeps the graph where it is: the list already shows its layer
         if not self._holding:
             self.rebuild()
+
+    def _show_followed(self) -> None:
+        """Show the followed layer in the (greyed) layer list, without rebuilding for it."""
+        name = self.selection.layer
+        if name in self.profile.layers and tuple(self.layers.value) != (name,):
+            self.layers.unobserve(self._on_control, names="value")  # a display of the state, not a control change
+            try:
+                self.layers.value = (name,)
+            finally:
+                self.layers.observe(self._on_control, names="value")
 
     # -- user interaction -> selection ---------------------------------------------------------------
     @interaction

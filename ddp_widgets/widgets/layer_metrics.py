@@ -10,7 +10,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .._labels import METRIC_X, METRICS
+from .._labels import METRICS
 from ..core.baselines import BASELINES as BASELINE_REGISTRY
 from ..core.errors import ViewError
 from ..selection import Selection
@@ -23,6 +23,15 @@ __all__ = ["METRICS", "LayerMetrics", "estimated_cost"]
 # the baselines of the dropdown: the analysis's registry (core.baselines.BASELINES), and none
 BASELINES: dict[str, str] = {**{k: b.label for k, b in BASELINE_REGISTRY.items()}, "none": "no baseline"}
 TRAINED, BASE, SEL = "#1f77b4", "#7f7f7f", "#d62728"
+
+
+def _swatch(color: str, text: str, diamond: bool = False, rule: bool = False) -> str:
+    """A legend entry: a drawn symbol (no coloured text, which would be hard to read in one of the themes)."""
+    shape = ("width:8px; height:8px; transform:rotate(45deg)" if diamond else
+             "width:0; height:12px; border-left:2px dotted " + color + "; background:none" if rule else
+             "width:9px; height:9px; border-radius:50%")
+    return (f'<span style="display:inline-flex; align-items:center; gap:5px; margin-right:12px">'
+            f'<span style="display:inline-block; background:{color}; {shape}"></span>{text}</span>')
 
 
 def estimated_cost(analysis: Any) -> float:
@@ -55,12 +64,12 @@ class LayerMetrics(View):
         self.analysis = analysis
         self.names: list[str] = list(analysis.names)
         self.on_computed: list[Callable[[], None]] = []  # e.g. the layer selector refreshing its badges
-        small = {"description_width": "52px"}
-        self.metric = widgets.Dropdown(options=[(v, k) for k, v in METRICS.items()], value=metric, description="metric",
-                                       layout=widgets.Layout(width="250px"), style=small)
+        # no descriptions: the options say what they are (one row of controls in a narrow panel)
+        self.metric = widgets.Dropdown(options=[(v, k) for k, v in METRICS.items()], value=metric,
+                                       tooltip="metric", layout=widgets.Layout(width="190px"))
         self.baseline = widgets.Dropdown(options=[(v, k) for k, v in BASELINES.items()], value=baseline,
-                                         description="baseline", layout=widgets.Layout(width="230px"), style=small)
-        self.compute_button = widgets.Button(description="compute all layers", icon="play",
+                                         tooltip="baseline", layout=widgets.Layout(width="160px"))
+        self.compute_button = widgets.Button(description="compute all", icon="play", tooltip="compute every layer's metrics",
                                              layout=widgets.Layout(width="auto"))
         self.progress = widgets.IntProgress(min=0, max=max(1, len(self.names)), layout=widgets.Layout(width="140px", visibility="hidden"))
         self.note = widgets.HTML("")
@@ -98,7 +107,7 @@ class LayerMetrics(View):
         controls = widgets.HBox([self.metric, self.baseline, self.compute_button, self.progress],
                                 layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
         self.legend = widgets.HTML("")
-        self.children = [widgets.HTML(note_html(f"<b>Metrics across layers</b> ({METRIC_X}): click a point to select the layer")),
+        self.children = [widgets.HTML(note_html("<b>Metrics across layers</b>: click a point to select the layer")),
                          controls, self.figure, self.legend, self.note, self.export_bar, self.errors]
         if compute == "now" or (compute == "auto" and estimated_cost(analysis) <= auto_limit):
             self.compute_all()
@@ -170,21 +179,21 @@ class LayerMetrics(View):
             else:
                 self.y_axis.tick_values = None
             self._draw_cursor()
-        legend = [f'<span style="color:{TRAINED}">● trained</span>'] if ok.any() else []
+        legend = [_swatch(TRAINED, "trained")] if ok.any() else []
         if okb.any():
-            legend.append(f'<span style="color:{BASE}">◆ {esc(BASELINES[self.baseline.value])}</span>')
+            legend.append(_swatch(BASE, esc(BASELINES[self.baseline.value]), diamond=True))
         if self.cursor.x.size:
-            legend.append(f'<span style="color:{SEL}">┆ selected layer</span>')
-        self.legend.value = note_html(" &nbsp; ".join(legend)) if legend else ""
+            legend.append(_swatch(SEL, "selected layer", rule=True))
+        self.legend.value = note_html("".join(legend)) if legend else ""
         missing = sum(self._trained(n) is None for n in self.names)
         undefined = int((~ok).sum()) - missing
         has_base = self.metric.value in list(METRICS)[:6]
         need_base = self.baseline.value != "none" and has_base and not okb.all()
         notes = []
         if missing:
-            notes.append(f"{missing} of {len(self.names)} layers not analysed yet: press “compute all layers”")
+            notes.append(f"{missing} of {len(self.names)} layers not analysed yet: press “compute all”")
         elif need_base and any(self._base(n, self.baseline.value) is None for n in self.names):
-            notes.append("baseline not computed yet: press “compute all layers”")
+            notes.append("baseline not computed yet: press “compute all”")
         else:
             need_base = False
         if undefined:

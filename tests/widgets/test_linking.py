@@ -82,7 +82,7 @@ def test_setting_the_layer_redraws_each_view_with_that_layer(explorer: Any) -> N
     np.testing.assert_allclose(explorer.spectrum.points.y, sv, rtol=1e-6)
     assert explorer.metrics.cursor.x.tolist() == [1.0, 1.0]
     assert explorer.vectors.filters.labels[0].startswith("0·σ") and name in explorer.vectors.header.value
-    assert f"layers: {name}" in explorer.hypergraph.note.value
+    assert f"layer <b>{name}</b>" in explorer.hypergraph.note.value
 
 
 def _counts(ex: Any) -> dict[str, Counter]:

@@ -173,7 +173,8 @@ def test_hypergraph_controls_and_cap_note(profile: Any, analysis: Any) -> None:
     h.max_elements = 300
     h.follow.value = False
     h.layers.value = tuple(profile.layers)
-    assert f"layers: {', '.join(profile.layers)}" in h.note.value and not h.layers.disabled
+    legend = ", ".join(f"<b>L{j}</b> = {n}" for j, n in enumerate(profile.layers))
+    assert legend in h.note.value and not h.layers.disabled
     n = len(h.graph.node_ids)
     h.dual.value = True
     assert "hyperedges (classes)" in h.note.value
@@ -184,7 +185,7 @@ def test_hypergraph_controls_and_cap_note(profile: Any, analysis: Any) -> None:
     h.collapse.value = False
     assert len(h.graph.node_ids) == n
     sel.layer = analysis.names[1]  # not following: no rebuild
-    assert f"layers: {', '.join(profile.layers)}" in h.note.value
+    assert legend in h.note.value
 
 
 def test_hypergraph_says_when_the_layer_was_not_profiled(analysis: Any, data: Any) -> None:
