@@ -165,10 +165,11 @@ class LayerMetrics(View):
             self.trained.x, self.trained.y = x[ok], trained[ok]
             self.trained.names = [self.names[i] for i in self._shown]
             # NaN where a layer has no value: the line breaks there instead of bridging it
-            self.trained_line.x, self.trained_line.y = x, trained
+            # (no line at all without a value: an all-NaN line gives the front end no domain)
+            self.trained_line.x, self.trained_line.y = (x, trained) if ok.any() else (np.zeros(0), np.zeros(0))
             self.base.x, self.base.y = x[okb], base[okb]
             self.base.names = [self.names[i] for i in np.flatnonzero(okb)]
-            self.base_line.x, self.base_line.y = x, base
+            self.base_line.x, self.base_line.y = (x, base) if okb.any() else (np.zeros(0), np.zeros(0))
             self.y_axis.label = METRICS[self.metric.value]
             finite = np.concatenate([trained[ok], base[okb]])
             if finite.size:

@@ -5,7 +5,6 @@ explore(model, data) shows a progress bar while it works. Screenshots go to test
 
 from __future__ import annotations
 
-import time
 
 SETUP = """\
 import ddp_widgets as dw
@@ -136,25 +135,45 @@ def test_several_neurons_and_classes_reach_python(lab, lab_page):
     lab_page.assert_no_console_errors(allow=("Unsatisfied version",))
 
 
+# runs the active cell; resolves with when (ms after the run command) the startup bar first appeared,
+# every text it showed, and whether the explorer was already there at that moment
+WATCH_STARTUP = """async () => {
+  const t0 = performance.now();
+  const seen = { at: null, texts: [], explorerFirst: false };
+  const look = () => {
+    const el = document.querySelector('.ddp-startup');
+    if (!el || !el.querySelector('[class*=progress]')) return;
+    if (seen.at === null) { seen.at = performance.now() - t0; seen.explorerFirst = !!document.querySelector('.ddp-explorer'); }
+    const t = el.textContent.trim();
+    if (t && !seen.texts.includes(t)) seen.texts.push(t);
+  };
+  const obs = new MutationObserver(look);
+  obs.observe(document.body, { subtree: true, childList: true, characterData: true });
+  window.jupyterapp.commands.execute('notebook:run-cell');
+  await new Promise(done => { const id = setInterval(() => {
+    if (document.querySelector('.ddp-explorer') || performance.now() - t0 > 120000) { clearInterval(id); done(); } }, 20); });
+  obs.disconnect();
+  return seen;
+}"""
+
+
 def test_explore_with_data_shows_progress_at_once(lab, lab_page):
     lab.write_notebook("progress.ipynb", [
         ("import ddp_widgets as dw, torchvision, torch\nm = torchvision.models.resnet18(weights=None).eval()\n"
-         "x = torch.rand(96, 3, 64, 64); y = torch.arange(96) % 4"),
-        "ex = dw.explore(m, x, y, batch_size=8)\nex",
+         "x = torch.rand(384, 3, 64, 64); y = torch.arange(384) % 4"),
+        "ex = dw.explore(m, x, y, batch_size=32)\nex",
     ])
     page = lab_page.page
     lab_page.open_notebook("progress.ipynb")
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-cell-and-select-next')")
     lab_page.wait_for_kernel_idle(120_000)
-    start = time.monotonic()
-    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-cell'); }")
-    page.locator(".ddp-startup .widget-progress").first.wait_for(timeout=10_000)
-    shown = time.monotonic() - start
-    label = page.locator(".ddp-startup").first.text_content()
-    lab_page.screenshot("explore_progress", page.locator(".jp-Cell").nth(1))
-    page.locator(".ddp-explorer").first.wait_for(timeout=120_000)
-    # the bar came while it still worked, and within a second or two of the cell's start (a loaded CI
-    # machine adds the message round trips; the target is 1 s)
-    assert shown < 2.0, f"the progress bar took {shown:.1f} s to appear"
-    assert "profil" in label or "analys" in label, label
+    seen = page.evaluate(WATCH_STARTUP)
+    lab_page.wait_for_kernel_idle(120_000)
+    lab_page.screenshot("explore_progress_done", page.locator(".jp-Cell").nth(1))
+    assert seen["at"] is not None, "no progress bar while explore() worked"
+    assert not seen["explorerFirst"]
+    assert any("profiling the SVD neurons over 384 images" in t for t in seen["texts"]), seen["texts"]
+    # the target is 1 s from the cell's start; a loaded 2-core CI machine adds message round trips
+    assert seen["at"] < 2000, f"the progress bar took {seen['at']:.0f} ms to appear"
+    print(f"startup progress bar after {seen['at']:.0f} ms; steps shown: {seen['texts']}")
     lab_page.assert_no_console_errors(allow=("Unsatisfied version",))
