@@ -164,8 +164,10 @@ def linear_input_shape(analysis: Any, name: str) -> tuple[int, ...] | None:
     return (shape[0], side, side) if side and shape[0] * side * side == n_in else None
 
 
-def filter_tiles(analysis: Any, name: str, n: int = 16, channels: int = 4) -> tuple[list[np.ndarray], list[str], list[str], str]:
-    """The singular filters of the top n singular values of a layer as RGB tiles.
+def filter_tiles(analysis: Any, name: str, n: int = 16, channels: int = 4,
+                 size: int = 16) -> tuple[list[np.ndarray], list[str], list[str], str]:
+    """The singular filters of the top n singular values of a layer as RGB tiles of about `size` px
+    (small: the image grid enlarges them pixelated, so little travels to the browser).
 
     Returns (tiles, labels "k·σ…", tooltips, how they are drawn) -- what SingularVectorView shows and
     what `ddp_widgets.figures.singular_filters` draws.
@@ -178,7 +180,7 @@ def filter_tiles(analysis: Any, name: str, n: int = 16, channels: int = 4) -> tu
     spatial = linear_input_shape(analysis, name)
     tiles, captions = [], []
     for f in filters:
-        img, cap = render_filter(f, first_layer=first, channels=channels, spatial=spatial)
+        img, cap = render_filter(f, first_layer=first, channels=channels, spatial=spatial, size=size)
         tiles.append(img)
         captions.append(cap)
     sv = svd.values.detach().cpu().numpy()

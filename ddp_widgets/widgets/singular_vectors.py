@@ -22,6 +22,7 @@ __all__ = ["SingularVectorView"]
 
 BAR_COLOR, SEL_COLOR = "#1f77b4", "#d62728"
 MAX_COMPARED = 6  # neurons shown side by side when several are selected
+COMPARED_IMAGES = 6  # top images per compared neuron (a row must fit the panel)
 
 
 def _stack(tiles: Sequence[np.ndarray]) -> np.ndarray:
@@ -77,7 +78,7 @@ class SingularVectorView(View):
         self._compared: list[int] = []  # neurons in the side-by-side rows
         self._compare_cells: list[tuple[int, int | None]] = []  # compare tile -> (neuron, dataset index or None)
         self.compare_header = widgets.HTML("", layout=widgets.Layout(display="none"))
-        self.compare = ImageGrid(tile_size=image_size, title="", layout=widgets.Layout(display="none"))
+        self.compare = ImageGrid(tile_size=max(24, image_size - 10), title="", layout=widgets.Layout(display="none"))
         self.compare.add_class("ddp-compare")
         self.compare.observe(self._on_compare_click, names="selected_index")
         children: list[widgets.Widget] = [self.header, self.filters, self.compare_header, self.compare]
@@ -144,7 +145,7 @@ class SingularVectorView(View):
         tiles, cells, labels = self._compare_rows(name, chosen)
         self._compared, self._compare_cells = chosen, cells
         with self._sync(self.compare):
-            self.compare.columns = 1 + (self.n_images if self._profiled(name) and self.images is not None else 0)
+            self.compare.columns = 1 + (self._n_compared_images() if self._profiled(name) and self.images is not None else 0)
             self.compare.set_images(_stack(tiles), labels=labels)
         extra = len(set(self.selection.neurons)) - len(chosen)
         more = f" (the first {len(chosen)}; {extra} more selected)" if extra > 0 else ""
@@ -154,6 +155,9 @@ class SingularVectorView(View):
         self.compare.layout.display = self.compare_header.layout.display = "flex"
         if self.profile is not None:
             self.top_images.layout.display = "none"
+
+    def _n_compared_images(self) -> int:
+        return min(self.n_images, COMPARED_IMAGES)
 
     def _profiled(self, name: str) -> bool:
         return self.profile is not None and name in self.profile.layers
@@ -167,16 +171,16 @@ class SingularVectorView(View):
         for k in chosen:
             tiles.append(all_tiles[k])
             cells.append((k, None))
-            labels.append(f"neuron {k}")
+            labels.append(f"k={k}")
             if not with_images:
                 continue
-            idx, _ = self.profile.top_images(name, k, self.n_images)
+            idx, _ = self.profile.top_images(name, k, self._n_compared_images())
             idx = [int(i) for i in np.asarray(idx) if i >= 0]
             for i, img in zip(idx, render_images(self.images, idx, size=size), strict=True):
                 tiles.append(img)
                 cells.append((k, i))
                 labels.append(names[int(self.labels[i])] if self.labels is not None else f"#{i}")
-            for _ in range(self.n_images - len(idx)):  # keep the rows aligned
+            for _ in range(self._n_compared_images() - len(idx)):  # keep the rows aligned
                 tiles.append(np.full((size, size, 3), 255, np.uint8))
                 cells.append((k, None))
                 labels.append("")

@@ -122,7 +122,8 @@ def test_several_neurons_and_classes_reach_python(lab, lab_page):
     dots.nth(4).click(force=True, modifiers=["Control"])
     assert lab_page.wait_for_python("sorted(ex.selection.neurons)", [1, 4]) == [1, 4]
     # the detail view shows both neurons side by side: one row (filter + top images) each
-    page.wait_for_function("() => document.querySelectorAll('.ddp-compare .ddp-ImageGrid-tile canvas').length === 18")
+    page.wait_for_function("() => document.querySelectorAll('.ddp-compare .ddp-ImageGrid-tile canvas').length === 14")
+    assert page.evaluate(CLIPPED) == []  # the two rows fit the panel
     bars = page.locator(".ddp-singularvectorview .bargroup rect")
     bars.nth(2).click(force=True)
     assert lab_page.wait_for_python("ex.selection.class_label", 2) == 2
@@ -130,8 +131,10 @@ def test_several_neurons_and_classes_reach_python(lab, lab_page):
     assert lab_page.wait_for_python("sorted(ex.selection.class_labels)", [2, 5]) == [2, 5]
     highlighted = lab_page.python("sorted(i for i in ex.hypergraph.highlighted if i.startswith('c|'))")
     assert highlighted == ["c|2", "c|5"]
-    page.wait_for_timeout(400)
-    lab_page.screenshot("explorer_multi_selection", page.locator(".ddp-explorer").first)
+    page.set_viewport_size({"width": 1440, "height": 1500})  # with the hypergraph, for the eye
+    page.wait_for_timeout(800)
+    page.evaluate(BOXES, MAIN)
+    lab_page.screenshot("explorer_multi_selection")
     lab_page.assert_no_console_errors(allow=("Unsatisfied version",))
 
 
