@@ -5,7 +5,6 @@ explore(model, data) shows a progress bar while it works. Screenshots go to test
 
 from __future__ import annotations
 
-
 SETUP = """\
 import ddp_widgets as dw
 ex = dw.explore(progress=False)
