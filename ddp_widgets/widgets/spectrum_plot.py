@@ -178,11 +178,14 @@ class SpectrumPlot(View):
         log_s, log_e = self.log_sigma.value, self.log_esd.value
         marks = [self.points, self.sel_rule, self.sel_marker, self.edge_line, self.mp_line, self.pl_line, self.sel_line,
                  *self.hist.values()]
-        scales = [self.points.scales["y"], self.hist["unfolded"].scales["x"], self.hist["unfolded"].scales["y"]]
+        scales = [self.points.scales["x"], self.points.scales["y"], self.hist["unfolded"].scales["x"],
+                  self.hist["unfolded"].scales["y"]]
         # one message per changed widget (hold_sync): marks, scales, axes and titles
         with self._sync(*marks, *scales, *self._rank_axes, *self._esd_axes, self.rank_fig, self.esd_fig):
             y = np.maximum(sv, sv[0] * 1e-7) if log_s and sv.size else sv
             self.points.x, self.points.y = np.arange(sv.size, dtype=np.float64), y
+            sx, pad = self.points.scales["x"], max(0.5, 0.02 * sv.size)  # room for the large marker at k = 0
+            sx.min, sx.max = -pad, max(sv.size - 1.0, 1.0) + pad
             self.points.default_size = 32 if sv.size <= 64 else 12 if sv.size <= 512 else 6
             self.points.selected = self._highlight(sv.size)
             self._draw_selected_sigma()
