@@ -72,7 +72,7 @@ def _metrics(ex: Explorer) -> View:
 
 def _vectors(ex: Explorer) -> View:
     return SingularVectorView(ex.analysis, ex.selection, profile=ex.profile, images=ex.images, labels=ex.labels,
-                              tile_size=56, image_size=50, bars_height="230px")
+                              tile_size=56, image_size=50, bars_height="330px")
 
 
 def _hypergraph(ex: Explorer) -> View | None:

@@ -101,8 +101,7 @@ class SingularVectorView(View):
                       bq.Axis(scale=ys, side="left", tick_format=".3~g", label=CLASS_SIGNAL_Y, label_offset="46px",
                               tick_style={"font-size": "10px"})],
                 fig_margin={"top": 26, "bottom": 62, "left": 58, "right": 10}, title_style={"font-size": "12px"},
-                # grows into the panel's free height (the panel stands beside taller views in the Explorer)
-                layout=widgets.Layout(width="100%", height="auto", min_height=bars_height, flex="1 1 auto"),
+                layout=widgets.Layout(width="100%", height=bars_height),
                 min_aspect_ratio=0.1, max_aspect_ratio=10, display_toolbar=False,
             )
             children += [self.neuron_header, self.top_images, self.class_fig]

@@ -120,8 +120,9 @@ class SpectrumPlot(View):
         # the selected SVD neuron(s), unmistakable among thousands of points: a rule and large markers
         self.sel_rule = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": sx, "y": sy}, colors=[SEL_COLOR],
                                  stroke_width=1.5, opacities=[0.8])
-        self.sel_marker = bq.Scatter(x=np.zeros(0), y=np.zeros(0), scales={"x": sx, "y": sy}, colors=[SEL_COLOR],
-                                     default_size=160, stroke="var(--jp-ui-font-color1)", stroke_width=2)
+        # (a Lines mark drawing only its markers: the scatter stays the only clickable set of points)
+        self.sel_marker = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": sx, "y": sy}, colors=[SEL_COLOR],
+                                   marker="circle", marker_size=160, stroke_width=0, fill="none")
         if old is not None:
             self.points.selected = old.selected
             old.unobserve(self._on_points, names="selected")

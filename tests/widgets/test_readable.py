@@ -90,7 +90,7 @@ def test_the_selected_neuron_has_a_rule_and_a_large_marker(explorer: Any) -> Non
     sp, sel = explorer.spectrum, explorer.selection
     sel.select(layer=explorer.analysis.names[1], neuron=3)
     assert sp.sel_rule.x.tolist() == [3.0, 3.0] and sp.sel_marker.x.tolist() == [3.0]
-    assert sp.sel_marker.default_size >= 100 > sp.points.default_size
+    assert sp.sel_marker.marker_size >= 100 > sp.points.default_size
     assert "selected" in sp.legend.value and "slices" not in sp.legend.value  # only what is drawn
 
 
