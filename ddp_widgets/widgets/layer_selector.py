@@ -73,6 +73,8 @@ class LayerSelector(View):
         self.select.observe(self._on_pick, names="value")
         self._watch(self._on_layer, ["layer"])
         self.children = [self.header, self.select, self.errors]
+        if self.selection.layer in self.names:  # the selected layer's badge from the start
+            self._on_layer({"new": self.selection.layer})
 
     # -- labels ----------------------------------------------------------------------------------------
     def label(self, name: str) -> str:
@@ -81,7 +83,8 @@ class LayerSelector(View):
         grp = f" g{info.groups}" if info.groups > 1 else ""
         badge = _badge(cached_metrics(self.analysis, name), self.badge)
         # aligned columns (monospace): index, name, badge, then kind and shape, which may be cut off
-        return f"{i:>{self._w_index}} {name:<{self._w_name}}  {badge:<7}  {info.kind} {_shape(info.weight_shape)}{grp}"
+        text = f"{i:>{self._w_index}} {name:<{self._w_name}}  {badge:<7}  {info.kind} {_shape(info.weight_shape)}{grp}"
+        return text.replace(" ", "\u00a0")  # a <select> collapses runs of spaces: keep the columns aligned
 
     def _options(self) -> list[tuple[str, str]]:
         return [(self.label(n), n) for n in self.names]

@@ -166,12 +166,16 @@ def test_explore_with_data_shows_progress_at_once(lab, lab_page):
         "ex = dw.explore(m, x, y, batch_size=32)\nex",
     ])
     page = lab_page.page
+    page.set_viewport_size({"width": 1440, "height": 900})
     lab_page.open_notebook("progress.ipynb")
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-cell-and-select-next')")
     lab_page.wait_for_kernel_idle(120_000)
     seen = page.evaluate(WATCH_STARTUP)
     lab_page.wait_for_kernel_idle(120_000)
-    lab_page.screenshot("explore_progress_done", page.locator(".jp-Cell").nth(1))
+    page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+    page.wait_for_timeout(1500)
+    page.evaluate(BOXES, MAIN)
+    lab_page.screenshot("explorer_resnet18_1440x900")  # 21 layers, metrics computed on request
     assert seen["at"] is not None, "no progress bar while explore() worked"
     assert not seen["explorerFirst"]
     assert any("profiling the SVD neurons over 384 images" in t for t in seen["texts"]), seen["texts"]

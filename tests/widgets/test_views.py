@@ -84,7 +84,7 @@ def test_unknown_overlay_is_refused(analysis: Any) -> None:
 # -- LayerSelector -----------------------------------------------------------------------------------
 def test_layer_selector_lists_layers_in_forward_order_with_badges(analysis: Any, sel: dw.Selection) -> None:
     ls = LayerSelector(analysis, sel)
-    labels = [label for label, _ in ls.select.options]
+    labels = [label.replace("\u00a0", " ") for label, _ in ls.select.options]  # no-break spaces keep columns
     assert [v for _, v in ls.select.options] == analysis.names
     assert "Conv2d 6×1×3×3" in labels[0] and "Linear 3×72" in labels[-1]
     analysis.metrics()
