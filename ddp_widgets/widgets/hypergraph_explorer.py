@@ -24,6 +24,7 @@ PALETTE = ["#4e79a7", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#f
 CLASS_COLOR, NEURON_COLOR, LONE_COLOR = "#f4a261", "#4e79a7", "#c8c8c8"
 GAP, MEMBER_ROW_GAP, ROW_GAP = 110.0, 70.0, 130.0  # model units; the view fits the drawing
 ASPECT = 2.2  # width / height of the graph area
+GRAPH_CACHE = 64  # hypergraphs (and their drawings) kept per view, by layers and control values
 # what Explorer.save stores of this view: control -> type
 SETTINGS: dict[str, Any] = {"follow": bool, "layers": list, "top_k": int, "threshold": (int, float), "s": int,
                             "collapse": bool, "dual": bool, "center": bool}
@@ -195,6 +196,7 @@ class HypergraphExplorer(View):
         self.note = widgets.HTML("")
         self._holding = False  # True while settings are applied together (one rebuild at the end)
         self._drawn_layers: list[str] = []
+        self._graphs: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}  # controls -> (hypergraph, drawing)
         for w in (self.follow, self.layers, self.top_k, self.threshold, self.s, self.collapse, self.dual, self.center):
             w.observe(self._on_control, names="value")
         self._watch(self._on_layer, ["layer"])
@@ -227,10 +229,7 @@ class HypergraphExplorer(View):
             self.note.value = note_html(f"Nothing to draw: {why if self.follow.value else 'choose layers'}.")
             return
         self._drawn_layers = list(layers)
-        self.hypergraph = self.profile.hypergraph(layers, top_k=self.top_k.value, threshold=self.threshold.value,
-                                                  dual=self.dual.value, center=self.center.value)
-        el = graph_elements(self.hypergraph, s=self.s.value, collapse=self.collapse.value, max_elements=self.max_elements,
-                            layers=layers)
+        self.hypergraph, el = self._graph_for(layers)
         self._elements = el
         with self._sync():
             self.graph.set_graph(el["nodes"], el["links"])
@@ -244,6 +243,20 @@ class HypergraphExplorer(View):
             text = (f"<b>Showing {el['n_shown']} of {el['n_groups']} hyperedges</b>: the drawing is capped at "
                     f"{self.max_elements} elements (lower top-k or pick fewer layers). " + text)
         self.note.value = note_html(text, "warn" if el["capped"] else "note")
+
+    def _graph_for(self, layers: list[str]) -> tuple[Any, dict[str, Any]]:
+        """The hypergraph and its drawing for these layers and controls, computed once (a revisit is free)."""
+        key = (tuple(layers), self.top_k.value, self.threshold.value, self.dual.value, self.center.value,
+               self.s.value, self.collapse.value, self.max_elements)
+        if key not in self._graphs:
+            hg = self.profile.hypergraph(layers, top_k=self.top_k.value, threshold=self.threshold.value,
+                                         dual=self.dual.value, center=self.center.value)
+            el = graph_elements(hg, s=self.s.value, collapse=self.collapse.value, max_elements=self.max_elements,
+                                layers=layers)
+            if len(self._graphs) >= GRAPH_CACHE:
+                self._graphs.pop(next(iter(self._graphs)))
+            self._graphs[key] = (hg, el)
+        return self._graphs[key]
 
     def _selected_ids(self) -> set[str]:
         sel, ids = self.selection, self._elements["ids"]

@@ -209,14 +209,22 @@ class LayerMetrics(View):
         if name in self.names:
             i = self.names.index(name)
             pos = np.flatnonzero(self._shown == i)
-            self.trained.selected = pos if pos.size else None
+            self._set_selected(pos if pos.size else None)
             ys = self.trained.scales["y"]
             if ys.min is not None and ys.max is not None:
                 self.cursor.x, self.cursor.y = np.array([i, i], float), np.array([ys.min, ys.max], float)
                 return
         else:
-            self.trained.selected = None
+            self._set_selected(None)
         self.cursor.x, self.cursor.y = np.zeros(0), np.zeros(0)
+
+    def _set_selected(self, pos: np.ndarray | None) -> None:
+        """Write the scatter's selection only when it differs (each write restyles every point in the page)."""
+        old = self.trained.selected
+        same = (old is None and pos is None) or (old is not None and pos is not None
+                                                 and np.array_equal(np.asarray(old).ravel(), pos))
+        if not same:
+            self.trained.selected = pos
 
     # -- figures and settings ------------------------------------------------------------------------
     def figures(self) -> dict[str, Any]:

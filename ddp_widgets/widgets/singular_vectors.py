@@ -177,7 +177,7 @@ class SingularVectorView(View):
                 continue
             idx, _ = self.profile.top_images(name, k, self._n_compared_images())
             idx = [int(i) for i in np.asarray(idx) if i >= 0]
-            for i, img in zip(idx, render_images(self.images, idx, size=size), strict=True):
+            for i, img in zip(idx, render_images(self.images, idx, size=1, max_side=size), strict=True):
                 tiles.append(img)
                 cells.append((k, i))
                 labels.append(names[int(self.labels[i])] if self.labels is not None else f"#{i}")
@@ -208,7 +208,8 @@ class SingularVectorView(View):
         names = list(self.profile.class_names)
         with self._sync(self.top_images, self.bars):
             if self.images is not None and idx.size:
-                tiles = render_images(self.images, idx, size=1)  # native size: the grid scales them
+                # native size, at most the tile's edge: the grid scales them, no more pixels travel than it shows
+                tiles = render_images(self.images, idx, size=1, max_side=self.top_images.tile_size)
                 labs = [names[int(self.labels[i])] if self.labels is not None else f"#{i}" for i in idx]
                 tips = [f"image {i} · signal {s:.3g}" for i, s in zip(idx, scores, strict=True)]
                 self.top_images.set_images(_stack(tiles), labels=labs, tooltips=tips)

@@ -104,3 +104,17 @@ def test_the_selected_neuron_has_a_rule_and_a_large_marker(explorer: Any) -> Non
 def test_filter_headers_are_true(kind: str, shape: tuple[int, ...], first: bool, expect: str, absent: str) -> None:
     text = filter_description(kind, shape, first, 4)
     assert expect in text and absent not in text
+
+
+def test_a_revisited_layer_reuses_its_hypergraph(explorer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    hg, sel, layers = explorer.hypergraph, explorer.selection, list(explorer.profile.layers)
+    sel.layer = layers[0]
+    sel.layer = layers[1]
+    calls = []
+    original = explorer.profile.hypergraph
+    monkeypatch.setattr(explorer.profile, "hypergraph", lambda *a, **k: calls.append(a) or original(*a, **k))
+    sel.layer = layers[0]
+    assert calls == [] and hg.chosen_layers() == [layers[0]] and hg.graph.node_ids
+    hg.top_k.value = hg.top_k.value - 1  # other controls: computed anew
+    assert len(calls) == 1
+
