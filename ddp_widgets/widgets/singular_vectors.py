@@ -206,7 +206,7 @@ class SingularVectorView(View):
         keep = idx >= 0  # fewer images than slots: unused slots hold -1
         idx, scores = idx[keep], scores[keep]
         names = list(self.profile.class_names)
-        with self._sync(self.top_images, self.bars):
+        with self._sync(self.top_images, self.bars, self.bars.scales["y"], self.class_fig.axes[1]):
             if self.images is not None and idx.size:
                 # native size, at most the tile's edge: the grid scales them, no more pixels travel than it shows
                 tiles = render_images(self.images, idx, size=1, max_side=self.top_images.tile_size)
