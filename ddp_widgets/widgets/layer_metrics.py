@@ -89,14 +89,16 @@ class LayerMetrics(View):
         # layer names on the axis (every k-th of many layers; all of them on hover)
         every = max(1, math.ceil(len(self.names) / 14))
         shown = np.arange(0, len(self.names), every)
-        x_axis = bq.Axis(scale=xs, label="", tick_values=shown.astype(float),
+        bottom = 20 + 3 * min(24, max(len(n) for n in self.names))  # room for the rotated names
+        # (an empty label gets no position in bqplot's front end: "translate(x, undefined)" errors)
+        x_axis = bq.Axis(scale=xs, label="layers", label_offset=f"{bottom - 4}px", tick_values=shown.astype(float),
                          tick_labels={int(i): self.names[i] for i in shown}, tick_rotate=-30,
                          tick_style={"font-size": "10px", "text-anchor": "end"})
         self.y_axis = bq.Axis(scale=ys, side="left", label=METRICS[metric], tick_format=TICK_FORMAT, label_offset="44px",
                               tick_style={"font-size": "10px"})
         self.figure = bq.Figure(marks=[self.cursor, self.base_line, self.base, self.trained_line, self.trained],
                                 axes=[x_axis, self.y_axis], title="",
-                                fig_margin={"top": 12, "bottom": 20 + 3 * min(24, max(len(n) for n in self.names)),
+                                fig_margin={"top": 12, "bottom": bottom + 10,
                                             "left": 60, "right": 36},
                                 layout=widgets.Layout(width="100%", height=height), min_aspect_ratio=0.1, max_aspect_ratio=10, display_toolbar=False)
         self.trained.observe(self._on_click, names="selected")
