@@ -34,6 +34,16 @@ def _swatch(color: str, text: str, diamond: bool = False, rule: bool = False) ->
             f'<span style="display:inline-block; background:{color}; {shape}"></span>{text}</span>')
 
 
+def _gapped(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A line through the finite values that breaks (NaN) at layers without one. It ends at its last finite
+    value: bqplot places a line's label at the last point, and a NaN there is a "translate(x, undefined)"."""
+    finite = np.flatnonzero(np.isfinite(y))
+    if not finite.size:
+        return np.zeros(0), np.zeros(0)
+    first, last = finite[0], finite[-1] + 1
+    return x[first:last], y[first:last]
+
+
 def estimated_cost(analysis: Any) -> float:
     """Rough flop count of the singular values of all layers (N·M² per block)."""
     total = 0.0
@@ -168,10 +178,10 @@ class LayerMetrics(View):
             self.trained.names = [self.names[i] for i in self._shown]
             # NaN where a layer has no value: the line breaks there instead of bridging it
             # (no line at all without a value: an all-NaN line gives the front end no domain)
-            self.trained_line.x, self.trained_line.y = (x, trained) if ok.any() else (np.zeros(0), np.zeros(0))
+            self.trained_line.x, self.trained_line.y = _gapped(x, trained)
             self.base.x, self.base.y = x[okb], base[okb]
             self.base.names = [self.names[i] for i in np.flatnonzero(okb)]
-            self.base_line.x, self.base_line.y = (x, base) if okb.any() else (np.zeros(0), np.zeros(0))
+            self.base_line.x, self.base_line.y = _gapped(x, base)
             self.y_axis.label = METRICS[self.metric.value]
             finite = np.concatenate([trained[ok], base[okb]])
             if finite.size:

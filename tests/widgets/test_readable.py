@@ -118,3 +118,12 @@ def test_a_revisited_layer_reuses_its_hypergraph(explorer: Any, monkeypatch: pyt
     hg.top_k.value = hg.top_k.value - 1  # other controls: computed anew
     assert len(calls) == 1
 
+
+
+def test_metrics_lines_break_at_missing_layers_and_end_at_a_value() -> None:
+    from ddp_widgets.widgets.layer_metrics import _gapped
+
+    x = np.arange(6.0)
+    gx, gy = _gapped(x, np.array([np.nan, 1.0, np.nan, 2.0, 3.0, np.nan]))
+    assert gx.tolist() == [1.0, 2.0, 3.0, 4.0] and np.isnan(gy[1]) and gy[-1] == 3.0  # no bridge, no NaN end
+    assert _gapped(x, np.full(6, np.nan))[0].size == 0
