@@ -16,6 +16,7 @@ __all__ = [
     "SIGMA",
     "esd_title",
     "fmt",
+    "metric_axis_label",
     "neuron_label",
     "neuron_tile_label",
     "rank_title",
@@ -42,6 +43,11 @@ METRICS = {
     "log_norm": "log₁₀ Frobenius norm²/N",
     "rank": "numerical rank",
 }
+
+
+def metric_axis_label(metric: str) -> str:
+    """A metric's axis label: its name without the explanation in brackets (the metric menu has it)."""
+    return METRICS.get(metric, metric).split(" (")[0]
 
 
 def fmt(x: object, spec: str = ".3g") -> str:

@@ -166,7 +166,7 @@ def layer_metric(analysis: Any, metric: str = "alpha", baseline: str = "permuted
             ax.axvline(names.index(layer), color=SEL, lw=1.0, ls=":", label="selected layer")
         ax.set_xticks(x, names, rotation=-30 if len(names) <= 14 else 90, ha="left" if len(names) <= 14 else "center")
         ax.set_xlabel(L.METRIC_X)
-        ax.set_ylabel(L.METRICS.get(metric, metric))
+        ax.set_ylabel(L.metric_axis_label(metric))
         ax.legend(frameon=False, loc="best")
     return fig
 

@@ -37,6 +37,7 @@ THEME_CSS = """<style>
 .ddp-view .bqplot { --bq-content-font-color: var(--jp-ui-font-color1); --bq-mainheading-fill: var(--jp-ui-font-color1);
   --bq-axislabel-fill: var(--jp-ui-font-color1); --bq-axis-tick-text-fill: var(--jp-ui-font-color1); }
 .ddp-view select { color: var(--jp-ui-font-color1); background: var(--jp-layout-color0); }
+.ddp-view .ddp-layer-selector select { font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
 </style>"""
 
 

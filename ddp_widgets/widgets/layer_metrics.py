@@ -10,7 +10,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .._labels import METRICS
+from .._labels import METRICS, metric_axis_label
 from ..core.baselines import BASELINES as BASELINE_REGISTRY
 from ..core.errors import ViewError
 from ..selection import Selection
@@ -104,7 +104,7 @@ class LayerMetrics(View):
         x_axis = bq.Axis(scale=xs, label="layers", label_offset=f"{bottom - 4}px", tick_values=shown.astype(float),
                          tick_labels={int(i): self.names[i] for i in shown}, tick_rotate=-30,
                          tick_style={"font-size": "10px", "text-anchor": "end"})
-        self.y_axis = bq.Axis(scale=ys, side="left", label=METRICS[metric], tick_format=TICK_FORMAT, label_offset="44px",
+        self.y_axis = bq.Axis(scale=ys, side="left", label=metric_axis_label(metric), tick_format=TICK_FORMAT, label_offset="44px",
                               tick_style={"font-size": "10px"})
         self.figure = bq.Figure(marks=[self.cursor, self.base_line, self.base, self.trained_line, self.trained],
                                 axes=[x_axis, self.y_axis], title="",
@@ -182,7 +182,7 @@ class LayerMetrics(View):
             self.base.x, self.base.y = x[okb], base[okb]
             self.base.names = [self.names[i] for i in np.flatnonzero(okb)]
             self.base_line.x, self.base_line.y = _gapped(x, base)
-            self.y_axis.label = METRICS[self.metric.value]
+            self.y_axis.label = metric_axis_label(self.metric.value)
             finite = np.concatenate([trained[ok], base[okb]])
             if finite.size:
                 lo, hi = float(finite.min()), float(finite.max())

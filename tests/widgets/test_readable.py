@@ -127,3 +127,9 @@ def test_metrics_lines_break_at_missing_layers_and_end_at_a_value() -> None:
     gx, gy = _gapped(x, np.array([np.nan, 1.0, np.nan, 2.0, 3.0, np.nan]))
     assert gx.tolist() == [1.0, 2.0, 3.0, 4.0] and np.isnan(gy[1]) and gy[-1] == 3.0  # no bridge, no NaN end
     assert _gapped(x, np.full(6, np.nan))[0].size == 0
+
+
+def test_the_metric_axis_label_fits_and_matches_the_figure(explorer: Any) -> None:
+    m = explorer.metrics
+    m.metric.value = "alpha"
+    assert m.y_axis.label == "α" and explorer.figures()["metrics_alpha_permuted"].axes[0].get_ylabel() == "α"
