@@ -16,6 +16,7 @@ __all__ = [
     "SIGMA",
     "esd_title",
     "fmt",
+    "metric_axis_label",
     "neuron_label",
     "neuron_tile_label",
     "rank_title",
@@ -44,6 +45,11 @@ METRICS = {
 }
 
 
+def metric_axis_label(metric: str) -> str:
+    """A metric's axis label: its name without the explanation in brackets (the metric menu has it)."""
+    return METRICS.get(metric, metric).split(" (")[0]
+
+
 def fmt(x: object, spec: str = ".3g") -> str:
     """A number for a label; "–" for NaN, infinity or a missing value."""
     return format(x, spec) if isinstance(x, (int, float)) and math.isfinite(x) else "–"
@@ -54,7 +60,7 @@ def neuron_label(layer: str, k: int) -> str:
 
 
 def neuron_tile_label(k: int, sigma: float) -> str:
-    return f"{k} · σ {sigma:.2g}"
+    return f"{k}·σ{sigma:.2g}"  # short: it sits under a 50-64 px tile
 
 
 def rank_title(layer: str) -> str:

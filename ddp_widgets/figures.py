@@ -149,12 +149,10 @@ def layer_metric(analysis: Any, metric: str = "alpha", baseline: str = "permuted
     """
     names = list(analysis.names)
     if values is None:
-        from .core import spectrum_metrics
-
         trained = np.array([_number(analysis.layer_metrics(n).get(metric)) for n in names])
         base = np.full(len(names), np.nan)
         if baseline != "none":
-            base = np.array([_number(spectrum_metrics(analysis.spectrum(n, baseline=baseline)).get(metric)) for n in names])
+            base = np.array([_number(analysis.baseline_metrics(n, baseline).get(metric)) for n in names])
         values = (trained, base)
     trained, base = (np.asarray(v, np.float64) for v in values)
     x = np.arange(len(names))
@@ -168,7 +166,7 @@ def layer_metric(analysis: Any, metric: str = "alpha", baseline: str = "permuted
             ax.axvline(names.index(layer), color=SEL, lw=1.0, ls=":", label="selected layer")
         ax.set_xticks(x, names, rotation=-30 if len(names) <= 14 else 90, ha="left" if len(names) <= 14 else "center")
         ax.set_xlabel(L.METRIC_X)
-        ax.set_ylabel(L.METRICS.get(metric, metric))
+        ax.set_ylabel(L.metric_axis_label(metric))
         ax.legend(frameon=False, loc="best")
     return fig
 

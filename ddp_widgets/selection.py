@@ -20,8 +20,9 @@ message that names the valid choices.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from difflib import get_close_matches
 from typing import Any
 
@@ -81,8 +82,10 @@ class Selection(HasTraits):
     ranks = Dict(value_trait=Int(), key_trait=Unicode(), help="number of singular values per layer")
     class_names = List(Unicode(), help="class names; class labels index into it")
     n_images = Int(None, allow_none=True, help="number of dataset images")
+    generation = Int(0, read_only=True, help="counts completed changes of what is selected (one per select()/batch)")
 
     def __init__(self, **kwargs: Any) -> None:
+        self._depth, self._dirty = 0, False
         # constraints first, so the selected values are validated against them
         constraints = {k: kwargs.pop(k) for k in ("valid_layers", "ranks", "class_names", "n_images") if k in kwargs}
         super().__init__(**constraints)
@@ -141,7 +144,8 @@ class Selection(HasTraits):
         unknown = set(values) - set(_SELECTED)
         if unknown:
             raise TypeError(f"Selection.select got unexpected keywords {sorted(unknown)}: use {', '.join(_SELECTED)}")
-        with self.hold_trait_notifications():  # validates together at the end; rolls back on TraitError
+        # validates together at the end; rolls back on TraitError; one generation for all of it
+        with self.batch(), self.hold_trait_notifications():
             for k in _SELECTED:
                 if k in values:
                     setattr(self, k, values[k])
@@ -149,6 +153,30 @@ class Selection(HasTraits):
                 if k in values:
                     getattr(type(self), k)._cross_validate(self, getattr(self, k))
         return self
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[Selection]:
+        """Group changes: `generation` advances once, after every observer of every change has run.
+
+        Views mark in the page which generation they have drawn (``data-ddp-drawn``), so a browser can
+        wait until every view shows the result of one click.
+        """
+        self._depth += 1
+        try:
+            yield self
+        finally:
+            self._depth -= 1
+            if self._depth == 0 and self._dirty:
+                self._dirty = False
+                self.set_trait("generation", self.generation + 1)
+
+    def notify_change(self, change: Any) -> None:
+        if change.name not in _SELECTED:
+            super().notify_change(change)
+            return
+        with self.batch():  # a change that its observers follow up with others is still one generation
+            self._dirty = True
+            super().notify_change(change)
 
     def clear(self) -> None:
         """Select nothing."""

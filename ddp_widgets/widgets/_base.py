@@ -23,6 +23,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # a readable sans-serif stack used by every HTML snippet of the views
 FONT = "font-family: var(--jp-ui-font-family, sans-serif); font-size: 12px;"
+# text colours: JupyterLab's theme variables, with warning/error colours readable on light and dark themes
+NOTE_COLORS = {"note": "var(--jp-ui-font-color1, #333)", "warn": "var(--ddp-warn-color, #8a5a00)",
+               "error": "var(--ddp-error-color, #b00020)"}
+# every view carries this style (hidden): widget texts and canvases follow the JupyterLab theme
+THEME_CSS = """<style>
+.ddp-view { --ddp-warn-color: #8a5a00; --ddp-error-color: #b00020; color: var(--jp-ui-font-color1); }
+[data-jp-theme-light='false'] .ddp-view { --ddp-warn-color: #ffcc80; --ddp-error-color: #ff8a80; }
+.ddp-view .widget-label, .ddp-view .widget-checkbox span, .ddp-view .widget-label-basic span { color: var(--jp-ui-font-color1); }
+.ddp-view .widget-checkbox, .ddp-view .widget-dropdown, .ddp-view .widget-button { height: 24px; }
+.ddp-view .ddp-graph { background: var(--jp-layout-color0); }
+.ddp-view .bqplot .plotarea_background { fill: var(--jp-layout-color0); }
+.ddp-view .bqplot { --bq-content-font-color: var(--jp-ui-font-color1); --bq-mainheading-fill: var(--jp-ui-font-color1);
+  --bq-axislabel-fill: var(--jp-ui-font-color1); --bq-axis-tick-text-fill: var(--jp-ui-font-color1); }
+.ddp-view select { color: var(--jp-ui-font-color1); background: var(--jp-layout-color0); }
+.ddp-view .ddp-layer-selector select { font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
+</style>"""
 
 
 def callback(method: F) -> F:
@@ -49,7 +65,8 @@ def interaction(method: F) -> F:
             return None
         self.calls[method.__name__] += 1
         try:
-            return method(self, *args, **kwargs)
+            with self.selection.batch():  # one click: one generation, however many traits it sets
+                return method(self, *args, **kwargs)
         except Exception as exc:  # noqa: BLE001
             self.show_error(exc, method.__name__)
             return None
@@ -58,8 +75,15 @@ def interaction(method: F) -> F:
 
 
 def note_html(text: str, kind: str = "note") -> str:
-    color = {"note": "#555", "warn": "#8a5a00", "error": "#b00020"}[kind]
-    return f'<div style="{FONT} color:{color}; line-height:1.3">{text}</div>'
+    return f'<div style="{FONT} color:{NOTE_COLORS[kind]}; line-height:1.3">{text}</div>'
+
+
+def drawn_html(view: str, generation: int) -> str:
+    """The hidden mark a view keeps in the page: ``<span class="ddp-drawn" data-ddp-view="SpectrumPlot"
+    data-ddp-drawn="17">``, the Selection generation whose change it has drawn. A browser waits for a
+    click's result with e.g. ``[...document.querySelectorAll('.ddp-explorer [data-ddp-drawn]')]
+    .every(e => +e.dataset.ddpDrawn >= g)``, g being the generation read before the click plus one."""
+    return f'<span class="ddp-drawn" data-ddp-view="{view}" data-ddp-drawn="{int(generation)}"></span>'
 
 
 def esc(text: Any) -> str:
@@ -96,11 +120,28 @@ class View(widgets.VBox):
                                        layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
         self.export_button.on_click(self._on_export)
         self._snapshot_handle: Any = None
+        # which selection generation this view has drawn, as data-ddp-drawn in the page (see drawn_html)
+        self.drawn = widgets.HTML(drawn_html(type(self).__name__, self.selection.generation),
+                                  layout=widgets.Layout(display="none"))
+        self.theme_style = widgets.HTML(THEME_CSS, layout=widgets.Layout(display="none"))
         kwargs.setdefault("layout", widgets.Layout(min_width="0"))
         super().__init__(**kwargs)
+        self.observe(self._keep_drawn_mark, names="children")
+        self._keep_drawn_mark({"new": self.children})
+        self._watch(self._mark_drawn, ["generation"])
         # a DOM class per view, e.g. "ddp-spectrumplot", for styling and browser tests
         self.add_class(f"ddp-{type(self).__name__.lower()}")
+        self.add_class("ddp-view")
         self.add_class(LIVE_CLASS)
+
+    def _keep_drawn_mark(self, change: Any) -> None:
+        missing = [w for w in (self.theme_style, self.drawn) if w not in change["new"]]
+        if missing:
+            self.children = (*change["new"], *missing)
+
+    def _mark_drawn(self, change: Any) -> None:
+        """Runs after every observer of a selection change (Selection.batch): this view has drawn it."""
+        self.drawn.value = drawn_html(type(self).__name__, change["new"])
 
     def _watch(self, handler: Callable[..., Any], names: list[str]) -> None:
         """Observe the named selection traits (only those) with `handler`."""

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._labels import neuron_tile_label
 
-__all__ = ["diverging", "filter_tiles", "grayscale", "linear_input_shape", "pad_to", "render_filter", "render_images", "upscale"]
+__all__ = ["diverging", "filter_description", "filter_tiles", "grayscale", "linear_input_shape", "pad_to", "render_filter", "render_images", "upscale"]
 
 # a blue - white - red diverging scale (negative - 0 - positive), colour-blind safe end points
 _DIV_STOPS = np.array(
@@ -164,10 +164,12 @@ def linear_input_shape(analysis: Any, name: str) -> tuple[int, ...] | None:
     return (shape[0], side, side) if side and shape[0] * side * side == n_in else None
 
 
-def filter_tiles(analysis: Any, name: str, n: int = 16, channels: int = 4) -> tuple[list[np.ndarray], list[str], list[str], str]:
-    """The singular filters of the top n singular values of a layer as RGB tiles.
+def filter_tiles(analysis: Any, name: str, n: int = 16, channels: int = 4,
+                 size: int = 16) -> tuple[list[np.ndarray], list[str], list[str], str]:
+    """The singular filters of the top n singular values of a layer as RGB tiles of about `size` px
+    (small: the image grid enlarges them pixelated, so little travels to the browser).
 
-    Returns (tiles, labels "k · σ …", tooltips, how they are drawn) -- what SingularVectorView shows and
+    Returns (tiles, labels "k·σ…", tooltips, how they are drawn) -- what SingularVectorView shows and
     what `ddp_widgets.figures.singular_filters` draws.
     """
     svd = analysis.svd(name)
@@ -178,17 +180,32 @@ def filter_tiles(analysis: Any, name: str, n: int = 16, channels: int = 4) -> tu
     spatial = linear_input_shape(analysis, name)
     tiles, captions = [], []
     for f in filters:
-        img, cap = render_filter(f, first_layer=first, channels=channels, spatial=spatial)
+        img, cap = render_filter(f, first_layer=first, channels=channels, spatial=spatial, size=size)
         tiles.append(img)
         captions.append(cap)
     sv = svd.values.detach().cpu().numpy()
     labels = [neuron_tile_label(k, sv[k]) for k in range(n)]
     tips = [f"{name}:{k} · σ = {sv[k]:.4g} · {captions[k]}" for k in range(n)]
-    c = info.weight_shape[1] if len(info.weight_shape) > 1 else 0
-    if info.kind == "Linear":
-        how = f"weight vectors{' as ' + '×'.join(map(str, spatial)) + ' maps, strongest channels' if spatial else ''}"
-    elif first and c in (1, 3):
-        how = "grey filters" if c == 1 else "RGB filters"
-    else:
-        how = f"k×k patterns on the {min(channels, c)} strongest input channels"
+    how = filter_description(info.kind, tuple(info.weight_shape), first, channels, spatial)
     return tiles, labels, tips, how
+
+
+def filter_description(kind: str, weight_shape: tuple[int, ...], first_layer: bool, channels: int,
+                       spatial: Sequence[int] | None = None) -> str:
+    """What the tiles of `render_filter` show, in words that are true for the layer (and its colour scale)."""
+    scale = "blue < 0 < red, one scale per filter"
+    if kind == "Linear" or len(weight_shape) < 3:
+        n_in = weight_shape[1] if len(weight_shape) > 1 else 0
+        if spatial:
+            c, h, w = spatial
+            return (f"weight vectors over {n_in} inputs read as {c}×{h}×{w}: the {h}×{w} maps of the "
+                    f"{min(channels, c)} strongest channels; {scale}")
+        return f"weight vectors over {n_in} inputs, drawn as a square of values; {scale}"
+    c, kernel = weight_shape[1], weight_shape[2:]
+    if math.prod(kernel) == 1:
+        return f"1×1 conv: each filter is a vector over its {c} input channels, drawn as a square of values; {scale}"
+    if first_layer and c in (1, 3):
+        return ("grey images, black = lowest, white = highest weight" if c == 1 else
+                "RGB images, one scale for the three channels")
+    k = "×".join(map(str, kernel))
+    return f"{k} patterns on the {min(channels, c)} strongest of {c} input channels; {scale}"

@@ -13,6 +13,7 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
+from .._progress import transient_progress
 from ..analysis import SpectralAnalysis
 from ..core.errors import DataError, InputShapeError
 from ..selection import Selection
@@ -27,19 +28,27 @@ from .spectrum_plot import SpectrumPlot
 
 __all__ = ["VIEWS", "Explorer", "ViewEntry", "explore"]
 
+# Colours come from JupyterLab's CSS variables (light and dark themes); the layout is flex boxes that wrap,
+# so narrower outputs (1024 px with a side panel) stack the columns instead of clipping them.
 _CSS = """<style>
-.ddp-explorer .ddp-layer-selector select { font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
-.ddp-explorer .ddp-panel { border: 1px solid var(--jp-border-color2, #e0e0e0); border-radius: 4px; padding: 6px; }
-.ddp-explorer .widget-toggle-buttons .widget-toggle-button { font-size: 12px; }
+.ddp-explorer { color: var(--jp-ui-font-color1); }
+.ddp-explorer .ddp-panel { border: 1px solid var(--jp-border-color2, #e0e0e0); border-radius: 4px; padding: 4px 6px;
+  background: var(--jp-layout-color0); box-sizing: border-box; }
+.ddp-explorer .ddp-layerselector .widget-select { flex: 1 1 auto; height: auto; min-height: 120px; width: 100%; min-width: 0; }
+.ddp-explorer .ddp-layerselector select { height: 100%; width: 100%; min-width: 0; }
 </style>"""
+
+# where the four main views go; any other entry of VIEWS gets a row below them (wide: a whole row)
+MAIN_VIEWS = ("spectrum", "layer_selector", "metrics", "vectors")
 
 
 @dataclass(frozen=True)
 class ViewEntry:
     """One linked view of the Explorer: the attribute it is kept under, and how to build it.
 
-    build(explorer) returns the view, or None where it does not apply (e.g. no profile); wide views take
-    a whole row of the layout, the others share rows two by two. A new linked view is one more entry.
+    build(explorer) returns the view, or None where it does not apply (e.g. no profile). The four main
+    views (MAIN_VIEWS) share one screen; any other entry gets a row below them, wide ones a whole row and
+    the others two to a row. A new linked view is one more entry.
     """
 
     name: str
@@ -48,24 +57,29 @@ class ViewEntry:
 
 
 def _layer_selector(ex: Explorer) -> View:
-    return LayerSelector(ex.analysis, ex.selection)
+    n = len(ex.analysis.names)
+    # the list stands beside the metrics chart (~300 px): few layers get taller entries, many scroll
+    pad = int(min(16, max(0, (300 / max(n, 1) - 17) / 2)))
+    return LayerSelector(ex.analysis, ex.selection, rows=min(14, n), option_padding=pad)
 
 
 def _spectrum(ex: Explorer) -> View:
-    return SpectrumPlot(ex.analysis, ex.selection)
+    return SpectrumPlot(ex.analysis, ex.selection, height="230px")
 
 
 def _metrics(ex: Explorer) -> View:
-    return LayerMetrics(ex.analysis, ex.selection, compute=ex.compute_metrics)
+    return LayerMetrics(ex.analysis, ex.selection, compute=ex.compute_metrics, height="215px")
 
 
 def _vectors(ex: Explorer) -> View:
-    return SingularVectorView(ex.analysis, ex.selection, profile=ex.profile, images=ex.images, labels=ex.labels)
+    return SingularVectorView(ex.analysis, ex.selection, profile=ex.profile, images=ex.images, labels=ex.labels,
+                              tile_size=56, image_size=50, bars_height="330px")
 
 
 def _hypergraph(ex: Explorer) -> View | None:
     # centred class means at t = 0.3 show what sets classes apart (the controls switch back)
-    return None if ex.profile is None else HypergraphExplorer(ex.profile, ex.selection, threshold=0.3, center=True)
+    return None if ex.profile is None else HypergraphExplorer(ex.profile, ex.selection, threshold=0.3, center=True,
+                                                              height="360px")
 
 
 VIEWS: list[ViewEntry] = [
@@ -78,31 +92,65 @@ VIEWS: list[ViewEntry] = [
 ]
 
 
-def _grid_areas(entries: Sequence[tuple[str, bool]]) -> str:
-    """CSS grid-template-areas: a header row, then the views two per row (wide ones alone)."""
-    rows, pending = ['"header header"'], []
-    for name, wide in entries:
-        if wide:
-            if pending:
-                rows.append(f'"{pending[0]} ."')
-                pending = []
-            rows.append(f'"{name} {name}"')
+def _flex(basis: str, grow: int = 1, **kwargs: Any) -> widgets.Layout:
+    return widgets.Layout(flex=f"{grow} 1 {basis}", min_width="0", **kwargs)
+
+
+def _row(children: Sequence[widgets.Widget]) -> widgets.HBox:
+    """Boxes side by side that wrap onto the next line when the output is too narrow for them."""
+    return widgets.HBox(list(children), layout=widgets.Layout(flex_flow="row wrap", align_items="stretch",
+                                                               width="100%", grid_gap="6px"))
+
+
+def _layout(views: dict[str, View], entries: Sequence[ViewEntry]) -> list[widgets.Widget]:
+    """Rows of the explorer under its header.
+
+    At 1440 px: spectrum above [layers | metrics] on the left, the selected neuron's filters, top images and
+    class signal on the right; the other views (the hypergraph) below. Narrower, the columns stack.
+    """
+    get = views.get
+    pair = [v for v in (get("layer_selector"), get("metrics")) if v is not None]
+    if get("layer_selector") is not None:
+        get("layer_selector").layout = _flex("260px", 1)
+    if get("metrics") is not None:
+        get("metrics").layout = _flex("300px", 2)
+    left = [v for v in (get("spectrum"), _row(pair) if pair else None) if v is not None]
+    rows: list[widgets.Widget] = []
+    main = []
+    if left:
+        main.append(widgets.VBox(left, layout=_flex("600px", 3, grid_gap="6px")))
+    if get("vectors") is not None:
+        get("vectors").layout = _flex("360px", 2)
+        main.append(get("vectors"))
+    if main:
+        rows.append(_row(main))
+    pending: list[View] = []
+    for entry in entries:
+        view = get(entry.name)
+        if view is None or entry.name in MAIN_VIEWS:
+            continue
+        view.layout = _flex("100%" if entry.wide else "420px")
+        if entry.wide:
+            rows += [_row(pending)] if pending else []
+            rows.append(view)
+            pending = []
         else:
-            pending.append(name)
+            pending.append(view)
             if len(pending) == 2:
-                rows.append(f'"{pending[0]} {pending[1]}"')
+                rows.append(_row(pending))
                 pending = []
     if pending:
-        rows.append(f'"{pending[0]} ."')
-    return " ".join(rows)
+        rows.append(_row(pending))
+    return rows
 
 
-class Explorer(widgets.GridBox):
+class Explorer(widgets.VBox):
     """All views of a model in one layout, sharing `selection`.
 
     Attributes: selection, analysis, profile, and one attribute per entry of `VIEWS` (layer_selector,
     spectrum, metrics, vectors, hypergraph; None where a view does not apply, e.g. no profile).
     `messages` lists what went wrong while building (also shown); `tracebacks` keeps their tracebacks.
+    One "export figures" button in the header writes every view's figures (`save_figures`).
     """
 
     def __init__(self, analysis: SpectralAnalysis | None, *, profile: Any = None, images: Any = None, labels: Any = None,
@@ -113,15 +161,15 @@ class Explorer(widgets.GridBox):
         self.selection = selection if selection is not None else Selection()
         self.messages, self.tracebacks = list(messages), list(tracebacks)
         self.title, self.compute_metrics = title, compute_metrics
-        self.status = widgets.HTML("")
+        self.status = widgets.HTML("", layout=widgets.Layout(flex="1 1 300px", min_width="0"))
         self._entries = list(VIEWS if views is None else views)
         self._views: dict[str, View] = {}
         self._snapshot_handle: Any = None
         for entry in self._entries:
             setattr(self, entry.name, None)
-        header = widgets.VBox([widgets.HTML(_CSS), self.status], layout=widgets.Layout(grid_area="header", min_width="0"))
+        box = {"layout": widgets.Layout(width="100%", grid_gap="6px")}
         if analysis is None:
-            super().__init__(children=[header], layout=widgets.Layout(width="100%", grid_template_areas='"header"'))
+            super().__init__(children=[widgets.HTML(_CSS), self.status], **box)
             self.add_class("ddp-explorer")
             self._show_status()
             return
@@ -133,18 +181,30 @@ class Explorer(widgets.GridBox):
             if view is not None:
                 setattr(self, entry.name, view)
                 self._views[entry.name] = view
-                view.layout.grid_area = entry.name
                 view.add_class("ddp-panel")
+                view.export_bar.layout.display = "none"  # one export button for all, in the header
         self._link_views()
-        shown = [(e.name, e.wide) for e in self._entries if e.name in self._views]
-        super().__init__(
-            children=[header, *self._views.values()],
-            layout=widgets.Layout(width="100%", grid_template_columns="minmax(0, 2fr) minmax(0, 3fr)",
-                                  grid_template_areas=_grid_areas(shown), grid_gap="8px"),
-        )
+        self.export_button = widgets.Button(description="export figures", icon="download", layout=widgets.Layout(width="auto"),
+                                            tooltip="write every view's figures (SVG, PNG, PDF) into the folder")
+        self.export_folder = widgets.Text(value="figures", layout=widgets.Layout(width="120px"))
+        self.export_note = widgets.HTML("")
+        self.export_button.on_click(self._on_export)
+        header = widgets.HBox([widgets.HTML(_CSS, layout=widgets.Layout(display="none")), self.status, self.export_note,
+                               self.export_button, self.export_folder],
+                              layout=widgets.Layout(flex_flow="row wrap", align_items="center", width="100%"))
+        super().__init__(children=[header, *_layout(self._views, self._entries)], **box)
         self.add_class("ddp-explorer")
         self.add_class(LIVE_CLASS)
         self._show_status()
+
+    def _on_export(self, button: Any) -> None:
+        folder = self.export_folder.value.strip() or "figures"
+        try:
+            paths = self.save_figures(folder)
+        except Exception as exc:  # noqa: BLE001 - shown in the header
+            self.export_note.value = note_html(f"export failed: {html.escape(str(exc))}", "error")
+            return
+        self.export_note.value = note_html(f"wrote {len(paths)} files to {html.escape(folder)}/")
 
     def _link_views(self) -> None:
         """Views that compute metrics tell the views that show them (e.g. the layer list's α badges)."""
@@ -298,12 +358,58 @@ def explore(model: Any = None, data: Any = None, labels: Any = None, *, images: 
     Problems (no decomposable layer, data of the wrong shape, labels of the wrong length, a session that
     does not fit) are shown in the widget with their traceback (``explorer.tracebacks``); nothing is raised.
     """
+    with _Startup(progress) as startup:
+        return _explore(startup, model, data, labels, images, class_names, example_input, batch_size, selection,
+                        compute_metrics, progress, session)
+
+
+class _Startup:
+    """A progress bar shown the moment explore() starts (inside a kernel), naming each step, until the
+    explorer is built; then one plain line remains (ddp_widgets._progress.transient_progress)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._out = transient_progress(enabled and _in_kernel(), done="explorer opened")
+        self.bar: widgets.IntProgress | None = None
+        if enabled and _in_kernel():
+            from IPython.display import display
+
+            self.bar = widgets.IntProgress(value=0, min=0, max=4, bar_style="info", layout=widgets.Layout(width="220px"))
+            self.label = widgets.HTML(note_html("opening the explorer …"))
+            box = widgets.HBox([self.bar, self.label], layout=widgets.Layout(align_items="center", grid_gap="8px"))
+            box.add_class("ddp-startup")
+            display(box)
+
+    def step(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.value = min(self.bar.value + 1, self.bar.max)
+            self.label.value = note_html(text)
+
+    def __enter__(self) -> _Startup:  # noqa: PYI034 - a private class, never subclassed
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._out.close()
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def _explore(startup: _Startup, model: Any, data: Any, labels: Any, images: Any, class_names: Sequence[str] | None,
+             example_input: Any, batch_size: int, selection: Selection | None, compute_metrics: str, progress: bool,
+             session: str | Path | None) -> Explorer:
     try:
         saved = _load(session)
     except Exception as exc:  # noqa: BLE001 - shown in the widget
         name = "the default model" if model is None else type(model).__name__
         return Explorer(None, messages=[f"Cannot open this session: {exc}"], tracebacks=[_trace(exc)], title=name)
     try:
+        startup.step("reading the model's layers …")
         opened = _Opened.of(model, data, labels, images, class_names, example_input)
         analysis = SpectralAnalysis(opened.model, opened.example_input, progress=False)
     except Exception as exc:  # noqa: BLE001 - shown in the widget
@@ -311,7 +417,10 @@ def explore(model: Any = None, data: Any = None, labels: Any = None, *, images: 
                         title=type(model).__name__ if model is not None else "")
     messages: list[str] = []
     tracebacks: list[str] = []
+    if opened.data is not None and (saved is None or saved.profile is None):
+        startup.step(f"profiling the SVD neurons over {_count(opened.data)} …")
     profile, images, labels = _profile(analysis, opened, saved, batch_size, progress, messages, tracebacks)
+    startup.step("computing the spectra and drawing the views …")
     try:
         ex = Explorer(analysis, profile=profile, images=images, labels=labels, selection=selection, messages=messages,
                       title=opened.title, compute_metrics=compute_metrics, tracebacks=tracebacks)
@@ -326,6 +435,13 @@ def explore(model: Any = None, data: Any = None, labels: Any = None, *, images: 
             ex.tracebacks.append(_trace(exc))
             ex._show_status()
     return ex
+
+
+def _count(data: Any) -> str:
+    try:
+        return f"{len(getattr(data, 'dataset', data))} images"
+    except TypeError:
+        return "the data"
 
 
 def _load(session: str | Path | None) -> Any:

@@ -24,6 +24,7 @@ PALETTE = ["#4e79a7", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#f
 CLASS_COLOR, NEURON_COLOR, LONE_COLOR = "#f4a261", "#4e79a7", "#c8c8c8"
 GAP, MEMBER_ROW_GAP, ROW_GAP = 110.0, 70.0, 130.0  # model units; the view fits the drawing
 ASPECT = 2.2  # width / height of the graph area
+GRAPH_CACHE = 64  # hypergraphs (and their drawings) kept per view, by layers and control values
 # what Explorer.save stores of this view: control -> type
 SETTINGS: dict[str, Any] = {"follow": bool, "layers": list, "top_k": int, "threshold": (int, float), "s": int,
                             "collapse": bool, "dual": bool, "center": bool}
@@ -59,11 +60,28 @@ def _kind(info: dict[str, Any]) -> str:
     return "class" if "class_index" in info else "neuron"
 
 
-def graph_elements(hg: Any, *, s: int = 1, collapse: bool = False, max_elements: int = 300) -> dict[str, Any]:
+MAX_LABEL = 12  # characters of a node label; the full name is in its tooltip
+
+
+def short_label(info: dict[str, Any], name: Any, layers: Sequence[str]) -> str:
+    """A node's label, short enough not to overlap its neighbours: an SVD neuron is "k" (one layer drawn)
+    or "Lj:k" (several; the note lists Lj = layer), a class its name cut to MAX_LABEL characters."""
+    if "layer" in info and "alpha" in info:
+        layer = str(info["layer"])
+        if len(layers) <= 1 or layer not in layers:
+            return str(info["alpha"])
+        return f"L{list(layers).index(layer)}:{info['alpha']}"
+    text = str(name)
+    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
+
+
+def graph_elements(hg: Any, *, s: int = 1, collapse: bool = False, max_elements: int = 300,
+                   layers: Sequence[str] = ()) -> dict[str, Any]:
     """Nodes and links (plain dicts) drawing a ClassHypergraph as a bipartite graph, with a cap.
 
-    Returns {"nodes", "links", "ids" (hypergraph name -> drawn node id), "members" (drawn id -> names),
-    "n_edges", "n_shown", "n_components", "capped"}.
+    Labels are short (`short_label`; `layers`: the layers drawn, in the order of their legend "Lj");
+    tooltips hold the full names. Returns {"nodes", "links", "ids" (hypergraph name -> drawn node id),
+    "members" (drawn id -> names), "n_edges", "n_shown", "n_components", "capped"}.
     """
     edges: dict[str, dict[str, float]] = {e: dict(m) for e, m in hg.edges.items() if m}
     groups: dict[frozenset, list[str]] = {}
@@ -99,7 +117,8 @@ def graph_elements(hg: Any, *, s: int = 1, collapse: bool = False, max_elements:
         info = hg.node_info.get(n, {})
         nid = _node_id(info, n)
         ids[n], members[nid] = nid, [n]
-        nodes.append({"id": nid, "label": str(n), "kind": _kind(info), "classes": _kind(info), "x": pos[n][0], "y": pos[n][1],
+        nodes.append({"id": nid, "label": short_label(info, n, layers), "kind": _kind(info), "classes": _kind(info),
+                      "x": pos[n][0], "y": pos[n][1],
                       "color": CLASS_COLOR if _kind(info) == "class" else NEURON_COLOR,
                       "tooltip": f"{esc(n)} ({_kind(info)})", **{k: v for k, v in info.items() if k in ("layer", "alpha", "class_index")}})
     for row in range(n_rows):
@@ -112,7 +131,7 @@ def graph_elements(hg: Any, *, s: int = 1, collapse: bool = False, max_elements:
             x = (j + 0.5) * width / len(chunk) if len(chunk) > 1 else width / 2
             comp = comp_of.get(first, -1)
             color = PALETTE[comp % len(PALETTE)] if comp_size.get(comp, 1) > 1 else LONE_COLOR
-            label = str(first) + (f" (+{len(g) - 1})" if len(g) > 1 else "")
+            label = short_label(info, first, layers) + (f" +{len(g) - 1}" if len(g) > 1 else "")
             tip = f"{esc(first)}" + (f" and {', '.join(esc(e) for e in g[1:])}" if len(g) > 1 else "")
             tip += "<br>members: " + ", ".join(esc(m) for m in edges[first])
             cls = f"{_kind(info)} hyperedge"
@@ -129,6 +148,12 @@ def graph_elements(hg: Any, *, s: int = 1, collapse: bool = False, max_elements:
             "n_groups": len(hyper), "n_shown": len(kept), "n_components": len(comps), "capped": len(kept) < len(hyper)}
 
 
+def _layer_legend(layers: Sequence[str]) -> str:
+    if len(layers) == 1:
+        return f"SVD neurons k of layer <b>{esc(layers[0])}</b>"
+    return "SVD neurons Lj:k of " + ", ".join(f"<b>L{j}</b> = {esc(n)}" for j, n in enumerate(layers))
+
+
 class HypergraphExplorer(View):
     """Classes and SVD neurons of the chosen layers as a bipartite graph; click a node to select it.
 
@@ -136,7 +161,8 @@ class HypergraphExplorer(View):
     threshold, s (colours s-connected components), collapse (merge hyperedges with the same members),
     dual (classes as hyperedges), centred (class means minus the overall mean). At most `max_elements`
     nodes + links are drawn; larger graphs keep their heaviest hyperedges and say so.
-    Observes ``layer``, ``neuron``, ``class_label`` and ``class_labels``.
+    Observes ``layer``, ``neuron``, ``neurons``, ``class_label`` and ``class_labels`` (all selected
+    neurons and classes are highlighted together).
     """
 
     def __init__(self, profile: Any, selection: Selection | None = None, *, layers: Sequence[str] | None = None,
@@ -153,7 +179,10 @@ class HypergraphExplorer(View):
         t = float(threshold if threshold is not None else getattr(profile, "meta", {}).get("threshold", 0.1))
         self.follow = widgets.Checkbox(value=layers is None, description="follow the selected layer", indent=False,
                                        layout=widgets.Layout(width="auto"))
-        self.layers = widgets.SelectMultiple(options=plist, value=tuple(layers or plist[-1:]), rows=min(4, len(plist)),
+        followed = (self.selection.layer,) if self.selection.layer in plist else ()
+        start = tuple(layers) if layers else (followed or tuple(plist[-1:]))
+        # while following, the (greyed) list shows the layer the graph follows
+        self.layers = widgets.SelectMultiple(options=plist, value=start, rows=min(4, len(plist)),
                                              description="layers", layout=widgets.Layout(width="260px"))
         self.layers.disabled = self.follow.value
         slider = {"continuous_update": False, "style": {"description_width": "70px"}, "layout": widgets.Layout(width="230px")}
@@ -166,10 +195,12 @@ class HypergraphExplorer(View):
         self.center = widgets.Checkbox(value=center, description="centred", **box)
         self.note = widgets.HTML("")
         self._holding = False  # True while settings are applied together (one rebuild at the end)
+        self._drawn_layers: list[str] = []
+        self._graphs: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}  # controls -> (hypergraph, drawing)
         for w in (self.follow, self.layers, self.top_k, self.threshold, self.s, self.collapse, self.dual, self.center):
             w.observe(self._on_control, names="value")
         self._watch(self._on_layer, ["layer"])
-        self._watch(self._on_highlight, ["neuron", "class_label", "class_labels"])
+        self._watch(self._on_highlight, ["neuron", "neurons", "class_label", "class_labels"])
         controls = widgets.HBox([
             widgets.VBox([self.follow, self.layers]),
             widgets.VBox([self.top_k, self.threshold, self.s]),
@@ -197,16 +228,15 @@ class HypergraphExplorer(View):
             why = f"layer {esc(name)} was not profiled" if name is not None else "no layer selected"
             self.note.value = note_html(f"Nothing to draw: {why if self.follow.value else 'choose layers'}.")
             return
-        self.hypergraph = self.profile.hypergraph(layers, top_k=self.top_k.value, threshold=self.threshold.value,
-                                                  dual=self.dual.value, center=self.center.value)
-        el = graph_elements(self.hypergraph, s=self.s.value, collapse=self.collapse.value, max_elements=self.max_elements)
+        self._drawn_layers = list(layers)
+        self.hypergraph, el = self._graph_for(layers)
         self._elements = el
         with self._sync():
             self.graph.set_graph(el["nodes"], el["links"])
             self._highlight()
         what = ("classes", "SVD neurons") if self.dual.value else ("SVD neurons", "classes")
         text = (f"{el['n_edges']} hyperedges ({what[0]}) on {len(el['nodes']) - el['n_shown']} {what[1]} · "
-                f"{el['n_components']} s-components (s = {self.s.value}) · layers: {esc(', '.join(layers))}")
+                f"{el['n_components']} s-components (s = {self.s.value}) · " + _layer_legend(layers))
         if self.collapse.value and el["n_groups"] < el["n_edges"]:
             text += f" · collapsed into {el['n_groups']}"
         if el["capped"]:
@@ -214,13 +244,27 @@ class HypergraphExplorer(View):
                     f"{self.max_elements} elements (lower top-k or pick fewer layers). " + text)
         self.note.value = note_html(text, "warn" if el["capped"] else "note")
 
+    def _graph_for(self, layers: list[str]) -> tuple[Any, dict[str, Any]]:
+        """The hypergraph and its drawing for these layers and controls, computed once (a revisit is free)."""
+        key = (tuple(layers), self.top_k.value, self.threshold.value, self.dual.value, self.center.value,
+               self.s.value, self.collapse.value, self.max_elements)
+        if key not in self._graphs:
+            hg = self.profile.hypergraph(layers, top_k=self.top_k.value, threshold=self.threshold.value,
+                                         dual=self.dual.value, center=self.center.value)
+            el = graph_elements(hg, s=self.s.value, collapse=self.collapse.value, max_elements=self.max_elements,
+                                layers=layers)
+            if len(self._graphs) >= GRAPH_CACHE:
+                self._graphs.pop(next(iter(self._graphs)))
+            self._graphs[key] = (hg, el)
+        return self._graphs[key]
+
     def _selected_ids(self) -> set[str]:
         sel, ids = self.selection, self._elements["ids"]
         chosen = set()
         for c in {sel.class_label, *sel.class_labels} - {None}:
             chosen.add(f"c|{c}")
-        if sel.layer is not None and sel.neuron is not None:
-            chosen.add(f"n|{sel.layer}:{sel.neuron}")
+        if sel.layer is not None:
+            chosen |= {f"n|{sel.layer}:{k}" for k in {sel.neuron, *sel.neurons} - {None}}
         drawn = set(self._elements["members"])
         out = {i for i in chosen if i in drawn}
         # hyperedges merged by collapse, or nodes named differently: map through the names
@@ -287,6 +331,7 @@ class HypergraphExplorer(View):
     @callback
     def _on_layer(self, change: Any) -> None:
         if self.follow.value:
+            self._show_followed()
             self.rebuild()
         else:
             self._highlight()
@@ -298,8 +343,23 @@ class HypergraphExplorer(View):
     @callback
     def _on_control(self, change: Any) -> None:
         self.layers.disabled = self.follow.value
+        if change["owner"] is self.follow:
+            if change["new"]:
+                self._show_followed()
+            elif self.hypergraph is not None and list(self.layers.value) == self._drawn_layers:
+                return  # unticking "follow" keeps the graph where it is: the list already shows its layer
         if not self._holding:
             self.rebuild()
+
+    def _show_followed(self) -> None:
+        """Show the followed layer in the (greyed) layer list, without rebuilding for it."""
+        name = self.selection.layer
+        if name in self.profile.layers and tuple(self.layers.value) != (name,):
+            self.layers.unobserve(self._on_control, names="value")  # a display of the state, not a control change
+            try:
+                self.layers.value = (name,)
+            finally:
+                self.layers.observe(self._on_control, names="value")
 
     # -- user interaction -> selection ---------------------------------------------------------------
     @interaction

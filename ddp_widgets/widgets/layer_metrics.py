@@ -10,19 +10,38 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from .._labels import METRIC_X, METRICS
-from ..core import spectrum_metrics
+from .._labels import METRICS, metric_axis_label
+from ..core.baselines import BASELINES as BASELINE_REGISTRY
 from ..core.errors import ViewError
 from ..selection import Selection
-from ._axes import nice_ticks
+from ._axes import TICK_FORMAT, nice_ticks
 from ._base import View, callback, check_settings, esc, interaction, note_html
 from .layer_selector import cached_metrics
 
 __all__ = ["METRICS", "LayerMetrics", "estimated_cost"]
 
-# TODO(issue 10): read the baselines (names, labels) from the analysis's single registry once it exists
-BASELINES = {"permuted": "permuted weights", "random-init": "random initialisation", "none": "no baseline"}
+# the baselines of the dropdown: the analysis's registry (core.baselines.BASELINES), and none
+BASELINES: dict[str, str] = {**{k: b.label for k, b in BASELINE_REGISTRY.items()}, "none": "no baseline"}
 TRAINED, BASE, SEL = "#1f77b4", "#7f7f7f", "#d62728"
+
+
+def _swatch(color: str, text: str, diamond: bool = False, rule: bool = False) -> str:
+    """A legend entry: a drawn symbol (no coloured text, which would be hard to read in one of the themes)."""
+    shape = ("width:8px; height:8px; transform:rotate(45deg)" if diamond else
+             "width:0; height:12px; border-left:2px dotted " + color + "; background:none" if rule else
+             "width:9px; height:9px; border-radius:50%")
+    return (f'<span style="display:inline-flex; align-items:center; gap:5px; margin-right:12px">'
+            f'<span style="display:inline-block; background:{color}; {shape}"></span>{text}</span>')
+
+
+def _gapped(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A line through the finite values that breaks (NaN) at layers without one. It ends at its last finite
+    value: bqplot places a line's label at the last point, and a NaN there is a "translate(x, undefined)"."""
+    finite = np.flatnonzero(np.isfinite(y))
+    if not finite.size:
+        return np.zeros(0), np.zeros(0)
+    first, last = finite[0], finite[-1] + 1
+    return x[first:last], y[first:last]
 
 
 def estimated_cost(analysis: Any) -> float:
@@ -54,14 +73,13 @@ class LayerMetrics(View):
             raise ViewError(f"compute must be 'auto', 'now' or 'lazy', not {compute!r}")
         self.analysis = analysis
         self.names: list[str] = list(analysis.names)
-        # TODO(issue 10): read the analysis's public baseline-metrics API (being added) instead of this own cache
-        self._baseline_rows: dict[tuple[str, str], dict[str, Any]] = {}
         self.on_computed: list[Callable[[], None]] = []  # e.g. the layer selector refreshing its badges
-        self.metric = widgets.Dropdown(options=[(v, k) for k, v in METRICS.items()], value=metric, description="metric",
-                                       layout=widgets.Layout(width="auto", min_width="220px"))
+        # no descriptions: the options say what they are (one row of controls in a narrow panel)
+        self.metric = widgets.Dropdown(options=[(v, k) for k, v in METRICS.items()], value=metric,
+                                       tooltip="metric", layout=widgets.Layout(width="190px"))
         self.baseline = widgets.Dropdown(options=[(v, k) for k, v in BASELINES.items()], value=baseline,
-                                         description="baseline", layout=widgets.Layout(width="auto", min_width="200px"))
-        self.compute_button = widgets.Button(description="compute all layers", icon="play",
+                                         tooltip="baseline", layout=widgets.Layout(width="160px"))
+        self.compute_button = widgets.Button(description="compute all", icon="play", tooltip="compute every layer's metrics",
                                              layout=widgets.Layout(width="auto"))
         self.progress = widgets.IntProgress(min=0, max=max(1, len(self.names)), layout=widgets.Layout(width="140px", visibility="hidden"))
         self.note = widgets.HTML("")
@@ -78,15 +96,20 @@ class LayerMetrics(View):
                                )
         self.base_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[BASE], line_style="dashed")
         self.cursor = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[SEL], line_style="dotted")
-        many = len(self.names) > 14
-        x_axis = bq.Axis(scale=xs, label=METRIC_X if many else "", tick_format="d",
-                         tick_values=None if many else np.arange(len(self.names), dtype=float),
-                         tick_labels={} if many else {i: n for i, n in enumerate(self.names)},
-                         tick_rotate=0 if many else -30, tick_style={"font-size": "10px"} if many else {"font-size": "10px", "text-anchor": "end"})
-        self.y_axis = bq.Axis(scale=ys, side="left", label=METRICS[metric], tick_format=".3~g", label_offset="44px")
+        # layer names on the axis (every k-th of many layers; all of them on hover)
+        every = max(1, math.ceil(len(self.names) / 14))
+        shown = np.arange(0, len(self.names), every)
+        bottom = 20 + 3 * min(24, max(len(n) for n in self.names))  # room for the rotated names
+        # (an empty label gets no position in bqplot's front end: "translate(x, undefined)" errors)
+        x_axis = bq.Axis(scale=xs, label="layers", label_offset=f"{bottom - 4}px", tick_values=shown.astype(float),
+                         tick_labels={int(i): self.names[i] for i in shown}, tick_rotate=-30,
+                         tick_style={"font-size": "10px", "text-anchor": "end"})
+        self.y_axis = bq.Axis(scale=ys, side="left", label=metric_axis_label(metric), tick_format=TICK_FORMAT, label_offset="44px",
+                              tick_style={"font-size": "10px"})
         self.figure = bq.Figure(marks=[self.cursor, self.base_line, self.base, self.trained_line, self.trained],
                                 axes=[x_axis, self.y_axis], title="",
-                                fig_margin={"top": 20, "bottom": 44 if many else 80, "left": 60, "right": 36},
+                                fig_margin={"top": 12, "bottom": bottom + 10,
+                                            "left": 60, "right": 36},
                                 layout=widgets.Layout(width="100%", height=height), min_aspect_ratio=0.1, max_aspect_ratio=10, display_toolbar=False)
         self.trained.observe(self._on_click, names="selected")
         self.metric.observe(self._on_choice, names="value")
@@ -95,10 +118,9 @@ class LayerMetrics(View):
         self._watch(self._on_layer, ["layer"])
         controls = widgets.HBox([self.metric, self.baseline, self.compute_button, self.progress],
                                 layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
-        legend = (f'<span style="color:{TRAINED}">● trained</span> &nbsp; <span style="color:{BASE}">◆ baseline</span> &nbsp; '
-                  f'<span style="color:{SEL}">● selected layer</span>')
-        self.children = [widgets.HTML(note_html(f"<b>Metrics across layers</b>: click a point to select the layer · {legend}")),
-                         controls, self.figure, self.note, self.export_bar, self.errors]
+        self.legend = widgets.HTML("")
+        self.children = [widgets.HTML(note_html("<b>Metrics across layers</b>: click a point to select the layer")),
+                         controls, self.figure, self.legend, self.note, self.export_bar, self.errors]
         if compute == "now" or (compute == "auto" and estimated_cost(analysis) <= auto_limit):
             self.compute_all()
         else:
@@ -109,7 +131,7 @@ class LayerMetrics(View):
         return cached_metrics(self.analysis, name)
 
     def _base(self, name: str, baseline: str) -> dict[str, Any] | None:
-        return self._baseline_rows.get((name, baseline))
+        return self.analysis.cached_baseline_metrics(name, baseline)
 
     def compute_all(self) -> None:
         """Compute the trained (and baseline) metrics of every layer, with a progress bar."""
@@ -122,8 +144,8 @@ class LayerMetrics(View):
             try:
                 for n in todo:
                     self.analysis.layer_metrics(n)
-                    if baseline != "none" and self._base(n, baseline) is None:
-                        self._baseline_rows[(n, baseline)] = spectrum_metrics(self.analysis.spectrum(n, baseline=baseline))
+                    if baseline != "none":
+                        self.analysis.baseline_metrics(n, baseline)
                     self.progress.value += 1
             finally:
                 self.progress.layout.visibility = "hidden"
@@ -150,26 +172,41 @@ class LayerMetrics(View):
         x = np.arange(len(self.names), dtype=np.float64)
         ok, okb = np.isfinite(trained), np.isfinite(base)
         self._shown = np.flatnonzero(ok)  # scatter position -> layer index
-        with self._sync(self.trained, self.trained_line, self.base, self.base_line, self.y_axis, self.figure):
+        ys = self.trained.scales["y"]
+        with self._sync(self.trained, self.trained_line, self.base, self.base_line, self.y_axis, ys, self.cursor):
             self.trained.x, self.trained.y = x[ok], trained[ok]
             self.trained.names = [self.names[i] for i in self._shown]
-            self.trained_line.x, self.trained_line.y = x[ok], trained[ok]
+            # NaN where a layer has no value: the line breaks there instead of bridging it
+            # (no line at all without a value: an all-NaN line gives the front end no domain)
+            self.trained_line.x, self.trained_line.y = _gapped(x, trained)
             self.base.x, self.base.y = x[okb], base[okb]
             self.base.names = [self.names[i] for i in np.flatnonzero(okb)]
-            self.base_line.x, self.base_line.y = x[okb], base[okb]
-            self.y_axis.label = METRICS[self.metric.value]
+            self.base_line.x, self.base_line.y = _gapped(x, base)
+            self.y_axis.label = metric_axis_label(self.metric.value)
             finite = np.concatenate([trained[ok], base[okb]])
-            self.y_axis.tick_values = nice_ticks(float(finite.min()), float(finite.max()), 5) if finite.size else None
+            if finite.size:
+                lo, hi = float(finite.min()), float(finite.max())
+                pad = 0.06 * (hi - lo) if hi > lo else max(abs(hi) * 0.1, 0.5)
+                ys.min, ys.max = lo - pad, hi + pad
+                self.y_axis.tick_values = nice_ticks(ys.min, ys.max, 5)
+            else:
+                self.y_axis.tick_values = None
             self._draw_cursor()
+        legend = [_swatch(TRAINED, "trained")] if ok.any() else []
+        if okb.any():
+            legend.append(_swatch(BASE, esc(BASELINES[self.baseline.value]), diamond=True))
+        if self.cursor.x.size:
+            legend.append(_swatch(SEL, "selected layer", rule=True))
+        self.legend.value = note_html("".join(legend)) if legend else ""
         missing = sum(self._trained(n) is None for n in self.names)
         undefined = int((~ok).sum()) - missing
         has_base = self.metric.value in list(METRICS)[:6]
         need_base = self.baseline.value != "none" and has_base and not okb.all()
         notes = []
         if missing:
-            notes.append(f"{missing} of {len(self.names)} layers not analysed yet: press “compute all layers”")
+            notes.append(f"{missing} of {len(self.names)} layers not analysed yet: press “compute all”")
         elif need_base and any(self._base(n, self.baseline.value) is None for n in self.names):
-            notes.append("baseline not computed yet: press “compute all layers”")
+            notes.append("baseline not computed yet: press “compute all”")
         else:
             need_base = False
         if undefined:
@@ -184,16 +221,22 @@ class LayerMetrics(View):
         if name in self.names:
             i = self.names.index(name)
             pos = np.flatnonzero(self._shown == i)
-            self.trained.selected = pos if pos.size else None
-            y = np.concatenate([self.trained.y, self.base.y]) if self.trained.y.size else np.zeros(0)
-            y = y[np.isfinite(y)]
-            if y.size:
-                lo, hi = float(y.min()), float(y.max())
-                self.cursor.x, self.cursor.y = np.array([i, i], float), np.array([lo, hi])
+            self._set_selected(pos if pos.size else None)
+            ys = self.trained.scales["y"]
+            if ys.min is not None and ys.max is not None:
+                self.cursor.x, self.cursor.y = np.array([i, i], float), np.array([ys.min, ys.max], float)
                 return
         else:
-            self.trained.selected = None
+            self._set_selected(None)
         self.cursor.x, self.cursor.y = np.zeros(0), np.zeros(0)
+
+    def _set_selected(self, pos: np.ndarray | None) -> None:
+        """Write the scatter's selection only when it differs (each write restyles every point in the page)."""
+        old = self.trained.selected
+        same = (old is None and pos is None) or (old is not None and pos is not None
+                                                 and np.array_equal(np.asarray(old).ravel(), pos))
+        if not same:
+            self.trained.selected = pos
 
     # -- figures and settings ------------------------------------------------------------------------
     def figures(self) -> dict[str, Any]:

@@ -15,9 +15,8 @@ __all__ = ["LayerSelector", "cached_metrics"]
 
 
 def cached_metrics(analysis: Any, name: str) -> dict[str, Any] | None:
-    """The layer's metrics if the analysis has already computed them (never computes)."""
-    # TODO(issue 10): read the analysis's public cached-metrics API (being added) instead of its private _metrics
-    return getattr(analysis, "_metrics", {}).get(name)
+    """The layer's metrics if the analysis has already computed them for its current weights (never computes)."""
+    return analysis.cached_metrics(name)
 
 
 def _shape(shape: Any) -> str:
@@ -44,7 +43,8 @@ class LayerSelector(View):
     `refresh_badges` after analysing all layers (e.g. ``analysis.metrics()``).
     """
 
-    def __init__(self, analysis: Any, selection: Selection | None = None, *, badge: str = "auto", rows: int = 12) -> None:
+    def __init__(self, analysis: Any, selection: Selection | None = None, *, badge: str = "auto", rows: int = 12,
+                 option_padding: int = 0) -> None:
         super().__init__(selection)
         if badge not in ("auto", "alpha", "stable_rank"):
             raise ViewError(f"badge must be 'auto', 'alpha' or 'stable_rank', not {badge!r}")
@@ -62,10 +62,19 @@ class LayerSelector(View):
         self.select.add_class("ddp-layer-selector")
         n_other = len(analysis.layers) - len(self.names)
         other = f", {n_other} listed but not decomposable" if n_other else ""
-        self.header = widgets.HTML(note_html(f"<b>Layers</b> in forward order ({len(self.names)}{other}); with kind, weight shape and α (or stable rank sr)"))
+        # taller entries where few layers would leave the list mostly empty (the Explorer sets it)
+        pad = int(option_padding)
+        style = (f"<style>.ddp-layerselector.ddp-pad-{pad} option {{ padding-top: {pad}px; padding-bottom: {pad}px; }}</style>"
+                 if pad > 0 else "")
+        if pad > 0:
+            self.add_class(f"ddp-pad-{pad}")
+        self.header = widgets.HTML(style + note_html(
+            f"<b>Layers</b> ({len(self.names)}{other}, forward order): kind, weight shape, α or stable rank sr"))
         self.select.observe(self._on_pick, names="value")
         self._watch(self._on_layer, ["layer"])
         self.children = [self.header, self.select, self.errors]
+        if self.selection.layer in self.names:  # the selected layer's badge from the start
+            self._on_layer({"new": self.selection.layer})
 
     # -- labels ----------------------------------------------------------------------------------------
     def label(self, name: str) -> str:
@@ -74,7 +83,8 @@ class LayerSelector(View):
         grp = f" g{info.groups}" if info.groups > 1 else ""
         badge = _badge(cached_metrics(self.analysis, name), self.badge)
         # aligned columns (monospace): index, name, badge, then kind and shape, which may be cut off
-        return f"{i:>{self._w_index}} {name:<{self._w_name}}  {badge:<7}  {info.kind} {_shape(info.weight_shape)}{grp}"
+        text = f"{i:>{self._w_index}} {name:<{self._w_name}}  {badge:<7}  {info.kind} {_shape(info.weight_shape)}{grp}"
+        return text.replace(" ", "\u00a0")  # a <select> collapses runs of spaces: keep the columns aligned
 
     def _options(self) -> list[tuple[str, str]]:
         return [(self.label(n), n) for n in self.names]

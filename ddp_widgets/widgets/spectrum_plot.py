@@ -12,32 +12,41 @@ import numpy as np
 from .._labels import DENSITY, ESD_X, NEURON_AXIS, SIGMA, esd_title, fmt, rank_title
 from .._plotdata import LOG_RANGE, esd_histogram, mp_curve, power_law_line
 from ..core.errors import ViewError
+from ..core.spectra import VIEWS as SPECTRUM_VIEWS
 from ..selection import Selection
-from ._axes import log_ticks, nice_ticks
+from ._axes import TICK_FORMAT, log_ticks, nice_ticks
 from ._base import View, callback, check_settings, esc, interaction, note_html, safe_name
 
 __all__ = ["SpectrumPlot", "esd_histogram"]
 
-# TODO(issue 10): read the spectrum views (names, labels) from the analysis's single registry once it exists
-VIEWS = ("unfolded", "slices", "operator")
-VIEW_COLORS = {"unfolded": "#1f77b4", "slices": "#2ca02c", "operator": "#9467bd"}
+# the spectrum views of the analysis's registry (core.spectra.VIEWS): the first is drawn, the others overlay it
+VIEWS: tuple[str, ...] = tuple(SPECTRUM_VIEWS)
+_PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+VIEW_COLORS = {v: _PALETTE[i % len(_PALETTE)] for i, v in enumerate(VIEWS)}
 MP_COLOR, PL_COLOR, SEL_COLOR = "#ff7f0e", "#d62728", "#d62728"
-MARGIN = {"top": 34, "bottom": 42, "left": 58, "right": 12}
+MARGIN = {"top": 28, "bottom": 40, "left": 54, "right": 12}
+TICKS = {"font-size": "10px"}
 
 
-def _legend() -> str:
-    def item(color: str, text: str, dash: bool = False, fill: bool = False) -> str:
+def _legend(drawn: dict[str, bool]) -> str:
+    """The legend of what is drawn now (a hidden overlay or a missing fit is not listed)."""
+    def item(color: str, text: str, dash: bool = False, fill: bool = False, dot: bool = False) -> str:
         style = f"border-top:2px {'dashed' if dash else 'solid'} {color}; width:16px; height:0"
         if fill:
             style = f"background:{color}; opacity:0.45; width:12px; height:10px"
+        if dot:
+            style = f"background:{color}; border:1.5px solid var(--jp-ui-font-color1); border-radius:50%; width:9px; height:9px"
         return (f'<span style="display:inline-flex; align-items:center; gap:4px; margin-right:12px">'
                 f'<span style="display:inline-block; {style}"></span>{text}</span>')
 
-    return note_html(
-        item(VIEW_COLORS["unfolded"], "unfolded", fill=True) + item(VIEW_COLORS["slices"], "slices")
-        + item(VIEW_COLORS["operator"], "operator") + item(MP_COLOR, "MP fit (- - bulk edge)")
-        + item(PL_COLOR, "power law", dash=True) + item(SEL_COLOR, "selected", dash=True)
-    )
+    parts = [item(VIEW_COLORS[v], SPECTRUM_VIEWS[v].label, fill=v == VIEWS[0]) for v in VIEWS if drawn.get(v)]
+    if drawn.get("mp"):
+        parts.append(item(MP_COLOR, "MP fit (- - bulk edge)"))
+    if drawn.get("power_law"):
+        parts.append(item(PL_COLOR, "power law", dash=True))
+    if drawn.get("selected"):
+        parts.append(item(SEL_COLOR, "selected SVD neuron(s)", dot=True))
+    return note_html("".join(parts))
 
 
 class SpectrumPlot(View):
@@ -71,7 +80,7 @@ class SpectrumPlot(View):
         self.log_esd = widgets.Checkbox(value=log, description="log-log ESD", **box)
         self.overlay = {v: widgets.Checkbox(value=v in overlays, description=v, **box) for v in VIEWS[1:]}
         self._build_marks()
-        fig_layout = {"width": "50%", "height": height, "min_width": "240px"}
+        fig_layout = {"flex": "1 1 240px", "height": height, "min_width": "240px"}
         self.rank_fig = bq.Figure(marks=self._rank_marks, axes=self._rank_axes, fig_margin=MARGIN,
                                   layout=widgets.Layout(**fig_layout), title="singular values",
                                   title_style={"font-size": "13px"}, min_aspect_ratio=0.1, max_aspect_ratio=10, display_toolbar=False)
@@ -88,8 +97,9 @@ class SpectrumPlot(View):
         self._watch(self._on_index, ["neuron", "neurons"])
         controls = widgets.HBox([self.log_sigma, self.log_esd, widgets.HTML(note_html("overlay views:"), layout=widgets.Layout(margin="0 6px 0 0")),
                                  *self.overlay.values()], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
-        self.legend = widgets.HTML(_legend())
-        self.children = [self.header, controls, widgets.HBox([self.rank_fig, self.esd_fig]), self.legend, self.note, self.export_bar, self.errors]
+        self.legend = widgets.HTML(_legend({}))
+        figs = widgets.HBox([self.rank_fig, self.esd_fig], layout=widgets.Layout(flex_flow="row wrap", width="100%"))
+        self.children = [self.header, controls, figs, self.legend, self.note, self.export_bar, self.errors]
         if self.selection.layer is not None:
             self._on_layer({"new": self.selection.layer})
 
@@ -103,21 +113,26 @@ class SpectrumPlot(View):
         sx, sy = bq.LinearScale(), self._scale(self.log_sigma.value)
         self.points = bq.Scatter(
             x=np.zeros(0), y=np.zeros(0), scales={"x": sx, "y": sy}, interactions={"click": "select"},
-            colors=[VIEW_COLORS["unfolded"]], default_size=24, stroke="white", stroke_width=0.5,
-            selected_style={"fill": SEL_COLOR, "stroke": "black", "stroke-width": 1.5, "opacity": 1.0},
-            names=[], display_names=False, names_unique=False,
-            tooltip=bq.Tooltip(fields=["x", "y", "name"], labels=["SVD neuron", "σ", "λ"], formats=["", ".4g", ""]),
+            colors=[VIEW_COLORS["unfolded"]], default_size=24, stroke_width=0,
+            selected_style={"fill": SEL_COLOR, "opacity": 1.0},
+            tooltip=bq.Tooltip(fields=["x", "y"], labels=["SVD neuron", "σ"], formats=["d", ".4g"]),
         )
+        # the selected SVD neuron(s), unmistakable among thousands of points: a rule and large markers
+        self.sel_rule = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": sx, "y": sy}, colors=[SEL_COLOR],
+                                 stroke_width=1.5, opacities=[0.8])
+        # (a Lines mark drawing only its markers: the scatter stays the only clickable set of points)
+        self.sel_marker = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": sx, "y": sy}, colors=[SEL_COLOR],
+                                   marker="circle", marker_size=160, stroke_width=0, fill="none")
         if old is not None:
             self.points.selected = old.selected
             old.unobserve(self._on_points, names="selected")
             self.points.observe(self._on_points, names="selected")
         self.edge_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": sx, "y": sy}, colors=[MP_COLOR],
                                   line_style="dashed")
-        self._rank_marks = [self.edge_line, self.points]
+        self._rank_marks = [self.edge_line, self.sel_rule, self.points, self.sel_marker]
         self._rank_axes = [
-            bq.Axis(scale=sx, label=NEURON_AXIS, tick_format="d"),
-            bq.Axis(scale=sy, side="left", label=SIGMA, tick_format=".2~g", label_offset="40px", num_ticks=5),
+            bq.Axis(scale=sx, label=NEURON_AXIS, tick_format="d", tick_style=TICKS),
+            bq.Axis(scale=sy, side="left", label=SIGMA, tick_format=TICK_FORMAT, label_offset="42px", tick_style=TICKS),
         ]
         log = self.log_esd.value
         ex, ey = self._scale(log), self._scale(log)
@@ -135,9 +150,8 @@ class SpectrumPlot(View):
                                  stroke_width=1.5, line_style="dotted")
         self._esd_marks = [*self.hist.values(), self.mp_line, self.pl_line, self.sel_line]
         self._esd_axes = [
-            bq.Axis(scale=ex, label=ESD_X, tick_format=".1~e" if log else ".2~g", num_ticks=4),
-            bq.Axis(scale=ey, side="left", label=DENSITY, tick_format=".0e" if log else ".2~g",
-                    label_offset="44px", num_ticks=5),
+            bq.Axis(scale=ex, label=ESD_X, tick_format=TICK_FORMAT, tick_style=TICKS),
+            bq.Axis(scale=ey, side="left", label=DENSITY, tick_format=TICK_FORMAT, label_offset="42px", tick_style=TICKS),
         ]
 
     # -- data ----------------------------------------------------------------------------------------
@@ -161,16 +175,21 @@ class SpectrumPlot(View):
     def _draw(self, name: str, notes: list[str]) -> None:
         spec = self.spectra["unfolded"]
         sv = np.asarray(spec.singular_values, np.float64)
-        ev = np.asarray(spec.eigenvalues, np.float64)
         info = self.analysis.info(name)
         log_s, log_e = self.log_sigma.value, self.log_esd.value
-        marks = [self.points, self.edge_line, self.mp_line, self.pl_line, self.sel_line, *self.hist.values()]
-        with self._sync(*marks, self.points.scales["y"], self.hist["unfolded"].scales["x"], self.hist["unfolded"].scales["y"]):
+        marks = [self.points, self.sel_rule, self.sel_marker, self.edge_line, self.mp_line, self.pl_line, self.sel_line,
+                 *self.hist.values()]
+        scales = [self.points.scales["x"], self.points.scales["y"], self.hist["unfolded"].scales["x"],
+                  self.hist["unfolded"].scales["y"]]
+        # one message per changed widget (hold_sync): marks, scales, axes and titles
+        with self._sync(*marks, *scales, *self._rank_axes, *self._esd_axes, self.rank_fig, self.esd_fig):
             y = np.maximum(sv, sv[0] * 1e-7) if log_s and sv.size else sv
             self.points.x, self.points.y = np.arange(sv.size, dtype=np.float64), y
-            self.points.names = [f"{v:.4g}" for v in ev]
-            self.points.default_size = 32 if sv.size <= 64 else 16
+            sx, pad = self.points.scales["x"], max(0.5, 0.02 * sv.size)  # room for the large marker at k = 0
+            sx.min, sx.max = -pad, max(sv.size - 1.0, 1.0) + pad
+            self.points.default_size = 32 if sv.size <= 64 else 12 if sv.size <= 512 else 6
             self.points.selected = self._highlight(sv.size)
+            self._draw_selected_sigma()
             mp = spec.mp
             if math.isfinite(mp.lambda_plus) and sv.size:
                 s_edge = math.sqrt(mp.lambda_plus * spec.norm_by)
@@ -215,6 +234,7 @@ class SpectrumPlot(View):
             self._ticks(y, log_s, log_e)
             self.rank_fig.title = rank_title(name)
             self.esd_fig.title = esd_title(spec.power_law.alpha, spec.mp.num_spikes)
+        self._draw_legend()
         rows, cols = info.matrix_shape
         grp = f" × {info.groups} groups" if info.groups > 1 else ""
         self.header.value = note_html(
@@ -228,12 +248,12 @@ class SpectrumPlot(View):
         """Few, round ticks (bqplot puts one on every unit of each decade of a log axis)."""
         (x_axis, y_axis), (ex_axis, ey_axis) = self._rank_axes, self._esd_axes
         ex, ey = self.hist["unfolded"].scales["x"], self.hist["unfolded"].scales["y"]
-        x_axis.tick_values = nice_ticks(0, max(sigma.size - 1, 1), 5).astype(int).astype(float)
+        x_axis.tick_values = np.unique(nice_ticks(0, max(sigma.size - 1, 1), 5).round()).astype(float)
         if sigma.size:
             lo, hi = float(sigma.min()), float(sigma.max())
             y_axis.tick_values = log_ticks(lo, hi) if log_s else nice_ticks(lo, hi, 5)
-        ex_axis.tick_values = (log_ticks if log_e else nice_ticks)(ex.min, ex.max, 4)
-        ey_axis.tick_values = (log_ticks if log_e else nice_ticks)(ey.min, ey.max, 4)
+        ex_axis.tick_values = (log_ticks if log_e else nice_ticks)(ex.min, ex.max, 5)
+        ey_axis.tick_values = (log_ticks if log_e else nice_ticks)(ey.min, ey.max, 5)
 
     def _fits(self, spec: Any, log: bool, floor: float) -> None:
         self.mp_line.x, self.mp_line.y = mp_curve(spec, log, floor)
@@ -243,6 +263,27 @@ class SpectrumPlot(View):
         sel = self.selection
         chosen = [i for i in [*sel.neurons, sel.neuron] if i is not None and i < n]
         return np.array(sorted(set(chosen)), dtype=np.int64) if chosen else None
+
+    def _draw_legend(self) -> None:
+        drawn = {v: bool(m.visible and m.x.size) for v, m in self.hist.items()}
+        drawn.update(mp=bool(self.mp_line.x.size), power_law=bool(self.pl_line.x.size), selected=bool(self.sel_marker.x.size))
+        legend = _legend(drawn)
+        if legend != self.legend.value:
+            self.legend.value = legend
+
+    def _draw_selected_sigma(self) -> None:
+        """A vertical rule at the focused SVD neuron and large markers on every selected one."""
+        y = np.asarray(self.points.y, np.float64)
+        chosen = self._highlight(y.size)
+        i = self.selection.neuron
+        if chosen is None or not y.size:
+            self.sel_marker.x, self.sel_marker.y = np.zeros(0), np.zeros(0)
+        else:
+            self.sel_marker.x, self.sel_marker.y = chosen.astype(np.float64), y[chosen]
+        if i is None or i >= y.size:
+            self.sel_rule.x, self.sel_rule.y = np.zeros(0), np.zeros(0)
+        else:
+            self.sel_rule.x, self.sel_rule.y = np.array([i, i], np.float64), np.array([float(y.min()), float(y.max())])
 
     def _draw_selected_lambda(self) -> None:
         spec = self.spectra.get("unfolded")
@@ -301,9 +342,11 @@ class SpectrumPlot(View):
         spec = self.spectra.get("unfolded")
         if spec is None:
             return
-        with self._sync(self.points, self.sel_line):
+        with self._sync(self.points, self.sel_line, self.sel_rule, self.sel_marker):
             self.points.selected = self._highlight(spec.singular_values.size)
+            self._draw_selected_sigma()
             self._draw_selected_lambda()
+        self._draw_legend()
 
     # -- user interaction -> selection ---------------------------------------------------------------
     @interaction

@@ -16,9 +16,9 @@ from widget_helpers import walk, widget_state
 OBSERVERS = {
     "layer": {"layer_selector", "spectrum", "metrics", "vectors", "hypergraph"},
     "neuron": {"spectrum", "vectors", "hypergraph"},
-    "neurons": {"spectrum"},
+    "neurons": {"spectrum", "vectors", "hypergraph"},
     "class_label": {"vectors", "hypergraph"},
-    "class_labels": {"hypergraph"},
+    "class_labels": {"vectors", "hypergraph"},
     "image_index": {"vectors"},
 }
 VIEWS = ("layer_selector", "spectrum", "metrics", "vectors", "hypergraph")
@@ -81,8 +81,8 @@ def test_setting_the_layer_redraws_each_view_with_that_layer(explorer: Any) -> N
     sv = explorer.analysis.values(name).numpy()
     np.testing.assert_allclose(explorer.spectrum.points.y, sv, rtol=1e-6)
     assert explorer.metrics.cursor.x.tolist() == [1.0, 1.0]
-    assert explorer.vectors.filters.labels[0].startswith("0 · σ ") and name in explorer.vectors.header.value
-    assert f"layers: {name}" in explorer.hypergraph.note.value
+    assert explorer.vectors.filters.labels[0].startswith("0·σ") and name in explorer.vectors.header.value
+    assert f"layer <b>{name}</b>" in explorer.hypergraph.note.value
 
 
 def _counts(ex: Any) -> dict[str, Counter]:
