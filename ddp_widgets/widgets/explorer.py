@@ -12,10 +12,12 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 import torch
+from traitlets import Bunch
 
 from .._progress import transient_progress
 from ..analysis import SpectralAnalysis
 from ..core.errors import DataError, InputShapeError
+from ..core.fingerprint import weights_fingerprint
 from ..selection import Selection
 from ._base import FONT, View, _live_text, note_html, snapshot_state
 from ._snapshot import LIVE_CLASS, display_with_snapshot, figure_img, snapshot_page, update_snapshot
@@ -32,14 +34,21 @@ __all__ = ["VIEWS", "Explorer", "ViewEntry", "explore"]
 # so narrower outputs (1024 px with a side panel) stack the columns instead of clipping them.
 _CSS = """<style>
 .ddp-explorer { color: var(--jp-ui-font-color1); }
-.ddp-explorer .ddp-panel { border: 1px solid var(--jp-border-color2, #e0e0e0); border-radius: 4px; padding: 4px 6px;
-  background: var(--jp-layout-color0); box-sizing: border-box; }
-.ddp-explorer .ddp-layerselector .widget-select { flex: 1 1 auto; height: auto; min-height: 120px; width: 100%; min-width: 0; }
+.ddp-explorer .ddp-panel { border: 1px solid var(--jp-border-color2, #e0e0e0); border-radius: 4px;
+  padding: 4px 6px; background: var(--jp-layout-color0); box-sizing: border-box; }
+.ddp-explorer .ddp-layerselector .widget-select { flex: 1 1 auto; height: auto; min-height: 120px;
+  width: 100%; min-width: 0; }
 .ddp-explorer .ddp-layerselector select { height: 100%; width: 100%; min-width: 0; }
 </style>"""
 
 # where the four main views go; any other entry of VIEWS gets a row below them (wide: a whole row)
 MAIN_VIEWS = ("spectrum", "layer_selector", "metrics", "vectors")
+
+
+_STALE_PROFILE = (
+    "the profile describes earlier weights than the model's now: profile again (explore(model, data)) "
+    "to update the SVD-neuron signals, top images and the hypergraph"
+)
 
 
 @dataclass(frozen=True)
@@ -72,14 +81,25 @@ def _metrics(ex: Explorer) -> View:
 
 
 def _vectors(ex: Explorer) -> View:
-    return SingularVectorView(ex.analysis, ex.selection, profile=ex.profile, images=ex.images, labels=ex.labels,
-                              tile_size=56, image_size=50, bars_height="330px")
+    return SingularVectorView(
+        ex.analysis,
+        ex.selection,
+        profile=ex.profile,
+        images=ex.images,
+        labels=ex.labels,
+        tile_size=56,
+        image_size=50,
+        bars_height="330px",
+    )
 
 
 def _hypergraph(ex: Explorer) -> View | None:
     # centred class means at t = 0.3 show what sets classes apart (the controls switch back)
-    return None if ex.profile is None else HypergraphExplorer(ex.profile, ex.selection, threshold=0.3, center=True,
-                                                              height="360px")
+    return (
+        None
+        if ex.profile is None
+        else HypergraphExplorer(ex.profile, ex.selection, threshold=0.3, center=True, height="360px")
+    )
 
 
 VIEWS: list[ViewEntry] = [
@@ -98,8 +118,10 @@ def _flex(basis: str, grow: int = 1, **kwargs: Any) -> widgets.Layout:
 
 def _row(children: Sequence[widgets.Widget]) -> widgets.HBox:
     """Boxes side by side that wrap onto the next line when the output is too narrow for them."""
-    return widgets.HBox(list(children), layout=widgets.Layout(flex_flow="row wrap", align_items="stretch",
-                                                               width="100%", grid_gap="6px"))
+    return widgets.HBox(
+        list(children),
+        layout=widgets.Layout(flex_flow="row wrap", align_items="stretch", width="100%", grid_gap="6px"),
+    )
 
 
 def _layout(views: dict[str, View], entries: Sequence[ViewEntry]) -> list[widgets.Widget]:
@@ -153,10 +175,20 @@ class Explorer(widgets.VBox):
     One "export figures" button in the header writes every view's figures (`save_figures`).
     """
 
-    def __init__(self, analysis: SpectralAnalysis | None, *, profile: Any = None, images: Any = None, labels: Any = None,
-                 selection: Selection | None = None, messages: Sequence[str] = (), title: str = "",
-                 compute_metrics: str = "auto", tracebacks: Sequence[str] = (),
-                 views: Sequence[ViewEntry] | None = None) -> None:
+    def __init__(
+        self,
+        analysis: SpectralAnalysis | None,
+        *,
+        profile: Any = None,
+        images: Any = None,
+        labels: Any = None,
+        selection: Selection | None = None,
+        messages: Sequence[str] = (),
+        title: str = "",
+        compute_metrics: str = "auto",
+        tracebacks: Sequence[str] = (),
+        views: Sequence[ViewEntry] | None = None,
+    ) -> None:
         self.analysis, self.profile, self.images, self.labels = analysis, profile, images, labels
         self.selection = selection if selection is not None else Selection()
         self.messages, self.tracebacks = list(messages), list(tracebacks)
@@ -175,7 +207,9 @@ class Explorer(widgets.VBox):
             return
         self.selection.attach(analysis, profile)
         layer = self.selection.layer if self.selection.layer in analysis.names else analysis.names[0]
-        self.selection.select(layer=layer, neuron=self.selection.neuron if self.selection.neuron is not None else 0)
+        self.selection.select(
+            layer=layer, neuron=self.selection.neuron if self.selection.neuron is not None else 0
+        )
         for entry in self._entries:
             view = entry.build(self)
             if view is not None:
@@ -184,14 +218,33 @@ class Explorer(widgets.VBox):
                 view.add_class("ddp-panel")
                 view.export_bar.layout.display = "none"  # one export button for all, in the header
         self._link_views()
-        self.export_button = widgets.Button(description="export figures", icon="download", layout=widgets.Layout(width="auto"),
-                                            tooltip="write every view's figures (SVG, PNG, PDF) into the folder")
+        self.export_button = widgets.Button(
+            description="export figures",
+            icon="download",
+            layout=widgets.Layout(width="auto"),
+            tooltip="write every view's figures (SVG, PNG, PDF) into the folder",
+        )
         self.export_folder = widgets.Text(value="figures", layout=widgets.Layout(width="120px"))
         self.export_note = widgets.HTML("")
         self.export_button.on_click(self._on_export)
-        header = widgets.HBox([widgets.HTML(_CSS, layout=widgets.Layout(display="none")), self.status, self.export_note,
-                               self.export_button, self.export_folder],
-                              layout=widgets.Layout(flex_flow="row wrap", align_items="center", width="100%"))
+        self.refresh_button = widgets.Button(
+            description="refresh",
+            icon="refresh",
+            layout=widgets.Layout(width="auto"),
+            tooltip="redraw every view from the model's current weights",
+        )
+        self.refresh_button.on_click(lambda _button: self.refresh())
+        header = widgets.HBox(
+            [
+                widgets.HTML(_CSS, layout=widgets.Layout(display="none")),
+                self.status,
+                self.export_note,
+                self.refresh_button,
+                self.export_button,
+                self.export_folder,
+            ],
+            layout=widgets.Layout(flex_flow="row wrap", align_items="center", width="100%"),
+        )
         super().__init__(children=[header, *_layout(self._views, self._entries)], **box)
         self.add_class("ddp-explorer")
         self.add_class(LIVE_CLASS)
@@ -205,6 +258,31 @@ class Explorer(widgets.VBox):
             self.export_note.value = note_html(f"export failed: {html.escape(str(exc))}", "error")
             return
         self.export_note.value = note_html(f"wrote {len(paths)} files to {html.escape(folder)}/")
+
+    def refresh(self) -> None:
+        """Redraw every view from the model's current weights (after optimiser steps or `load_state_dict`).
+
+        The analysis's caches follow the weights by themselves; this drops them all, recomputes the metrics
+        the metrics view had shown, redraws the views of the selected layer, and says so when the profile (a
+        record of the weights it was computed with) describes earlier weights.
+        """
+        if self.analysis is None:
+            return
+        shown = [n for n in self.analysis.names if self.analysis.is_computed(n)]
+        self.analysis.refresh()
+        metrics = self._views.get("metrics")
+        if metrics is not None and shown:
+            metrics.compute_all()
+        sel = self.selection
+        sel.notify_change(Bunch(name="layer", old=sel.layer, new=sel.layer, owner=sel, type="change"))
+        self.messages = [m for m in self.messages if m != _STALE_PROFILE]
+        if self.profile is not None and self.profile.fingerprint and not self._profile_matches_weights():
+            self.messages.append(_STALE_PROFILE)
+        self._show_status()
+
+    def _profile_matches_weights(self) -> bool:
+        modules = {n: self.analysis.module(n) for n in self.profile.layers}
+        return weights_fingerprint(modules) == self.profile.fingerprint
 
     def _link_views(self) -> None:
         """Views that compute metrics tell the views that show them (e.g. the layer list's α badges)."""
@@ -230,15 +308,20 @@ class Explorer(widgets.VBox):
         if self.analysis is not None:
             parts.append(f"{len(self.analysis.names)} decomposable layers")
             if self.profile is not None:
-                parts.append(f"profile of {self.profile.n_images} images, {len(self.profile.class_names)} classes")
+                parts.append(
+                    f"profile of {self.profile.n_images} images, {len(self.profile.class_names)} classes"
+                )
             else:
                 parts.append("no profile (pass data=... to see SVD-neuron signals and the class hypergraph)")
         text = note_html(" · ".join(parts))
         for m in self.messages:
             text += note_html(html.escape(m), "error")
         if self.tracebacks:
-            text += ('<details><summary style="cursor:pointer">traceback</summary><pre style="font-size:11px">'
-                     + html.escape("\n".join(self.tracebacks)) + "</pre></details>")
+            text += (
+                '<details><summary style="cursor:pointer">traceback</summary><pre style="font-size:11px">'
+                + html.escape("\n".join(self.tracebacks))
+                + "</pre></details>"
+            )
         self.status.value = f'<div style="{FONT}">{text}</div>'
 
     # -- figures, snapshot, sessions ------------------------------------------------------------------
@@ -278,7 +361,9 @@ class Explorer(widgets.VBox):
             if name == "layer_selector":
                 sections.append(("layers", [view.snapshot_html()]))
                 continue
-            sections.append((name, [figure_img(fig, alt=key) for key, fig in view.snapshot_figures().items()]))
+            sections.append(
+                (name, [figure_img(fig, alt=key) for key, fig in view.snapshot_figures().items()])
+            )
         sel = self.selection
         note = f"selection: layer {sel.layer}, SVD neuron {sel.neuron}" if sel.layer is not None else ""
         if self.messages:
@@ -286,10 +371,12 @@ class Explorer(widgets.VBox):
         return snapshot_page(self.title or "ddp-widgets Explorer", sections, note)
 
     def _ipython_display_(self) -> None:
-        self._snapshot_handle = display_with_snapshot(self, _live_text(self), self.snapshot_html, self.snapshot_state)
+        self._snapshot_handle = display_with_snapshot(
+            self, _live_text(self), self.snapshot_html, self.snapshot_state
+        )
 
     def snapshot_state(self) -> str:
-        """A summary of what the explorer shows (selection and settings): the snapshot is redrawn when it changes."""
+        """What the explorer shows (selection and settings); the snapshot is redrawn when it changes."""
         return snapshot_state(self.selection, self.settings())
 
     def refresh_snapshot(self) -> None:
@@ -314,8 +401,11 @@ def _check_data(analysis: SpectralAnalysis, data: Any, labels: Any) -> Any:
         return data  # DataLoader / Dataset / iterable: the profiler checks batches as they come
     first = analysis.layers[0]
     expected = first.input_shape
-    fits = expected is None or first.order != 0 or (
-        data.dim() == len(expected) and tuple(data.shape[1:2]) == tuple(expected[1:2]))
+    fits = (
+        expected is None
+        or first.order != 0
+        or (data.dim() == len(expected) and tuple(data.shape[1:2]) == tuple(expected[1:2]))
+    )
     if not fits:
         want = "(N, " + ", ".join(map(str, expected[1:])) + ")"
         raise InputShapeError(
@@ -323,7 +413,10 @@ def _check_data(analysis: SpectralAnalysis, data: Any, labels: Any) -> Any:
             f"{want} ({expected[1]} channels). Reshape or normalise the data the way the model was trained"
         )
     if labels is not None and _num(labels) != data.shape[0]:
-        raise DataError(f"labels has {_num(labels)} entries but data has {data.shape[0]} inputs: give one class label per input")
+        raise DataError(
+            f"labels has {_num(labels)} entries but data has {data.shape[0]} inputs: "
+            "give one class label per input"
+        )
     return data.float() if not data.is_floating_point() else data
 
 
@@ -341,10 +434,20 @@ def _trace(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
-def explore(model: Any = None, data: Any = None, labels: Any = None, *, images: Any = None,
-            class_names: Sequence[str] | None = None, example_input: Any = None, batch_size: int = 64,
-            selection: Selection | None = None, compute_metrics: str = "auto", progress: bool = True,
-            session: str | Path | None = None) -> Explorer:
+def explore(
+    model: Any = None,
+    data: Any = None,
+    labels: Any = None,
+    *,
+    images: Any = None,
+    class_names: Sequence[str] | None = None,
+    example_input: Any = None,
+    batch_size: int = 64,
+    selection: Selection | None = None,
+    compute_metrics: str = "auto",
+    progress: bool = True,
+    session: str | Path | None = None,
+) -> Explorer:
     """Open the explorer: layer list, spectra, metrics, singular filters and (with data) the class hypergraph.
 
     model=None opens the embedded default model (MiniVGG on Fashion-MNIST) with its sample images.
@@ -359,8 +462,20 @@ def explore(model: Any = None, data: Any = None, labels: Any = None, *, images: 
     does not fit) are shown in the widget with their traceback (``explorer.tracebacks``); nothing is raised.
     """
     with _Startup(progress) as startup:
-        return _explore(startup, model, data, labels, images, class_names, example_input, batch_size, selection,
-                        compute_metrics, progress, session)
+        return _explore(
+            startup,
+            model,
+            data,
+            labels,
+            images,
+            class_names,
+            example_input,
+            batch_size,
+            selection,
+            compute_metrics,
+            progress,
+            session,
+        )
 
 
 class _Startup:
@@ -373,9 +488,13 @@ class _Startup:
         if enabled and _in_kernel():
             from IPython.display import display
 
-            self.bar = widgets.IntProgress(value=0, min=0, max=4, bar_style="info", layout=widgets.Layout(width="220px"))
+            self.bar = widgets.IntProgress(
+                value=0, min=0, max=4, bar_style="info", layout=widgets.Layout(width="220px")
+            )
             self.label = widgets.HTML(note_html("opening the explorer …"))
-            box = widgets.HBox([self.bar, self.label], layout=widgets.Layout(align_items="center", grid_gap="8px"))
+            box = widgets.HBox(
+                [self.bar, self.label], layout=widgets.Layout(align_items="center", grid_gap="8px")
+            )
             box.add_class("ddp-startup")
             display(box)
 
@@ -400,21 +519,38 @@ def _in_kernel() -> bool:
     return shell is not None and hasattr(shell, "kernel")
 
 
-def _explore(startup: _Startup, model: Any, data: Any, labels: Any, images: Any, class_names: Sequence[str] | None,
-             example_input: Any, batch_size: int, selection: Selection | None, compute_metrics: str, progress: bool,
-             session: str | Path | None) -> Explorer:
+def _explore(
+    startup: _Startup,
+    model: Any,
+    data: Any,
+    labels: Any,
+    images: Any,
+    class_names: Sequence[str] | None,
+    example_input: Any,
+    batch_size: int,
+    selection: Selection | None,
+    compute_metrics: str,
+    progress: bool,
+    session: str | Path | None,
+) -> Explorer:
     try:
         saved = _load(session)
     except Exception as exc:  # noqa: BLE001 - shown in the widget
         name = "the default model" if model is None else type(model).__name__
-        return Explorer(None, messages=[f"Cannot open this session: {exc}"], tracebacks=[_trace(exc)], title=name)
+        return Explorer(
+            None, messages=[f"Cannot open this session: {exc}"], tracebacks=[_trace(exc)], title=name
+        )
     try:
         startup.step("reading the model's layers …")
         opened = _Opened.of(model, data, labels, images, class_names, example_input)
         analysis = SpectralAnalysis(opened.model, opened.example_input, progress=False)
     except Exception as exc:  # noqa: BLE001 - shown in the widget
-        return Explorer(None, messages=[f"Cannot analyse this model: {exc}"], tracebacks=[_trace(exc)],
-                        title=type(model).__name__ if model is not None else "")
+        return Explorer(
+            None,
+            messages=[f"Cannot analyse this model: {exc}"],
+            tracebacks=[_trace(exc)],
+            title=type(model).__name__ if model is not None else "",
+        )
     messages: list[str] = []
     tracebacks: list[str] = []
     if opened.data is not None and (saved is None or saved.profile is None):
@@ -422,11 +558,24 @@ def _explore(startup: _Startup, model: Any, data: Any, labels: Any, images: Any,
     profile, images, labels = _profile(analysis, opened, saved, batch_size, progress, messages, tracebacks)
     startup.step("computing the spectra and drawing the views …")
     try:
-        ex = Explorer(analysis, profile=profile, images=images, labels=labels, selection=selection, messages=messages,
-                      title=opened.title, compute_metrics=compute_metrics, tracebacks=tracebacks)
+        ex = Explorer(
+            analysis,
+            profile=profile,
+            images=images,
+            labels=labels,
+            selection=selection,
+            messages=messages,
+            title=opened.title,
+            compute_metrics=compute_metrics,
+            tracebacks=tracebacks,
+        )
     except Exception as exc:  # noqa: BLE001
-        return Explorer(None, messages=[*messages, f"Cannot build the explorer: {type(exc).__name__}: {exc}"],
-                        tracebacks=[*tracebacks, _trace(exc)], title=opened.title)
+        return Explorer(
+            None,
+            messages=[*messages, f"Cannot build the explorer: {type(exc).__name__}: {exc}"],
+            tracebacks=[*tracebacks, _trace(exc)],
+            title=opened.title,
+        )
     if saved is not None:
         try:
             saved.apply(ex)
@@ -465,8 +614,15 @@ class _Opened:
     class_names: Sequence[str] | None
 
     @classmethod
-    def of(cls, model: Any, data: Any, labels: Any, images: Any, class_names: Sequence[str] | None,
-           example_input: Any) -> _Opened:
+    def of(
+        cls,
+        model: Any,
+        data: Any,
+        labels: Any,
+        images: Any,
+        class_names: Sequence[str] | None,
+        example_input: Any,
+    ) -> _Opened:
         if model is not None:
             return cls(model, example_input, type(model).__name__, data, labels, images, class_names)
         from ..zoo import default_example_input, load_default_data, load_default_model
@@ -476,12 +632,26 @@ class _Opened:
             d = load_default_data()
             data, labels, class_names = d.images, d.labels, d.class_names
             images = d.raw if images is None else images
-        return cls(load_default_model(), example_input, "MiniVGG (embedded default, Fashion-MNIST)", data, labels,
-                   images, class_names)
+        return cls(
+            load_default_model(),
+            example_input,
+            "MiniVGG (embedded default, Fashion-MNIST)",
+            data,
+            labels,
+            images,
+            class_names,
+        )
 
 
-def _profile(analysis: SpectralAnalysis, opened: _Opened, saved: Any, batch_size: int, progress: bool,
-             messages: list[str], tracebacks: list[str]) -> tuple[Any, Any, Any]:
+def _profile(
+    analysis: SpectralAnalysis,
+    opened: _Opened,
+    saved: Any,
+    batch_size: int,
+    progress: bool,
+    messages: list[str],
+    tracebacks: list[str],
+) -> tuple[Any, Any, Any]:
     """(profile, images, labels): the saved profile, or one made from the data (problems go to messages)."""
     data, labels, images = opened.data, opened.labels, opened.images
     if saved is not None and saved.profile is not None:
@@ -495,8 +665,9 @@ def _profile(analysis: SpectralAnalysis, opened: _Opened, saved: Any, batch_size
         from ..profiling import Profiler
 
         # Profiler.profile shows its progress in a transient output (ddp_widgets._progress)
-        profile = Profiler(analysis).profile(data, labels, batch_size=batch_size, class_names=opened.class_names,
-                                             progress=progress)
+        profile = Profiler(analysis).profile(
+            data, labels, batch_size=batch_size, class_names=opened.class_names, progress=progress
+        )
     except Exception as exc:  # noqa: BLE001 - shown in the widget
         messages.append(f"No profile: {exc}")
         tracebacks.append(_trace(exc))
