@@ -43,8 +43,15 @@ class LayerSelector(View):
     `refresh_badges` after analysing all layers (e.g. ``analysis.metrics()``).
     """
 
-    def __init__(self, analysis: Any, selection: Selection | None = None, *, badge: str = "auto", rows: int = 12,
-                 option_padding: int = 0) -> None:
+    def __init__(
+        self,
+        analysis: Any,
+        selection: Selection | None = None,
+        *,
+        badge: str = "auto",
+        rows: int = 12,
+        option_padding: int = 0,
+    ) -> None:
         super().__init__(selection)
         if badge not in ("auto", "alpha", "stable_rank"):
             raise ViewError(f"badge must be 'auto', 'alpha' or 'stable_rank', not {badge!r}")
@@ -64,12 +71,19 @@ class LayerSelector(View):
         other = f", {n_other} listed but not decomposable" if n_other else ""
         # taller entries where few layers would leave the list mostly empty (the Explorer sets it)
         pad = int(option_padding)
-        style = (f"<style>.ddp-layerselector.ddp-pad-{pad} option {{ padding-top: {pad}px; padding-bottom: {pad}px; }}</style>"
-                 if pad > 0 else "")
+        style = (
+            f"<style>.ddp-layerselector.ddp-pad-{pad} option {{ padding-top: {pad}px; padding-bottom: {pad}px; }}</style>"
+            if pad > 0
+            else ""
+        )
         if pad > 0:
             self.add_class(f"ddp-pad-{pad}")
-        self.header = widgets.HTML(style + note_html(
-            f"<b>Layers</b> ({len(self.names)}{other}, forward order): kind, weight shape, α or stable rank sr"))
+        self.header = widgets.HTML(
+            style
+            + note_html(
+                f"<b>Layers</b> ({len(self.names)}{other}, forward order): kind, weight shape, α or stable rank sr"
+            )
+        )
         self.select.observe(self._on_pick, names="value")
         self._watch(self._on_layer, ["layer"])
         self.children = [self.header, self.select, self.errors]
@@ -116,8 +130,11 @@ class LayerSelector(View):
         for n in self.names:
             weight = "bold" if n == self.selection.layer else "normal"
             rows.append(f'<div style="font-weight:{weight}">{esc(self.label(n))}</div>')
-        return ('<div class="ddp-static" style="font-family:monospace; font-size:11px; white-space:pre">'
-                + "".join(rows) + "</div>")
+        return (
+            '<div class="ddp-static" style="font-family:monospace; font-size:11px; white-space:pre">'
+            + "".join(rows)
+            + "</div>"
+        )
 
     def on_metrics_computed(self) -> None:
         """Called by the Explorer when another view has computed layer metrics."""
