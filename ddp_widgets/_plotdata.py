@@ -49,7 +49,10 @@ def esd_histogram(
 
 
 def mp_curve(spec: Any, log: bool, floor: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """The fitted Marchenko–Pastur density over its bulk [λ₋, λ₊] (on a log axis: where it is above `floor`)."""
+    """The fitted Marchenko–Pastur density over its bulk [λ₋, λ₊].
+
+    On a log axis: only where it is above `floor`.
+    """
     mp = spec.mp
     if not (math.isfinite(mp.sigma2) and mp.lambda_plus > max(mp.lambda_minus, 0)):
         return np.zeros(0), np.zeros(0)
@@ -64,7 +67,10 @@ def mp_curve(spec: Any, log: bool, floor: float = 0.0) -> tuple[np.ndarray, np.n
 
 
 def power_law_line(spec: Any, log: bool, floor: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """The fitted power law ρ(λ) ∝ λ^(−α) on its tail [x_min, λ_max], scaled to the tail's share of the ESD."""
+    """The fitted power law ρ(λ) ∝ λ^(−α) on its tail [x_min, λ_max].
+
+    Scaled to the tail's share of the ESD.
+    """
     pl, ev = spec.power_law, spec.eigenvalues
     if not (math.isfinite(pl.alpha) and pl.xmin > 0 and pl.n_tail > 0 and ev.size):
         return np.zeros(0), np.zeros(0)

@@ -68,7 +68,8 @@ class Selection(HasTraits):
     """What is selected, shared by all views.
 
     layer: the selected layer's name (None: nothing selected).
-    neuron: the focused SVD neuron of that layer (its singular value's index, 0 = largest σ); neurons: several.
+    neuron: the focused SVD neuron of that layer (its singular value's index, 0 = largest σ);
+    neurons: several.
     class_label / class_labels: the focused class index and a set of classes.
     image_index: the focused dataset image.
     valid_layers, ranks, class_names, n_images: what values are allowed (empty: not checked).
@@ -160,9 +161,8 @@ class Selection(HasTraits):
             for k in _SELECTED:
                 if k in values:
                     setattr(self, k, values[k])
-            for (
-                k
-            ) in _SELECTED:  # an unchanged value raises no change event: check it against the new layer too
+            # an unchanged value raises no change event: check it against the new layer too
+            for k in _SELECTED:
                 if k in values:
                     getattr(type(self), k)._cross_validate(self, getattr(self, k))
         return self
@@ -218,7 +218,8 @@ class Selection(HasTraits):
     def _check_index(self, i: int, what: str) -> int:
         if i < 0:
             raise SelectionError(
-                f"The '{what}' trait of a Selection expected an SVD neuron index >= 0 (0 = largest singular value), not {i}."
+                f"The '{what}' trait of a Selection expected an SVD neuron index >= 0 "
+                f"(0 = largest singular value), not {i}."
             )
         rank = self.ranks.get(self.layer) if self.layer is not None else None
         if rank is not None and i >= rank:

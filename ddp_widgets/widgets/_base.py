@@ -33,11 +33,13 @@ NOTE_COLORS = {
 THEME_CSS = """<style>
 .ddp-view { --ddp-warn-color: #8a5a00; --ddp-error-color: #b00020; color: var(--jp-ui-font-color1); }
 [data-jp-theme-light='false'] .ddp-view { --ddp-warn-color: #ffcc80; --ddp-error-color: #ff8a80; }
-.ddp-view .widget-label, .ddp-view .widget-checkbox span, .ddp-view .widget-label-basic span { color: var(--jp-ui-font-color1); }
+.ddp-view .widget-label, .ddp-view .widget-checkbox span, .ddp-view .widget-label-basic span {
+  color: var(--jp-ui-font-color1); }
 .ddp-view .widget-checkbox, .ddp-view .widget-dropdown, .ddp-view .widget-button { height: 24px; }
 .ddp-view .ddp-graph { background: var(--jp-layout-color0); }
 .ddp-view .bqplot .plotarea_background { fill: var(--jp-layout-color0); }
-.ddp-view .bqplot { --bq-content-font-color: var(--jp-ui-font-color1); --bq-mainheading-fill: var(--jp-ui-font-color1);
+.ddp-view .bqplot { --bq-content-font-color: var(--jp-ui-font-color1);
+  --bq-mainheading-fill: var(--jp-ui-font-color1);
   --bq-axislabel-fill: var(--jp-ui-font-color1); --bq-axis-tick-text-fill: var(--jp-ui-font-color1); }
 .ddp-view select { color: var(--jp-ui-font-color1); background: var(--jp-layout-color0); }
 .ddp-view .ddp-layer-selector select { font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
@@ -221,7 +223,10 @@ class View(widgets.VBox):
         )
 
     def snapshot_state(self) -> str:
-        """A summary of what the view shows (selection and settings): the snapshot is redrawn when it changes."""
+        """A summary of what the view shows (selection and settings).
+
+        The snapshot is redrawn when it changes.
+        """
         return snapshot_state(self.selection, self.settings())
 
     def refresh_snapshot(self) -> None:

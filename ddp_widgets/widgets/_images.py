@@ -239,7 +239,10 @@ def filter_description(
         return f"weight vectors over {n_in} inputs, drawn as a square of values; {scale}"
     c, kernel = weight_shape[1], weight_shape[2:]
     if math.prod(kernel) == 1:
-        return f"1×1 conv: each filter is a vector over its {c} input channels, drawn as a square of values; {scale}"
+        return (
+            f"1×1 conv: each filter is a vector over its {c} input channels, drawn as a square of values; "
+            f"{scale}"
+        )
     if first_layer and c in (1, 3):
         return (
             "grey images, black = lowest, white = highest weight"

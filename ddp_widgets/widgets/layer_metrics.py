@@ -317,7 +317,10 @@ class LayerMetrics(View):
         self.cursor.x, self.cursor.y = np.zeros(0), np.zeros(0)
 
     def _set_selected(self, pos: np.ndarray | None) -> None:
-        """Write the scatter's selection only when it differs (each write restyles every point in the page)."""
+        """Write the scatter's selection only when it differs.
+
+        Each write restyles every point in the page.
+        """
         old = self.trained.selected
         same = (old is None and pos is None) or (
             old is not None and pos is not None and np.array_equal(np.asarray(old).ravel(), pos)
@@ -343,11 +346,13 @@ class LayerMetrics(View):
         s = check_settings("LayerMetrics", settings, {"metric": str, "baseline": str})
         if s.get("metric", "alpha") not in METRICS:
             raise ViewError(
-                f"unknown metric {s['metric']!r} in the LayerMetrics settings: use one of {', '.join(METRICS)}"
+                f"unknown metric {s['metric']!r} in the LayerMetrics settings: "
+                f"use one of {', '.join(METRICS)}"
             )
         if s.get("baseline", "none") not in BASELINES:
             raise ViewError(
-                f"unknown baseline {s['baseline']!r} in the LayerMetrics settings: use one of {', '.join(BASELINES)}"
+                f"unknown baseline {s['baseline']!r} in the LayerMetrics settings: "
+                f"use one of {', '.join(BASELINES)}"
             )
         for key in ("metric", "baseline"):
             if key in s:

@@ -15,7 +15,10 @@ __all__ = ["LayerSelector", "cached_metrics"]
 
 
 def cached_metrics(analysis: Any, name: str) -> dict[str, Any] | None:
-    """The layer's metrics if the analysis has already computed them for its current weights (never computes)."""
+    """The layer's metrics if the analysis has already computed them for its current weights.
+
+    Never computes them.
+    """
     return analysis.cached_metrics(name)
 
 
@@ -72,7 +75,8 @@ class LayerSelector(View):
         # taller entries where few layers would leave the list mostly empty (the Explorer sets it)
         pad = int(option_padding)
         style = (
-            f"<style>.ddp-layerselector.ddp-pad-{pad} option {{ padding-top: {pad}px; padding-bottom: {pad}px; }}</style>"
+            f"<style>.ddp-layerselector.ddp-pad-{pad} option "
+            f"{{ padding-top: {pad}px; padding-bottom: {pad}px; }}</style>"
             if pad > 0
             else ""
         )
@@ -81,7 +85,8 @@ class LayerSelector(View):
         self.header = widgets.HTML(
             style
             + note_html(
-                f"<b>Layers</b> ({len(self.names)}{other}, forward order): kind, weight shape, α or stable rank sr"
+                f"<b>Layers</b> ({len(self.names)}{other}, forward order): "
+                "kind, weight shape, α or stable rank sr"
             )
         )
         self.select.observe(self._on_pick, names="value")
@@ -97,7 +102,10 @@ class LayerSelector(View):
         grp = f" g{info.groups}" if info.groups > 1 else ""
         badge = _badge(cached_metrics(self.analysis, name), self.badge)
         # aligned columns (monospace): index, name, badge, then kind and shape, which may be cut off
-        text = f"{i:>{self._w_index}} {name:<{self._w_name}}  {badge:<7}  {info.kind} {_shape(info.weight_shape)}{grp}"
+        text = (
+            f"{i:>{self._w_index}} {name:<{self._w_name}}  {badge:<7}  "
+            f"{info.kind} {_shape(info.weight_shape)}{grp}"
+        )
         return text.replace(" ", "\u00a0")  # a <select> collapses runs of spaces: keep the columns aligned
 
     def _options(self) -> list[tuple[str, str]]:

@@ -149,7 +149,8 @@ class SingularVectorView(View):
             self.filters.selected_index = index if index is not None and index < len(tiles) else None
         self.header.value = note_html(
             f"<b>{esc(name)}</b>: singular filters of the top {len(tiles)} of {self.analysis.svd(name).rank} "
-            f"singular values ({esc(how)}). Click one to select it; ctrl/shift-click σ points to compare several."
+            f"singular values ({esc(how)}). Click one to select it; "
+            "ctrl/shift-click σ points to compare several."
         )
 
     def _marked_labels(self) -> list[str]:
@@ -244,7 +245,8 @@ class SingularVectorView(View):
         names = list(self.profile.class_names)
         with self._sync(self.top_images, self.bars, self.bars.scales["y"], self.class_fig.axes[1]):
             if self.images is not None and idx.size:
-                # native size, at most the tile's edge: the grid scales them, no more pixels travel than it shows
+                # native size, at most the tile's edge: the grid scales them,
+                # no more pixels travel than it shows
                 tiles = render_images(self.images, idx, size=1, max_side=self.top_images.tile_size)
                 labs = [names[int(self.labels[i])] if self.labels is not None else f"#{i}" for i in idx]
                 tips = [f"image {i} · signal {s:.3g}" for i, s in zip(idx, scores, strict=True)]
@@ -262,7 +264,8 @@ class SingularVectorView(View):
             self._select_bar()
         what = "" if self.images is not None else " (pass images=... to see them)"
         self.neuron_header.value = note_html(
-            f"<b>{esc(neuron_label(name, neuron))}</b>: the {idx.size} dataset images with the largest signal{what}, "
+            f"<b>{esc(neuron_label(name, neuron))}</b>: "
+            f"the {idx.size} dataset images with the largest signal{what}, "
             f"and its mean signal per class."
         )
 

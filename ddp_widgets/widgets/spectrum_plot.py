@@ -19,7 +19,8 @@ from ._base import View, callback, check_settings, esc, interaction, note_html, 
 
 __all__ = ["SpectrumPlot", "esd_histogram"]
 
-# the spectrum views of the analysis's registry (core.spectra.VIEWS): the first is drawn, the others overlay it
+# the spectrum views of the analysis's registry (core.spectra.VIEWS):
+# the first is drawn, the others overlay it
 VIEWS: tuple[str, ...] = tuple(SPECTRUM_VIEWS)
 _PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 VIEW_COLORS = {v: _PALETTE[i % len(_PALETTE)] for i, v in enumerate(VIEWS)}
@@ -36,7 +37,10 @@ def _legend(drawn: dict[str, bool]) -> str:
         if fill:
             style = f"background:{color}; opacity:0.45; width:12px; height:10px"
         if dot:
-            style = f"background:{color}; border:1.5px solid var(--jp-ui-font-color1); border-radius:50%; width:9px; height:9px"
+            style = (
+                f"background:{color}; border:1.5px solid var(--jp-ui-font-color1); "
+                "border-radius:50%; width:9px; height:9px"
+            )
         return (
             f'<span style="display:inline-flex; align-items:center; gap:4px; margin-right:12px">'
             f'<span style="display:inline-block; {style}"></span>{text}</span>'
@@ -328,7 +332,8 @@ class SpectrumPlot(View):
                 ex.min, ex.max = 0.0, top * 1.02
             if hidden:
                 notes.append(
-                    f"eigenvalues below 10<sup>−{LOG_RANGE}</sup>·λ<sub>max</sub> not drawn ({', '.join(hidden)})"
+                    f"eigenvalues below 10<sup>−{LOG_RANGE}</sup>·λ<sub>max</sub> "
+                    f"not drawn ({', '.join(hidden)})"
                 )
             self._draw_selected_lambda()
             self._ticks(y, log_s, log_e)
@@ -338,9 +343,12 @@ class SpectrumPlot(View):
         rows, cols = info.matrix_shape
         grp = f" × {info.groups} groups" if info.groups > 1 else ""
         self.header.value = note_html(
-            f"<b>{esc(name)}</b> · {esc(info.kind)} {'×'.join(map(str, info.weight_shape))} · unfolded {rows}×{cols}{grp} · "
-            f"α = {fmt(spec.power_law.alpha, '.2f')} (x<sub>min</sub> {fmt(spec.power_law.xmin)}, KS {fmt(spec.power_law.ks_distance, '.2f')}) · "
-            f"MP σ² = {fmt(spec.mp.sigma2)}, λ₊ = {fmt(spec.mp.lambda_plus)}, {spec.mp.num_spikes} spikes · Q = {fmt(spec.Q)}"
+            f"<b>{esc(name)}</b> · {esc(info.kind)} {'×'.join(map(str, info.weight_shape))} · "
+            f"unfolded {rows}×{cols}{grp} · "
+            f"α = {fmt(spec.power_law.alpha, '.2f')} (x<sub>min</sub> {fmt(spec.power_law.xmin)}, "
+            f"KS {fmt(spec.power_law.ks_distance, '.2f')}) · "
+            f"MP σ² = {fmt(spec.mp.sigma2)}, λ₊ = {fmt(spec.mp.lambda_plus)}, "
+            f"{spec.mp.num_spikes} spikes · Q = {fmt(spec.Q)}"
         )
         self.note.value = note_html(" · ".join(notes)) if notes else ""
 
