@@ -28,7 +28,7 @@ from typing import Any
 
 from traitlets import Dict, HasTraits, Int, List, TraitError, Unicode, observe, validate
 
-from .core.errors import DDPWidgetsError
+from .core.errors import DDPWidgetsDeprecationWarning, DDPWidgetsError
 
 __all__ = ["Selection", "SelectionError"]
 
@@ -44,7 +44,7 @@ def _renamed(old: str, stacklevel: int = 3) -> str:
     new = _DEPRECATED[old]
     warnings.warn(
         f"Selection.{old} is deprecated and will be removed in the next release: use Selection.{new}",
-        DeprecationWarning,
+        DDPWidgetsDeprecationWarning,
         stacklevel=stacklevel,
     )
     return new
