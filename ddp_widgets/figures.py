@@ -45,8 +45,17 @@ __all__ = [
 
 COLUMN_WIDTH = 3.4  # inches: one column of a two-column paper
 FORMATS = ("svg", "png", "pdf")
-_STYLE = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
-          "legend.fontsize": 7, "svg.fonttype": "none", "pdf.fonttype": 42, "savefig.dpi": 300}
+_STYLE = {
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+    "svg.fonttype": "none",
+    "pdf.fonttype": 42,
+    "savefig.dpi": 300,
+}
 UNFOLDED, MP, PL, SEL, BASE = "#1f77b4", "#ff7f0e", "#d62728", "#d62728", "#7f7f7f"
 OVERLAY_COLORS = {"slices": "#2ca02c", "operator": "#9467bd"}
 
@@ -72,8 +81,15 @@ def _positive_floor(values: Iterable[np.ndarray]) -> float:
 
 
 # -- spectra ---------------------------------------------------------------------------------------------
-def esd(analysis: Any, layer: str, *, log: bool = True, overlays: Sequence[str] = (), neuron: int | None = None,
-        spectra: Mapping[str, Any] | None = None) -> Figure:
+def esd(
+    analysis: Any,
+    layer: str,
+    *,
+    log: bool = True,
+    overlays: Sequence[str] = (),
+    neuron: int | None = None,
+    spectra: Mapping[str, Any] | None = None,
+) -> Figure:
     """The ESD of λ = σ²/N with the fitted Marchenko–Pastur bulk and the power-law tail line.
 
     overlays: other spectrum views drawn as lines ("slices", "operator"); neuron: mark its λ.
@@ -103,9 +119,22 @@ def esd(analysis: Any, layer: str, *, log: bool = True, overlays: Sequence[str] 
             ax.plot(mx, my, color=MP, lw=1.5, label="MP fit")
         px, py = power_law_line(spec, log, floor)
         if px.size:
-            ax.plot(px, py, color=PL, lw=1.5, ls="--", label=f"power law (α = {L.fmt(spec.power_law.alpha, '.2f')})")
+            ax.plot(
+                px,
+                py,
+                color=PL,
+                lw=1.5,
+                ls="--",
+                label=f"power law (α = {L.fmt(spec.power_law.alpha, '.2f')})",
+            )
         if neuron is not None and neuron < spec.eigenvalues.size:
-            ax.axvline(float(spec.eigenvalues[neuron]), color=SEL, lw=1.0, ls=":", label=L.neuron_label(layer, neuron))
+            ax.axvline(
+                float(spec.eigenvalues[neuron]),
+                color=SEL,
+                lw=1.0,
+                ls=":",
+                label=L.neuron_label(layer, neuron),
+            )
         if log:
             ax.set_xscale("log")
             ax.set_yscale("log")
@@ -116,8 +145,9 @@ def esd(analysis: Any, layer: str, *, log: bool = True, overlays: Sequence[str] 
     return fig
 
 
-def rank_plot(analysis: Any, layer: str, *, log: bool = True, neurons: Sequence[int] = (),
-              spectrum: Any = None) -> Figure:
+def rank_plot(
+    analysis: Any, layer: str, *, log: bool = True, neurons: Sequence[int] = (), spectrum: Any = None
+) -> Figure:
     """Singular values σ by SVD neuron index, the MP bulk edge (dashed) and the selected neurons."""
     spec = spectrum if spectrum is not None else analysis.spectrum(layer)
     sv = np.asarray(spec.singular_values, np.float64)
@@ -140,8 +170,14 @@ def rank_plot(analysis: Any, layer: str, *, log: bool = True, neurons: Sequence[
     return fig
 
 
-def layer_metric(analysis: Any, metric: str = "alpha", baseline: str = "permuted", *, layer: str | None = None,
-                 values: tuple[np.ndarray, np.ndarray] | None = None) -> Figure:
+def layer_metric(
+    analysis: Any,
+    metric: str = "alpha",
+    baseline: str = "permuted",
+    *,
+    layer: str | None = None,
+    values: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Figure:
     """One metric across the layers in forward order, trained (●) against a baseline (◆).
 
     values: (trained, baseline) per layer as a LayerMetrics view holds them (NaN: not computed); default:
@@ -164,7 +200,9 @@ def layer_metric(analysis: Any, metric: str = "alpha", baseline: str = "permuted
             ax.plot(x[okb], base[okb], "D--", color=BASE, ms=3, lw=1.0, label=f"baseline: {baseline}")
         if layer in names:
             ax.axvline(names.index(layer), color=SEL, lw=1.0, ls=":", label="selected layer")
-        ax.set_xticks(x, names, rotation=-30 if len(names) <= 14 else 90, ha="left" if len(names) <= 14 else "center")
+        ax.set_xticks(
+            x, names, rotation=-30 if len(names) <= 14 else 90, ha="left" if len(names) <= 14 else "center"
+        )
         ax.set_xlabel(L.METRIC_X)
         ax.set_ylabel(L.metric_axis_label(metric))
         ax.legend(frameon=False, loc="best")
@@ -176,8 +214,13 @@ def _number(v: Any) -> float:
 
 
 # -- images ----------------------------------------------------------------------------------------------
-def _tile_grid(tiles: Sequence[np.ndarray], captions: Sequence[str], title: str, columns: int,
-               selected: int | None = None) -> Figure:
+def _tile_grid(
+    tiles: Sequence[np.ndarray],
+    captions: Sequence[str],
+    title: str,
+    columns: int,
+    selected: int | None = None,
+) -> Figure:
     n = max(len(tiles), 1)
     cols = min(columns, n)
     rows = math.ceil(n / cols)
@@ -188,7 +231,12 @@ def _tile_grid(tiles: Sequence[np.ndarray], captions: Sequence[str], title: str,
             ax.set_axis_off()
             if i < len(tiles):
                 ax.imshow(tiles[i], interpolation="nearest")
-                ax.set_title(captions[i], fontsize=5 if cols > 6 else 6, pad=1.5, color=SEL if i == selected else "black")
+                ax.set_title(
+                    captions[i],
+                    fontsize=5 if cols > 6 else 6,
+                    pad=1.5,
+                    color=SEL if i == selected else "black",
+                )
                 if i == selected:
                     ax.set_axis_on()
                     ax.set_xticks([])
@@ -200,7 +248,9 @@ def _tile_grid(tiles: Sequence[np.ndarray], captions: Sequence[str], title: str,
     return fig
 
 
-def singular_filters(analysis: Any, layer: str, *, n: int = 16, channels: int = 4, neuron: int | None = None) -> Figure:
+def singular_filters(
+    analysis: Any, layer: str, *, n: int = 16, channels: int = 4, neuron: int | None = None
+) -> Figure:
     """The singular filters of the top n singular values, as the SingularVectorView draws them."""
     from .widgets._images import filter_tiles
 
@@ -208,8 +258,16 @@ def singular_filters(analysis: Any, layer: str, *, n: int = 16, channels: int = 
     return _tile_grid(tiles, captions, f"singular filters of {layer}", 8, neuron)
 
 
-def top_images(profile: Any, layer: str, neuron: int, images: Any, labels: Any = None, *, n: int = 8,
-               image_index: int | None = None) -> Figure:
+def top_images(
+    profile: Any,
+    layer: str,
+    neuron: int,
+    images: Any,
+    labels: Any = None,
+    *,
+    n: int = 8,
+    image_index: int | None = None,
+) -> Figure:
     """The dataset images with the largest signal of one SVD neuron, captioned with their class names."""
     from .widgets._images import pad_to, render_images
 
@@ -221,7 +279,9 @@ def top_images(profile: Any, layer: str, neuron: int, images: Any, labels: Any =
         h, w = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
         tiles = [pad_to(t, h, w) for t in tiles]
     names = [str(c) for c in profile.class_names]
-    labs = None if labels is None else np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels)
+    labs = (
+        None if labels is None else np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels)
+    )
     captions = [names[int(labs[i])] if labs is not None else f"#{i}" for i in idx]
     hit = [j for j, i in enumerate(idx) if i == image_index]
     return _tile_grid(tiles, captions, L.neuron_label(layer, neuron), 8, hit[0] if hit else None)
@@ -256,16 +316,27 @@ def class_hypergraph(hypergraph: Any, *, title: str | None = None, seed: int = 0
         raise ViewError("the hypergraph has no hyperedges to draw: lower the threshold or raise top_k")
     with _style():
         fig, ax = _figure(3.2)
-        hnx.draw(hnx_graph, ax=ax, layout=nx.spring_layout, layout_kwargs={"seed": seed},
-                 node_labels_kwargs={"fontsize": 6}, edge_labels_kwargs={"fontsize": 6})
+        hnx.draw(
+            hnx_graph,
+            ax=ax,
+            layout=nx.spring_layout,
+            layout_kwargs={"seed": seed},
+            node_labels_kwargs={"fontsize": 6},
+            edge_labels_kwargs={"fontsize": 6},
+        )
         layers = ", ".join(hypergraph.meta.get("layers", []))
         ax.set_title(title or f"class hypergraph · {layers}")
         ax.set_axis_off()
     return fig
 
 
-def graph_layout(nodes: Sequence[Mapping[str, Any]], links: Sequence[Mapping[str, Any]], selected: Iterable[str] = (),
-                 *, title: str = "") -> Figure:
+def graph_layout(
+    nodes: Sequence[Mapping[str, Any]],
+    links: Sequence[Mapping[str, Any]],
+    selected: Iterable[str] = (),
+    *,
+    title: str = "",
+) -> Figure:
     """A drawn graph as the HypergraphExplorer lays it out (nodes with "id", "label", "x", "y", "color",
     "kind"; links with "source", "target", "width"); selected node ids get a red outline."""
     pos = {n["id"]: (float(n["x"]), -float(n["y"])) for n in nodes}  # screen y grows downwards
@@ -279,10 +350,26 @@ def graph_layout(nodes: Sequence[Mapping[str, Any]], links: Sequence[Mapping[str
             x, y = pos[n["id"]]
             marker = "o" if n.get("kind") == "class" else "s"
             edge = SEL if n["id"] in chosen else "#555555"
-            ax.scatter([x], [y], s=36 if n["id"] in chosen else 22, marker=marker, c=[n.get("color", UNFOLDED)],
-                       edgecolors=edge, linewidths=1.5 if n["id"] in chosen else 0.5, zorder=2)
-            ax.annotate(str(n.get("label", n["id"])), (x, y), xytext=(0, -7), textcoords="offset points",
-                        ha="center", va="top", fontsize=5, zorder=3)
+            ax.scatter(
+                [x],
+                [y],
+                s=36 if n["id"] in chosen else 22,
+                marker=marker,
+                c=[n.get("color", UNFOLDED)],
+                edgecolors=edge,
+                linewidths=1.5 if n["id"] in chosen else 0.5,
+                zorder=2,
+            )
+            ax.annotate(
+                str(n.get("label", n["id"])),
+                (x, y),
+                xytext=(0, -7),
+                textcoords="offset points",
+                ha="center",
+                va="top",
+                fontsize=5,
+                zorder=3,
+            )
         ax.set_title(title)
         ax.set_axis_off()
         ax.margins(0.08)
@@ -308,4 +395,3 @@ def save(fig: Figure, stem: str | Path, formats: Sequence[str] = FORMATS) -> lis
             fig.savefig(path, format=f, bbox_inches="tight")
             paths.append(path)
     return paths
-

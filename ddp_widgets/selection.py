@@ -28,7 +28,7 @@ from typing import Any
 
 from traitlets import Dict, HasTraits, Int, List, TraitError, Unicode, observe, validate
 
-from .core.errors import DDPWidgetsError
+from .core.errors import DDPWidgetsDeprecationWarning, DDPWidgetsError
 
 __all__ = ["Selection", "SelectionError"]
 
@@ -42,8 +42,11 @@ class SelectionError(DDPWidgetsError, TraitError, ValueError):
 
 def _renamed(old: str, stacklevel: int = 3) -> str:
     new = _DEPRECATED[old]
-    warnings.warn(f"Selection.{old} is deprecated and will be removed in the next release: use Selection.{new}",
-                  DeprecationWarning, stacklevel=stacklevel)
+    warnings.warn(
+        f"Selection.{old} is deprecated and will be removed in the next release: use Selection.{new}",
+        DDPWidgetsDeprecationWarning,
+        stacklevel=stacklevel,
+    )
     return new
 
 
@@ -65,7 +68,8 @@ class Selection(HasTraits):
     """What is selected, shared by all views.
 
     layer: the selected layer's name (None: nothing selected).
-    neuron: the focused SVD neuron of that layer (its singular value's index, 0 = largest σ); neurons: several.
+    neuron: the focused SVD neuron of that layer (its singular value's index, 0 = largest σ);
+    neurons: several.
     class_label / class_labels: the focused class index and a set of classes.
     image_index: the focused dataset image.
     valid_layers, ranks, class_names, n_images: what values are allowed (empty: not checked).
@@ -82,16 +86,22 @@ class Selection(HasTraits):
     ranks = Dict(value_trait=Int(), key_trait=Unicode(), help="number of singular values per layer")
     class_names = List(Unicode(), help="class names; class labels index into it")
     n_images = Int(None, allow_none=True, help="number of dataset images")
-    generation = Int(0, read_only=True, help="counts completed changes of what is selected (one per select()/batch)")
+    generation = Int(
+        0, read_only=True, help="counts completed changes of what is selected (one per select()/batch)"
+    )
 
     def __init__(self, **kwargs: Any) -> None:
         self._depth, self._dirty = 0, False
         # constraints first, so the selected values are validated against them
-        constraints = {k: kwargs.pop(k) for k in ("valid_layers", "ranks", "class_names", "n_images") if k in kwargs}
+        constraints = {
+            k: kwargs.pop(k) for k in ("valid_layers", "ranks", "class_names", "n_images") if k in kwargs
+        }
         super().__init__(**constraints)
         for k, v in _new_names(kwargs).items():
             if k not in _SELECTED:
-                raise TypeError(f"Selection got an unexpected keyword {k!r}: use one of {', '.join(_SELECTED)}")
+                raise TypeError(
+                    f"Selection got an unexpected keyword {k!r}: use one of {', '.join(_SELECTED)}"
+                )
             setattr(self, k, v)
 
     # -- deprecated aliases (one release) ------------------------------------------------------------
@@ -143,13 +153,16 @@ class Selection(HasTraits):
         values = _new_names(values)
         unknown = set(values) - set(_SELECTED)
         if unknown:
-            raise TypeError(f"Selection.select got unexpected keywords {sorted(unknown)}: use {', '.join(_SELECTED)}")
+            raise TypeError(
+                f"Selection.select got unexpected keywords {sorted(unknown)}: use {', '.join(_SELECTED)}"
+            )
         # validates together at the end; rolls back on TraitError; one generation for all of it
         with self.batch(), self.hold_trait_notifications():
             for k in _SELECTED:
                 if k in values:
                     setattr(self, k, values[k])
-            for k in _SELECTED:  # an unchanged value raises no change event: check it against the new layer too
+            # an unchanged value raises no change event: check it against the new layer too
+            for k in _SELECTED:
                 if k in values:
                     getattr(type(self), k)._cross_validate(self, getattr(self, k))
         return self
@@ -205,7 +218,8 @@ class Selection(HasTraits):
     def _check_index(self, i: int, what: str) -> int:
         if i < 0:
             raise SelectionError(
-                f"The '{what}' trait of a Selection expected an SVD neuron index >= 0 (0 = largest singular value), not {i}."
+                f"The '{what}' trait of a Selection expected an SVD neuron index >= 0 "
+                f"(0 = largest singular value), not {i}."
             )
         rank = self.ranks.get(self.layer) if self.layer is not None else None
         if rank is not None and i >= rank:
@@ -228,7 +242,9 @@ class Selection(HasTraits):
         n = len(self.class_names)
         if c < 0 or (n and c >= n):
             valid = f"0 ... {n - 1} ({_names(self.class_names, 4)})" if n else ">= 0"
-            raise SelectionError(f"The '{what}' trait of a Selection expected a class index {valid}, not {c}.")
+            raise SelectionError(
+                f"The '{what}' trait of a Selection expected a class index {valid}, not {c}."
+            )
         return c
 
     @validate("class_label")
@@ -247,7 +263,9 @@ class Selection(HasTraits):
             return i
         if i < 0 or (self.n_images is not None and i >= self.n_images):
             limit = f"0 ... {self.n_images - 1}" if self.n_images is not None else ">= 0"
-            raise SelectionError(f"The 'image_index' trait of a Selection expected an image index {limit}, not {i}.")
+            raise SelectionError(
+                f"The 'image_index' trait of a Selection expected an image index {limit}, not {i}."
+            )
         return i
 
     # -- consistency ---------------------------------------------------------------------------------

@@ -24,17 +24,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 # a readable sans-serif stack used by every HTML snippet of the views
 FONT = "font-family: var(--jp-ui-font-family, sans-serif); font-size: 12px;"
 # text colours: JupyterLab's theme variables, with warning/error colours readable on light and dark themes
-NOTE_COLORS = {"note": "var(--jp-ui-font-color1, #333)", "warn": "var(--ddp-warn-color, #8a5a00)",
-               "error": "var(--ddp-error-color, #b00020)"}
+NOTE_COLORS = {
+    "note": "var(--jp-ui-font-color1, #333)",
+    "warn": "var(--ddp-warn-color, #8a5a00)",
+    "error": "var(--ddp-error-color, #b00020)",
+}
 # every view carries this style (hidden): widget texts and canvases follow the JupyterLab theme
 THEME_CSS = """<style>
 .ddp-view { --ddp-warn-color: #8a5a00; --ddp-error-color: #b00020; color: var(--jp-ui-font-color1); }
 [data-jp-theme-light='false'] .ddp-view { --ddp-warn-color: #ffcc80; --ddp-error-color: #ff8a80; }
-.ddp-view .widget-label, .ddp-view .widget-checkbox span, .ddp-view .widget-label-basic span { color: var(--jp-ui-font-color1); }
+.ddp-view .widget-label, .ddp-view .widget-checkbox span, .ddp-view .widget-label-basic span {
+  color: var(--jp-ui-font-color1); }
 .ddp-view .widget-checkbox, .ddp-view .widget-dropdown, .ddp-view .widget-button { height: 24px; }
 .ddp-view .ddp-graph { background: var(--jp-layout-color0); }
 .ddp-view .bqplot .plotarea_background { fill: var(--jp-layout-color0); }
-.ddp-view .bqplot { --bq-content-font-color: var(--jp-ui-font-color1); --bq-mainheading-fill: var(--jp-ui-font-color1);
+.ddp-view .bqplot { --bq-content-font-color: var(--jp-ui-font-color1);
+  --bq-mainheading-fill: var(--jp-ui-font-color1);
   --bq-axislabel-fill: var(--jp-ui-font-color1); --bq-axis-tick-text-fill: var(--jp-ui-font-color1); }
 .ddp-view select { color: var(--jp-ui-font-color1); background: var(--jp-layout-color0); }
 .ddp-view .ddp-layer-selector select { font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
@@ -101,8 +106,10 @@ class View(widgets.VBox):
 
     def __init__(self, selection: Selection | None, **kwargs: Any) -> None:
         if selection is not None and not isinstance(selection, Selection):
-            raise ViewArgumentError(f"selection must be a ddp_widgets.Selection, got {type(selection).__name__}: "
-                                    "build one with ddp_widgets.Selection.for_analysis(analysis)")
+            raise ViewArgumentError(
+                f"selection must be a ddp_widgets.Selection, got {type(selection).__name__}: "
+                "build one with ddp_widgets.Selection.for_analysis(analysis)"
+            )
         self.selection = selection if selection is not None else Selection()
         self.calls: Counter[str] = Counter()  # observer name -> number of calls (tests check no loops)
         self.last_error: BaseException | None = None
@@ -110,19 +117,29 @@ class View(widgets.VBox):
         self._syncing = 0
         self._watching: list[tuple[Callable[..., Any], list[str]]] = []
         self.errors = widgets.Output(layout=widgets.Layout(max_height="120px", overflow="auto"))
-        self.export_button = widgets.Button(description="export figures", icon="download",
-                                            tooltip="write this view's figures as SVG, PNG and PDF into the folder",
-                                            layout=widgets.Layout(width="auto"))
-        self.export_folder = widgets.Text(value="figures", description="to", layout=widgets.Layout(width="180px"),
-                                          style={"description_width": "20px"})
+        self.export_button = widgets.Button(
+            description="export figures",
+            icon="download",
+            tooltip="write this view's figures as SVG, PNG and PDF into the folder",
+            layout=widgets.Layout(width="auto"),
+        )
+        self.export_folder = widgets.Text(
+            value="figures",
+            description="to",
+            layout=widgets.Layout(width="180px"),
+            style={"description_width": "20px"},
+        )
         self.export_note = widgets.HTML("")
-        self.export_bar = widgets.HBox([self.export_button, self.export_folder, self.export_note],
-                                       layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+        self.export_bar = widgets.HBox(
+            [self.export_button, self.export_folder, self.export_note],
+            layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
+        )
         self.export_button.on_click(self._on_export)
         self._snapshot_handle: Any = None
         # which selection generation this view has drawn, as data-ddp-drawn in the page (see drawn_html)
-        self.drawn = widgets.HTML(drawn_html(type(self).__name__, self.selection.generation),
-                                  layout=widgets.Layout(display="none"))
+        self.drawn = widgets.HTML(
+            drawn_html(type(self).__name__, self.selection.generation), layout=widgets.Layout(display="none")
+        )
         self.theme_style = widgets.HTML(THEME_CSS, layout=widgets.Layout(display="none"))
         kwargs.setdefault("layout", widgets.Layout(min_width="0"))
         super().__init__(**kwargs)
@@ -201,10 +218,15 @@ class View(widgets.VBox):
         return f"{type(self).__name__} · {self.selection.layer or 'no layer selected'}"
 
     def _ipython_display_(self) -> None:
-        self._snapshot_handle = display_with_snapshot(self, _live_text(self), self.snapshot_html, self.snapshot_state)
+        self._snapshot_handle = display_with_snapshot(
+            self, _live_text(self), self.snapshot_html, self.snapshot_state
+        )
 
     def snapshot_state(self) -> str:
-        """A summary of what the view shows (selection and settings): the snapshot is redrawn when it changes."""
+        """A summary of what the view shows (selection and settings).
+
+        The snapshot is redrawn when it changes.
+        """
         return snapshot_state(self.selection, self.settings())
 
     def refresh_snapshot(self) -> None:
@@ -236,8 +258,10 @@ class View(widgets.VBox):
 
 
 def _live_text(widget: Any) -> str:
-    return (f"ddp-widgets {type(widget).__name__}: an interactive view that needs a running kernel "
-            "(run the cell again); a static snapshot follows")
+    return (
+        f"ddp-widgets {type(widget).__name__}: an interactive view that needs a running kernel "
+        "(run the cell again); a static snapshot follows"
+    )
 
 
 def safe_name(text: str) -> str:
@@ -245,10 +269,14 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_") or "view"
 
 
-def check_settings(view: str, settings: Mapping[str, Any], allowed: Mapping[str, type | tuple[type, ...]]) -> dict[str, Any]:
+def check_settings(
+    view: str, settings: Mapping[str, Any], allowed: Mapping[str, type | tuple[type, ...]]
+) -> dict[str, Any]:
     """Validate saved settings of a view: known keys with values of the right type."""
     if not isinstance(settings, Mapping):
-        raise ViewError(f"settings of {view} must be a mapping of names to values, got {type(settings).__name__}")
+        raise ViewError(
+            f"settings of {view} must be a mapping of names to values, got {type(settings).__name__}"
+        )
     unknown = sorted(set(settings) - set(allowed))
     if unknown:
         raise ViewError(f"{view} has no setting(s) {unknown}: it knows {sorted(allowed) or 'none'}")
@@ -257,8 +285,10 @@ def check_settings(view: str, settings: Mapping[str, Any], allowed: Mapping[str,
         if isinstance(value, bool) and kind in (int, float, (int, float)):
             raise ViewError(f"setting {key!r} of {view} must be a number, not {value!r}")
         if not isinstance(value, kind):
-            raise ViewError(f"setting {key!r} of {view} must be of type {getattr(kind, '__name__', kind)}, "
-                            f"not {type(value).__name__} ({value!r})")
+            raise ViewError(
+                f"setting {key!r} of {view} must be of type {getattr(kind, '__name__', kind)}, "
+                f"not {type(value).__name__} ({value!r})"
+            )
     return dict(settings)
 
 

@@ -14,11 +14,29 @@ import numpy as np
 
 from .._labels import neuron_tile_label
 
-__all__ = ["diverging", "filter_description", "filter_tiles", "grayscale", "linear_input_shape", "pad_to", "render_filter", "render_images", "upscale"]
+__all__ = [
+    "diverging",
+    "filter_description",
+    "filter_tiles",
+    "grayscale",
+    "linear_input_shape",
+    "pad_to",
+    "render_filter",
+    "render_images",
+    "upscale",
+]
 
 # a blue - white - red diverging scale (negative - 0 - positive), colour-blind safe end points
 _DIV_STOPS = np.array(
-    [[33, 102, 172], [103, 169, 207], [209, 229, 240], [247, 247, 247], [253, 219, 199], [239, 138, 98], [178, 24, 43]],
+    [
+        [33, 102, 172],
+        [103, 169, 207],
+        [209, 229, 240],
+        [247, 247, 247],
+        [253, 219, 199],
+        [239, 138, 98],
+        [178, 24, 43],
+    ],
     dtype=np.float64,
 )
 
@@ -71,8 +89,14 @@ def _near_square(v: np.ndarray) -> np.ndarray:
     return out.reshape(h, w)
 
 
-def render_filter(f: np.ndarray, *, first_layer: bool, channels: int = 4, size: int = 64,
-                  spatial: Sequence[int] | None = None) -> tuple[np.ndarray, str]:
+def render_filter(
+    f: np.ndarray,
+    *,
+    first_layer: bool,
+    channels: int = 4,
+    size: int = 64,
+    spatial: Sequence[int] | None = None,
+) -> tuple[np.ndarray, str]:
     """One singular filter as an RGB uint8 image and a caption.
 
     f: (c, k...) for a conv filter or (n,) for a Linear one. First layers with c = 1 or 3 are shown as
@@ -105,7 +129,9 @@ def render_filter(f: np.ndarray, *, first_layer: bool, channels: int = 4, size: 
     canvas = np.full((n_rows * ph + (n_rows - 1) * gap, per_row * pw + (per_row - 1) * gap, 3), 255, np.uint8)
     for j, ch in enumerate(top):
         r, q = divmod(j, per_row)
-        canvas[r * (ph + gap) : r * (ph + gap) + ph, q * (pw + gap) : q * (pw + gap) + pw] = upscale(diverging(maps[ch], vmax), zoom)
+        canvas[r * (ph + gap) : r * (ph + gap) + ph, q * (pw + gap) : q * (pw + gap) + pw] = upscale(
+            diverging(maps[ch], vmax), zoom
+        )
     return canvas, "in ch " + ",".join(str(int(t)) for t in top)
 
 
@@ -121,7 +147,9 @@ def shrink(img: np.ndarray, max_side: int) -> np.ndarray:
     return blocks.mean(axis=(1, 3))
 
 
-def render_images(images: Any, indices: Sequence[int], size: int = 56, max_side: int = 96) -> list[np.ndarray]:
+def render_images(
+    images: Any, indices: Sequence[int], size: int = 56, max_side: int = 96
+) -> list[np.ndarray]:
     """Dataset images (N, H, W) uint8/float or (N, C, H, W) as RGB uint8 tiles, enlarged to ~size px
     (size=1: native size) and shrunk to at most max_side px (what a tile shows; less to send)."""
     out = []
@@ -164,8 +192,9 @@ def linear_input_shape(analysis: Any, name: str) -> tuple[int, ...] | None:
     return (shape[0], side, side) if side and shape[0] * side * side == n_in else None
 
 
-def filter_tiles(analysis: Any, name: str, n: int = 16, channels: int = 4,
-                 size: int = 16) -> tuple[list[np.ndarray], list[str], list[str], str]:
+def filter_tiles(
+    analysis: Any, name: str, n: int = 16, channels: int = 4, size: int = 16
+) -> tuple[list[np.ndarray], list[str], list[str], str]:
     """The singular filters of the top n singular values of a layer as RGB tiles of about `size` px
     (small: the image grid enlarges them pixelated, so little travels to the browser).
 
@@ -190,22 +219,35 @@ def filter_tiles(analysis: Any, name: str, n: int = 16, channels: int = 4,
     return tiles, labels, tips, how
 
 
-def filter_description(kind: str, weight_shape: tuple[int, ...], first_layer: bool, channels: int,
-                       spatial: Sequence[int] | None = None) -> str:
+def filter_description(
+    kind: str,
+    weight_shape: tuple[int, ...],
+    first_layer: bool,
+    channels: int,
+    spatial: Sequence[int] | None = None,
+) -> str:
     """What the tiles of `render_filter` show, in words that are true for the layer (and its colour scale)."""
     scale = "blue < 0 < red, one scale per filter"
     if kind == "Linear" or len(weight_shape) < 3:
         n_in = weight_shape[1] if len(weight_shape) > 1 else 0
         if spatial:
             c, h, w = spatial
-            return (f"weight vectors over {n_in} inputs read as {c}×{h}×{w}: the {h}×{w} maps of the "
-                    f"{min(channels, c)} strongest channels; {scale}")
+            return (
+                f"weight vectors over {n_in} inputs read as {c}×{h}×{w}: the {h}×{w} maps of the "
+                f"{min(channels, c)} strongest channels; {scale}"
+            )
         return f"weight vectors over {n_in} inputs, drawn as a square of values; {scale}"
     c, kernel = weight_shape[1], weight_shape[2:]
     if math.prod(kernel) == 1:
-        return f"1×1 conv: each filter is a vector over its {c} input channels, drawn as a square of values; {scale}"
+        return (
+            f"1×1 conv: each filter is a vector over its {c} input channels, drawn as a square of values; "
+            f"{scale}"
+        )
     if first_layer and c in (1, 3):
-        return ("grey images, black = lowest, white = highest weight" if c == 1 else
-                "RGB images, one scale for the three channels")
+        return (
+            "grey images, black = lowest, white = highest weight"
+            if c == 1
+            else "RGB images, one scale for the three channels"
+        )
     k = "×".join(map(str, kernel))
     return f"{k} patterns on the {min(channels, c)} strongest of {c} input channels; {scale}"

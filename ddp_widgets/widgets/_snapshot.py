@@ -27,7 +27,15 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["LIVE_CLASS", "STATIC_CLASS", "display_with_snapshot", "enabled", "figure_img", "snapshot_page", "update_snapshot"]
+__all__ = [
+    "LIVE_CLASS",
+    "STATIC_CLASS",
+    "display_with_snapshot",
+    "enabled",
+    "figure_img",
+    "snapshot_page",
+    "update_snapshot",
+]
 
 LIVE_CLASS, STATIC_CLASS = "ddp-live", "ddp-static"
 _GUARD = (
@@ -47,19 +55,26 @@ def figure_img(fig: Any, width: int = 340, dpi: int = 110, alt: str = "") -> str
     with _style():
         fig.savefig(buf, format="png", dpi=dpi)  # constrained layout already fits; "tight" would draw twice
     data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return (f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" '
-            f'style="width:{width}px; max-width:100%; height:auto; margin:2px; vertical-align:top">')
+    return (
+        f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" '
+        f'style="width:{width}px; max-width:100%; height:auto; margin:2px; vertical-align:top">'
+    )
 
 
 def snapshot_page(title: str, sections: Sequence[tuple[str, Sequence[str]]], note: str = "") -> str:
     """The static HTML: a title, then per section its heading and images (already rendered to HTML)."""
-    parts = [f'<div class="{STATIC_CLASS}" style="{_FONT} border:1px solid #ddd; border-radius:4px; padding:6px">',
-             f"<div><b>{html.escape(title)}</b> · static snapshot (the live view needs a running kernel)</div>"]
+    parts = [
+        f'<div class="{STATIC_CLASS}" style="{_FONT} border:1px solid #ddd; border-radius:4px; padding:6px">',
+        f"<div><b>{html.escape(title)}</b> · static snapshot (the live view needs a running kernel)</div>",
+    ]
     if note:
         parts.append(f'<div style="color:#555">{html.escape(note)}</div>')
     for heading, images in sections:
-        parts.append(f'<div style="margin-top:6px"><div style="color:#555">{html.escape(heading)}</div>'
-                     + "".join(images) + "</div>")
+        parts.append(
+            f'<div style="margin-top:6px"><div style="color:#555">{html.escape(heading)}</div>'
+            + "".join(images)
+            + "</div>"
+        )
     parts.append("</div>")
     return "".join(parts)
 
@@ -69,8 +84,9 @@ def enabled() -> bool:
     return os.environ.get("DDP_WIDGETS_SNAPSHOTS", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def display_with_snapshot(widget: Any, text: str, snapshot: Callable[[], str],
-                          state: Callable[[], str] | None = None) -> Any:
+def display_with_snapshot(
+    widget: Any, text: str, snapshot: Callable[[], str], state: Callable[[], str] | None = None
+) -> Any:
     """Display `widget` (live), then its static snapshot as a second output; return the snapshot's handle.
 
     In IPython the snapshot is rendered right after the cell has run (a one-shot post_run_cell hook), so
@@ -86,8 +102,10 @@ def display_with_snapshot(widget: Any, text: str, snapshot: Callable[[], str],
     display(bundle, raw=True)
     if not enabled():
         return None
-    placeholder = {"text/plain": f"(static snapshot of: {text}: being rendered)",
-                   "text/html": f'<div class="{STATIC_CLASS}" style="{_FONT}">rendering the static snapshot …</div>'}
+    placeholder = {
+        "text/plain": f"(static snapshot of: {text}: being rendered)",
+        "text/html": f'<div class="{STATIC_CLASS}" style="{_FONT}">rendering the static snapshot …</div>',
+    }
     handle = display(placeholder, raw=True, display_id=True)
 
     def first() -> None:
@@ -99,7 +117,9 @@ def display_with_snapshot(widget: Any, text: str, snapshot: Callable[[], str],
     return handle
 
 
-def _follow(widget: Any, handle: Any, text: str, snapshot: Callable[[], str], state: Callable[[], str]) -> None:
+def _follow(
+    widget: Any, handle: Any, text: str, snapshot: Callable[[], str], state: Callable[[], str]
+) -> None:
     """After every later cell: re-render the snapshot if `state()` changed (stops when the widget closes)."""
     events = getattr(_shell(), "events", None)
     if events is None:
@@ -109,7 +129,11 @@ def _follow(widget: Any, handle: Any, text: str, snapshot: Callable[[], str], st
 
     def check(*args: Any) -> None:
         w = alive()
-        if w is None or getattr(w, "comm", None) is None or getattr(w, "_snapshot_handle", handle) is not handle:
+        if (
+            w is None
+            or getattr(w, "comm", None) is None
+            or getattr(w, "_snapshot_handle", handle) is not handle
+        ):
             events.unregister("post_run_cell", check)  # closed, collected, or displayed again elsewhere
             return
         now = state()
@@ -146,7 +170,9 @@ def _snapshot_bundle(snapshot: Callable[[], str], text: str) -> dict[str, str]:
     try:
         body = snapshot()
     except Exception as exc:  # noqa: BLE001 - a snapshot that fails must not hide the live view
-        body = f'<div class="{STATIC_CLASS}" style="{_FONT}">no static snapshot: {html.escape(repr(exc))}</div>'
+        body = (
+            f'<div class="{STATIC_CLASS}" style="{_FONT}">no static snapshot: {html.escape(repr(exc))}</div>'
+        )
     return {"text/html": _GUARD + body, "text/plain": f"(static snapshot of: {text})"}
 
 

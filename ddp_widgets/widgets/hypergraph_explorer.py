@@ -20,14 +20,33 @@ from .graph_adapter import CytoscapeAdapter
 
 __all__ = ["HypergraphExplorer", "graph_elements"]
 
-PALETTE = ["#4e79a7", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7", "#9c755f", "#f28e2b", "#bab0ac"]
+PALETTE = [
+    "#4e79a7",
+    "#59a14f",
+    "#e15759",
+    "#b07aa1",
+    "#76b7b2",
+    "#edc948",
+    "#ff9da7",
+    "#9c755f",
+    "#f28e2b",
+    "#bab0ac",
+]
 CLASS_COLOR, NEURON_COLOR, LONE_COLOR = "#f4a261", "#4e79a7", "#c8c8c8"
 GAP, MEMBER_ROW_GAP, ROW_GAP = 110.0, 70.0, 130.0  # model units; the view fits the drawing
 ASPECT = 2.2  # width / height of the graph area
 GRAPH_CACHE = 64  # hypergraphs (and their drawings) kept per view, by layers and control values
 # what Explorer.save stores of this view: control -> type
-SETTINGS: dict[str, Any] = {"follow": bool, "layers": list, "top_k": int, "threshold": (int, float), "s": int,
-                            "collapse": bool, "dual": bool, "center": bool}
+SETTINGS: dict[str, Any] = {
+    "follow": bool,
+    "layers": list,
+    "top_k": int,
+    "threshold": (int, float),
+    "s": int,
+    "collapse": bool,
+    "dual": bool,
+    "center": bool,
+}
 
 
 def _grid(n_members: int, n_hyper: int) -> tuple[int, int, int]:
@@ -75,8 +94,9 @@ def short_label(info: dict[str, Any], name: Any, layers: Sequence[str]) -> str:
     return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
 
 
-def graph_elements(hg: Any, *, s: int = 1, collapse: bool = False, max_elements: int = 300,
-                   layers: Sequence[str] = ()) -> dict[str, Any]:
+def graph_elements(
+    hg: Any, *, s: int = 1, collapse: bool = False, max_elements: int = 300, layers: Sequence[str] = ()
+) -> dict[str, Any]:
     """Nodes and links (plain dicts) drawing a ClassHypergraph as a bipartite graph, with a cap.
 
     Labels are short (`short_label`; `layers`: the layers drawn, in the order of their legend "Lj");
@@ -92,7 +112,9 @@ def graph_elements(hg: Any, *, s: int = 1, collapse: bool = False, max_elements:
     comp_size = {i: len(c) for i, c in enumerate(sorted(comps, key=lambda c: (-len(c), sorted(c))))}
     # hyperedges in decreasing total weight; keep as many as fit the cap
     hyper = sorted(groups.values(), key=lambda g: (-sum(edges[g[0]].values()), g[0]))
-    member_names = list(hg.node_info) if not hg.dual else sorted({n for m in edges.values() for n in m}, key=str)
+    member_names = (
+        list(hg.node_info) if not hg.dual else sorted({n for m in edges.values() for n in m}, key=str)
+    )
     kept, used = [], len(member_names)
     for g in hyper:
         cost = 1 + len(edges[g[0]])
@@ -109,7 +131,10 @@ def graph_elements(hg: Any, *, s: int = 1, collapse: bool = False, max_elements:
     for i, n in enumerate(member_names):  # member rows in the middle band, each spread over the width
         r, q = divmod(i, cols)
         in_row = min(cols, len(member_names) - r * cols)
-        pos[n] = ((q + 0.5) * width / in_row if in_row > 1 else width / 2, (r - (m_rows - 1) / 2) * MEMBER_ROW_GAP)
+        pos[n] = (
+            (q + 0.5) * width / in_row if in_row > 1 else width / 2,
+            (r - (m_rows - 1) / 2) * MEMBER_ROW_GAP,
+        )
     kept.sort(key=lambda g: sum(pos[n][0] for n in edges[g[0]]) / len(edges[g[0]]))  # barycentre order
     band = (m_rows - 1) / 2 * MEMBER_ROW_GAP
     nodes, links, ids, members = [], [], {}, {}
@@ -117,10 +142,19 @@ def graph_elements(hg: Any, *, s: int = 1, collapse: bool = False, max_elements:
         info = hg.node_info.get(n, {})
         nid = _node_id(info, n)
         ids[n], members[nid] = nid, [n]
-        nodes.append({"id": nid, "label": short_label(info, n, layers), "kind": _kind(info), "classes": _kind(info),
-                      "x": pos[n][0], "y": pos[n][1],
-                      "color": CLASS_COLOR if _kind(info) == "class" else NEURON_COLOR,
-                      "tooltip": f"{esc(n)} ({_kind(info)})", **{k: v for k, v in info.items() if k in ("layer", "alpha", "class_index")}})
+        nodes.append(
+            {
+                "id": nid,
+                "label": short_label(info, n, layers),
+                "kind": _kind(info),
+                "classes": _kind(info),
+                "x": pos[n][0],
+                "y": pos[n][1],
+                "color": CLASS_COLOR if _kind(info) == "class" else NEURON_COLOR,
+                "tooltip": f"{esc(n)} ({_kind(info)})",
+                **{k: v for k, v in info.items() if k in ("layer", "alpha", "class_index")},
+            }
+        )
     for row in range(n_rows):
         chunk = kept[row::n_rows]  # interleave so each row spans the whole width
         y = (-1 if row % 2 == 0 else 1) * (band + ROW_GAP * (1 + row // 2))  # alternately above and below
@@ -135,17 +169,39 @@ def graph_elements(hg: Any, *, s: int = 1, collapse: bool = False, max_elements:
             tip = f"{esc(first)}" + (f" and {', '.join(esc(e) for e in g[1:])}" if len(g) > 1 else "")
             tip += "<br>members: " + ", ".join(esc(m) for m in edges[first])
             cls = f"{_kind(info)} hyperedge"
-            nodes.append({"id": nid, "label": label, "kind": _kind(info), "classes": cls, "x": x, "y": y, "color": color,
-                          "tooltip": tip, **{k: v for k, v in info.items() if k in ("layer", "alpha", "class_index")}})
+            nodes.append(
+                {
+                    "id": nid,
+                    "label": label,
+                    "kind": _kind(info),
+                    "classes": cls,
+                    "x": x,
+                    "y": y,
+                    "color": color,
+                    "tooltip": tip,
+                    **{k: v for k, v in info.items() if k in ("layer", "alpha", "class_index")},
+                }
+            )
             members[nid] = list(g)
             for e in g:
                 ids[e] = nid
             top = max(edges[first].values()) or 1.0
             for m, w in edges[first].items():
                 if m in ids:
-                    links.append({"source": nid, "target": ids[m], "width": round(1.0 + 3.0 * abs(w) / abs(top), 2)})
-    return {"nodes": nodes, "links": links, "ids": ids, "members": members, "n_edges": len(edges),
-            "n_groups": len(hyper), "n_shown": len(kept), "n_components": len(comps), "capped": len(kept) < len(hyper)}
+                    links.append(
+                        {"source": nid, "target": ids[m], "width": round(1.0 + 3.0 * abs(w) / abs(top), 2)}
+                    )
+    return {
+        "nodes": nodes,
+        "links": links,
+        "ids": ids,
+        "members": members,
+        "n_edges": len(edges),
+        "n_groups": len(hyper),
+        "n_shown": len(kept),
+        "n_components": len(comps),
+        "capped": len(kept) < len(hyper),
+    }
 
 
 def _layer_legend(layers: Sequence[str]) -> str:
@@ -165,9 +221,21 @@ class HypergraphExplorer(View):
     neurons and classes are highlighted together).
     """
 
-    def __init__(self, profile: Any, selection: Selection | None = None, *, layers: Sequence[str] | None = None,
-                 top_k: int = 16, threshold: float | None = None, s: int = 1, collapse: bool = False, dual: bool = False,
-                 center: bool = False, max_elements: int = 300, height: str = "380px") -> None:
+    def __init__(
+        self,
+        profile: Any,
+        selection: Selection | None = None,
+        *,
+        layers: Sequence[str] | None = None,
+        top_k: int = 16,
+        threshold: float | None = None,
+        s: int = 1,
+        collapse: bool = False,
+        dual: bool = False,
+        center: bool = False,
+        max_elements: int = 300,
+        height: str = "380px",
+    ) -> None:
         super().__init__(selection)
         self.profile = profile
         self.max_elements = max_elements
@@ -177,17 +245,32 @@ class HypergraphExplorer(View):
         self.hypergraph: Any = None
         plist = list(profile.layers)
         t = float(threshold if threshold is not None else getattr(profile, "meta", {}).get("threshold", 0.1))
-        self.follow = widgets.Checkbox(value=layers is None, description="follow the selected layer", indent=False,
-                                       layout=widgets.Layout(width="auto"))
+        self.follow = widgets.Checkbox(
+            value=layers is None,
+            description="follow the selected layer",
+            indent=False,
+            layout=widgets.Layout(width="auto"),
+        )
         followed = (self.selection.layer,) if self.selection.layer in plist else ()
         start = tuple(layers) if layers else (followed or tuple(plist[-1:]))
         # while following, the (greyed) list shows the layer the graph follows
-        self.layers = widgets.SelectMultiple(options=plist, value=start, rows=min(4, len(plist)),
-                                             description="layers", layout=widgets.Layout(width="260px"))
+        self.layers = widgets.SelectMultiple(
+            options=plist,
+            value=start,
+            rows=min(4, len(plist)),
+            description="layers",
+            layout=widgets.Layout(width="260px"),
+        )
         self.layers.disabled = self.follow.value
-        slider = {"continuous_update": False, "style": {"description_width": "70px"}, "layout": widgets.Layout(width="230px")}
+        slider = {
+            "continuous_update": False,
+            "style": {"description_width": "70px"},
+            "layout": widgets.Layout(width="230px"),
+        }
         self.top_k = widgets.IntSlider(value=top_k, min=1, max=64, description="top-k", **slider)
-        self.threshold = widgets.FloatSlider(value=t, min=0.01, max=0.95, step=0.01, description="threshold", **slider)
+        self.threshold = widgets.FloatSlider(
+            value=t, min=0.01, max=0.95, step=0.01, description="threshold", **slider
+        )
         self.s = widgets.IntSlider(value=s, min=1, max=6, description="s", **slider)
         box = {"indent": False, "layout": widgets.Layout(width="auto")}
         self.collapse = widgets.Checkbox(value=collapse, description="collapse", **box)
@@ -196,18 +279,40 @@ class HypergraphExplorer(View):
         self.note = widgets.HTML("")
         self._holding = False  # True while settings are applied together (one rebuild at the end)
         self._drawn_layers: list[str] = []
-        self._graphs: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}  # controls -> (hypergraph, drawing)
-        for w in (self.follow, self.layers, self.top_k, self.threshold, self.s, self.collapse, self.dual, self.center):
+        self._graphs: dict[
+            tuple[Any, ...], tuple[Any, dict[str, Any]]
+        ] = {}  # controls -> (hypergraph, drawing)
+        for w in (
+            self.follow,
+            self.layers,
+            self.top_k,
+            self.threshold,
+            self.s,
+            self.collapse,
+            self.dual,
+            self.center,
+        ):
             w.observe(self._on_control, names="value")
         self._watch(self._on_layer, ["layer"])
         self._watch(self._on_highlight, ["neuron", "neurons", "class_label", "class_labels"])
-        controls = widgets.HBox([
-            widgets.VBox([self.follow, self.layers]),
-            widgets.VBox([self.top_k, self.threshold, self.s]),
-            widgets.VBox([self.collapse, self.dual, self.center]),
-        ], layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))
-        self.children = [widgets.HTML(note_html("<b>Class hypergraph</b>: SVD neurons ▢ and classes ● ; click a node to select it")),
-                         controls, self.note, self.graph.widget, self.export_bar, self.errors]
+        controls = widgets.HBox(
+            [
+                widgets.VBox([self.follow, self.layers]),
+                widgets.VBox([self.top_k, self.threshold, self.s]),
+                widgets.VBox([self.collapse, self.dual, self.center]),
+            ],
+            layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"),
+        )
+        self.children = [
+            widgets.HTML(
+                note_html("<b>Class hypergraph</b>: SVD neurons ▢ and classes ● ; click a node to select it")
+            ),
+            controls,
+            self.note,
+            self.graph.widget,
+            self.export_bar,
+            self.errors,
+        ]
         self.rebuild()
 
     # -- graph ---------------------------------------------------------------------------------------
@@ -235,24 +340,46 @@ class HypergraphExplorer(View):
             self.graph.set_graph(el["nodes"], el["links"])
             self._highlight()
         what = ("classes", "SVD neurons") if self.dual.value else ("SVD neurons", "classes")
-        text = (f"{el['n_edges']} hyperedges ({what[0]}) on {len(el['nodes']) - el['n_shown']} {what[1]} · "
-                f"{el['n_components']} s-components (s = {self.s.value}) · " + _layer_legend(layers))
+        text = (
+            f"{el['n_edges']} hyperedges ({what[0]}) on {len(el['nodes']) - el['n_shown']} {what[1]} · "
+            f"{el['n_components']} s-components (s = {self.s.value}) · " + _layer_legend(layers)
+        )
         if self.collapse.value and el["n_groups"] < el["n_edges"]:
             text += f" · collapsed into {el['n_groups']}"
         if el["capped"]:
-            text = (f"<b>Showing {el['n_shown']} of {el['n_groups']} hyperedges</b>: the drawing is capped at "
-                    f"{self.max_elements} elements (lower top-k or pick fewer layers). " + text)
+            text = (
+                f"<b>Showing {el['n_shown']} of {el['n_groups']} hyperedges</b>: the drawing is capped at "
+                f"{self.max_elements} elements (lower top-k or pick fewer layers). " + text
+            )
         self.note.value = note_html(text, "warn" if el["capped"] else "note")
 
     def _graph_for(self, layers: list[str]) -> tuple[Any, dict[str, Any]]:
         """The hypergraph and its drawing for these layers and controls, computed once (a revisit is free)."""
-        key = (tuple(layers), self.top_k.value, self.threshold.value, self.dual.value, self.center.value,
-               self.s.value, self.collapse.value, self.max_elements)
+        key = (
+            tuple(layers),
+            self.top_k.value,
+            self.threshold.value,
+            self.dual.value,
+            self.center.value,
+            self.s.value,
+            self.collapse.value,
+            self.max_elements,
+        )
         if key not in self._graphs:
-            hg = self.profile.hypergraph(layers, top_k=self.top_k.value, threshold=self.threshold.value,
-                                         dual=self.dual.value, center=self.center.value)
-            el = graph_elements(hg, s=self.s.value, collapse=self.collapse.value, max_elements=self.max_elements,
-                                layers=layers)
+            hg = self.profile.hypergraph(
+                layers,
+                top_k=self.top_k.value,
+                threshold=self.threshold.value,
+                dual=self.dual.value,
+                center=self.center.value,
+            )
+            el = graph_elements(
+                hg,
+                s=self.s.value,
+                collapse=self.collapse.value,
+                max_elements=self.max_elements,
+                layers=layers,
+            )
             if len(self._graphs) >= GRAPH_CACHE:
                 self._graphs.pop(next(iter(self._graphs)))
             self._graphs[key] = (hg, el)
@@ -269,7 +396,11 @@ class HypergraphExplorer(View):
         out = {i for i in chosen if i in drawn}
         # hyperedges merged by collapse, or nodes named differently: map through the names
         for name, nid in ids.items():
-            info = (self.hypergraph.edge_info.get(name) or self.hypergraph.node_info.get(name) or {}) if self.hypergraph else {}
+            info = (
+                (self.hypergraph.edge_info.get(name) or self.hypergraph.node_info.get(name) or {})
+                if self.hypergraph
+                else {}
+            )
             if _node_id(info, name) in chosen:
                 out.add(nid)
         return out
@@ -304,8 +435,14 @@ class HypergraphExplorer(View):
         from .. import figures as figs
 
         chosen = self._selected_ids()
-        return {"graph": figs.graph_layout(self._elements["nodes"], self._elements["links"], chosen,
-                                           title=f"class hypergraph · {', '.join(self.chosen_layers())}")}
+        return {
+            "graph": figs.graph_layout(
+                self._elements["nodes"],
+                self._elements["links"],
+                chosen,
+                title=f"class hypergraph · {', '.join(self.chosen_layers())}",
+            )
+        }
 
     def settings(self) -> dict[str, Any]:
         out = {k: getattr(self, k).value for k in SETTINGS}
@@ -316,8 +453,10 @@ class HypergraphExplorer(View):
         s = check_settings("HypergraphExplorer", settings, SETTINGS)
         unknown = [n for n in s.get("layers", []) if n not in self.profile.layers]
         if unknown:
-            raise ViewError(f"HypergraphExplorer settings name layers {unknown} that the profile does not hold: "
-                            f"use some of {list(self.profile.layers)}")
+            raise ViewError(
+                f"HypergraphExplorer settings name layers {unknown} that the profile does not hold: "
+                f"use some of {list(self.profile.layers)}"
+            )
         self._holding = True
         try:
             for key, value in s.items():
@@ -355,7 +494,9 @@ class HypergraphExplorer(View):
         """Show the followed layer in the (greyed) layer list, without rebuilding for it."""
         name = self.selection.layer
         if name in self.profile.layers and tuple(self.layers.value) != (name,):
-            self.layers.unobserve(self._on_control, names="value")  # a display of the state, not a control change
+            self.layers.unobserve(
+                self._on_control, names="value"
+            )  # a display of the state, not a control change
             try:
                 self.layers.value = (name,)
             finally:

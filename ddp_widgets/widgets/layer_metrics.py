@@ -27,11 +27,17 @@ TRAINED, BASE, SEL = "#1f77b4", "#7f7f7f", "#d62728"
 
 def _swatch(color: str, text: str, diamond: bool = False, rule: bool = False) -> str:
     """A legend entry: a drawn symbol (no coloured text, which would be hard to read in one of the themes)."""
-    shape = ("width:8px; height:8px; transform:rotate(45deg)" if diamond else
-             "width:0; height:12px; border-left:2px dotted " + color + "; background:none" if rule else
-             "width:9px; height:9px; border-radius:50%")
-    return (f'<span style="display:inline-flex; align-items:center; gap:5px; margin-right:12px">'
-            f'<span style="display:inline-block; background:{color}; {shape}"></span>{text}</span>')
+    shape = (
+        "width:8px; height:8px; transform:rotate(45deg)"
+        if diamond
+        else "width:0; height:12px; border-left:2px dotted " + color + "; background:none"
+        if rule
+        else "width:9px; height:9px; border-radius:50%"
+    )
+    return (
+        f'<span style="display:inline-flex; align-items:center; gap:5px; margin-right:12px">'
+        f'<span style="display:inline-block; background:{color}; {shape}"></span>{text}</span>'
+    )
 
 
 def _gapped(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -62,8 +68,17 @@ class LayerMetrics(View):
     "now" computes at once; "lazy" waits for the button. Observes ``layer``.
     """
 
-    def __init__(self, analysis: Any, selection: Selection | None = None, *, metric: str = "alpha",
-                 baseline: str = "permuted", compute: str = "auto", auto_limit: float = 3e9, height: str = "280px") -> None:
+    def __init__(
+        self,
+        analysis: Any,
+        selection: Selection | None = None,
+        *,
+        metric: str = "alpha",
+        baseline: str = "permuted",
+        compute: str = "auto",
+        auto_limit: float = 3e9,
+        height: str = "280px",
+    ) -> None:
         super().__init__(selection)
         if metric not in METRICS:
             raise ViewError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
@@ -75,52 +90,115 @@ class LayerMetrics(View):
         self.names: list[str] = list(analysis.names)
         self.on_computed: list[Callable[[], None]] = []  # e.g. the layer selector refreshing its badges
         # no descriptions: the options say what they are (one row of controls in a narrow panel)
-        self.metric = widgets.Dropdown(options=[(v, k) for k, v in METRICS.items()], value=metric,
-                                       tooltip="metric", layout=widgets.Layout(width="190px"))
-        self.baseline = widgets.Dropdown(options=[(v, k) for k, v in BASELINES.items()], value=baseline,
-                                         tooltip="baseline", layout=widgets.Layout(width="160px"))
-        self.compute_button = widgets.Button(description="compute all", icon="play", tooltip="compute every layer's metrics",
-                                             layout=widgets.Layout(width="auto"))
-        self.progress = widgets.IntProgress(min=0, max=max(1, len(self.names)), layout=widgets.Layout(width="140px", visibility="hidden"))
+        self.metric = widgets.Dropdown(
+            options=[(v, k) for k, v in METRICS.items()],
+            value=metric,
+            tooltip="metric",
+            layout=widgets.Layout(width="190px"),
+        )
+        self.baseline = widgets.Dropdown(
+            options=[(v, k) for k, v in BASELINES.items()],
+            value=baseline,
+            tooltip="baseline",
+            layout=widgets.Layout(width="160px"),
+        )
+        self.compute_button = widgets.Button(
+            description="compute all",
+            icon="play",
+            tooltip="compute every layer's metrics",
+            layout=widgets.Layout(width="auto"),
+        )
+        self.progress = widgets.IntProgress(
+            min=0, max=max(1, len(self.names)), layout=widgets.Layout(width="140px", visibility="hidden")
+        )
         self.note = widgets.HTML("")
         xs, ys = bq.LinearScale(min=-0.5, max=len(self.names) - 0.5), bq.LinearScale()
         tooltip = bq.Tooltip(fields=["name", "y"], labels=["layer", "value"], formats=["", ".4g"])
-        self.trained = bq.Scatter(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[TRAINED],
-                                  default_size=48, interactions={"click": "select"}, tooltip=tooltip,
-                                  selected_style={"fill": SEL, "stroke": "black", "stroke-width": 2}, names=[],
-                                  display_names=False, names_unique=False)
-        self.trained_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[TRAINED], stroke_width=1.5)
-        self.base = bq.Scatter(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[BASE], default_size=32,
-                               marker="diamond", names=[], display_names=False, names_unique=False,
-                               tooltip=bq.Tooltip(fields=["name", "y"], labels=["layer", "baseline"], formats=["", ".4g"]),
-                               )
-        self.base_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[BASE], line_style="dashed")
-        self.cursor = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[SEL], line_style="dotted")
+        self.trained = bq.Scatter(
+            x=np.zeros(0),
+            y=np.zeros(0),
+            scales={"x": xs, "y": ys},
+            colors=[TRAINED],
+            default_size=48,
+            interactions={"click": "select"},
+            tooltip=tooltip,
+            selected_style={"fill": SEL, "stroke": "black", "stroke-width": 2},
+            names=[],
+            display_names=False,
+            names_unique=False,
+        )
+        self.trained_line = bq.Lines(
+            x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[TRAINED], stroke_width=1.5
+        )
+        self.base = bq.Scatter(
+            x=np.zeros(0),
+            y=np.zeros(0),
+            scales={"x": xs, "y": ys},
+            colors=[BASE],
+            default_size=32,
+            marker="diamond",
+            names=[],
+            display_names=False,
+            names_unique=False,
+            tooltip=bq.Tooltip(fields=["name", "y"], labels=["layer", "baseline"], formats=["", ".4g"]),
+        )
+        self.base_line = bq.Lines(
+            x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[BASE], line_style="dashed"
+        )
+        self.cursor = bq.Lines(
+            x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys}, colors=[SEL], line_style="dotted"
+        )
         # layer names on the axis (every k-th of many layers; all of them on hover)
         every = max(1, math.ceil(len(self.names) / 14))
         shown = np.arange(0, len(self.names), every)
         bottom = 20 + 3 * min(24, max(len(n) for n in self.names))  # room for the rotated names
         # (an empty label gets no position in bqplot's front end: "translate(x, undefined)" errors)
-        x_axis = bq.Axis(scale=xs, label="layers", label_offset=f"{bottom - 4}px", tick_values=shown.astype(float),
-                         tick_labels={int(i): self.names[i] for i in shown}, tick_rotate=-30,
-                         tick_style={"font-size": "10px", "text-anchor": "end"})
-        self.y_axis = bq.Axis(scale=ys, side="left", label=metric_axis_label(metric), tick_format=TICK_FORMAT, label_offset="44px",
-                              tick_style={"font-size": "10px"})
-        self.figure = bq.Figure(marks=[self.cursor, self.base_line, self.base, self.trained_line, self.trained],
-                                axes=[x_axis, self.y_axis], title="",
-                                fig_margin={"top": 12, "bottom": bottom + 10,
-                                            "left": 60, "right": 36},
-                                layout=widgets.Layout(width="100%", height=height), min_aspect_ratio=0.1, max_aspect_ratio=10, display_toolbar=False)
+        x_axis = bq.Axis(
+            scale=xs,
+            label="layers",
+            label_offset=f"{bottom - 4}px",
+            tick_values=shown.astype(float),
+            tick_labels={int(i): self.names[i] for i in shown},
+            tick_rotate=-30,
+            tick_style={"font-size": "10px", "text-anchor": "end"},
+        )
+        self.y_axis = bq.Axis(
+            scale=ys,
+            side="left",
+            label=metric_axis_label(metric),
+            tick_format=TICK_FORMAT,
+            label_offset="44px",
+            tick_style={"font-size": "10px"},
+        )
+        self.figure = bq.Figure(
+            marks=[self.cursor, self.base_line, self.base, self.trained_line, self.trained],
+            axes=[x_axis, self.y_axis],
+            title="",
+            fig_margin={"top": 12, "bottom": bottom + 10, "left": 60, "right": 36},
+            layout=widgets.Layout(width="100%", height=height),
+            min_aspect_ratio=0.1,
+            max_aspect_ratio=10,
+            display_toolbar=False,
+        )
         self.trained.observe(self._on_click, names="selected")
         self.metric.observe(self._on_choice, names="value")
         self.baseline.observe(self._on_choice, names="value")
         self.compute_button.on_click(self._on_compute)
         self._watch(self._on_layer, ["layer"])
-        controls = widgets.HBox([self.metric, self.baseline, self.compute_button, self.progress],
-                                layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+        controls = widgets.HBox(
+            [self.metric, self.baseline, self.compute_button, self.progress],
+            layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
+        )
         self.legend = widgets.HTML("")
-        self.children = [widgets.HTML(note_html("<b>Metrics across layers</b>: click a point to select the layer")),
-                         controls, self.figure, self.legend, self.note, self.export_bar, self.errors]
+        self.children = [
+            widgets.HTML(note_html("<b>Metrics across layers</b>: click a point to select the layer")),
+            controls,
+            self.figure,
+            self.legend,
+            self.note,
+            self.export_bar,
+            self.errors,
+        ]
         if compute == "now" or (compute == "auto" and estimated_cost(analysis) <= auto_limit):
             self.compute_all()
         else:
@@ -136,7 +214,11 @@ class LayerMetrics(View):
     def compute_all(self) -> None:
         """Compute the trained (and baseline) metrics of every layer, with a progress bar."""
         baseline = self.baseline.value
-        todo = [n for n in self.names if self._trained(n) is None or (baseline != "none" and self._base(n, baseline) is None)]
+        todo = [
+            n
+            for n in self.names
+            if self._trained(n) is None or (baseline != "none" and self._base(n, baseline) is None)
+        ]
         if todo:
             self.progress.max, self.progress.value = len(todo), 0
             self.progress.layout.visibility = "visible"
@@ -163,7 +245,9 @@ class LayerMetrics(View):
             return float(v) if isinstance(v, (int, float, np.number)) and v is not None else math.nan
 
         trained = np.array([get(self._trained(n)) for n in self.names])
-        base = np.array([get(self._base(n, baseline)) if baseline != "none" else math.nan for n in self.names])
+        base = np.array(
+            [get(self._base(n, baseline)) if baseline != "none" else math.nan for n in self.names]
+        )
         return trained, base
 
     # -- drawing -------------------------------------------------------------------------------------
@@ -173,7 +257,9 @@ class LayerMetrics(View):
         ok, okb = np.isfinite(trained), np.isfinite(base)
         self._shown = np.flatnonzero(ok)  # scatter position -> layer index
         ys = self.trained.scales["y"]
-        with self._sync(self.trained, self.trained_line, self.base, self.base_line, self.y_axis, ys, self.cursor):
+        with self._sync(
+            self.trained, self.trained_line, self.base, self.base_line, self.y_axis, ys, self.cursor
+        ):
             self.trained.x, self.trained.y = x[ok], trained[ok]
             self.trained.names = [self.names[i] for i in self._shown]
             # NaN where a layer has no value: the line breaks there instead of bridging it
@@ -231,10 +317,14 @@ class LayerMetrics(View):
         self.cursor.x, self.cursor.y = np.zeros(0), np.zeros(0)
 
     def _set_selected(self, pos: np.ndarray | None) -> None:
-        """Write the scatter's selection only when it differs (each write restyles every point in the page)."""
+        """Write the scatter's selection only when it differs.
+
+        Each write restyles every point in the page.
+        """
         old = self.trained.selected
-        same = (old is None and pos is None) or (old is not None and pos is not None
-                                                 and np.array_equal(np.asarray(old).ravel(), pos))
+        same = (old is None and pos is None) or (
+            old is not None and pos is not None and np.array_equal(np.asarray(old).ravel(), pos)
+        )
         if not same:
             self.trained.selected = pos
 
@@ -244,7 +334,9 @@ class LayerMetrics(View):
         from .. import figures as figs
 
         metric, baseline = self.metric.value, self.baseline.value
-        fig = figs.layer_metric(self.analysis, metric, baseline, layer=self.selection.layer, values=self.values())
+        fig = figs.layer_metric(
+            self.analysis, metric, baseline, layer=self.selection.layer, values=self.values()
+        )
         return {f"metrics_{metric}_{baseline}": fig}
 
     def settings(self) -> dict[str, Any]:
@@ -253,9 +345,15 @@ class LayerMetrics(View):
     def apply_settings(self, settings: Any) -> None:
         s = check_settings("LayerMetrics", settings, {"metric": str, "baseline": str})
         if s.get("metric", "alpha") not in METRICS:
-            raise ViewError(f"unknown metric {s['metric']!r} in the LayerMetrics settings: use one of {', '.join(METRICS)}")
+            raise ViewError(
+                f"unknown metric {s['metric']!r} in the LayerMetrics settings: "
+                f"use one of {', '.join(METRICS)}"
+            )
         if s.get("baseline", "none") not in BASELINES:
-            raise ViewError(f"unknown baseline {s['baseline']!r} in the LayerMetrics settings: use one of {', '.join(BASELINES)}")
+            raise ViewError(
+                f"unknown baseline {s['baseline']!r} in the LayerMetrics settings: "
+                f"use one of {', '.join(BASELINES)}"
+            )
         for key in ("metric", "baseline"):
             if key in s:
                 getattr(self, key).value = s[key]
@@ -285,7 +383,11 @@ class LayerMetrics(View):
 
     @callback
     def _on_choice(self, change: Any) -> None:
-        if change["owner"] is self.baseline and change["new"] != "none" and all(self._trained(n) is not None for n in self.names):
+        if (
+            change["owner"] is self.baseline
+            and change["new"] != "none"
+            and all(self._trained(n) is not None for n in self.names)
+        ):
             self.compute_all()
         else:
             self.redraw()

@@ -15,7 +15,10 @@ __all__ = ["LayerSelector", "cached_metrics"]
 
 
 def cached_metrics(analysis: Any, name: str) -> dict[str, Any] | None:
-    """The layer's metrics if the analysis has already computed them for its current weights (never computes)."""
+    """The layer's metrics if the analysis has already computed them for its current weights.
+
+    Never computes them.
+    """
     return analysis.cached_metrics(name)
 
 
@@ -43,8 +46,15 @@ class LayerSelector(View):
     `refresh_badges` after analysing all layers (e.g. ``analysis.metrics()``).
     """
 
-    def __init__(self, analysis: Any, selection: Selection | None = None, *, badge: str = "auto", rows: int = 12,
-                 option_padding: int = 0) -> None:
+    def __init__(
+        self,
+        analysis: Any,
+        selection: Selection | None = None,
+        *,
+        badge: str = "auto",
+        rows: int = 12,
+        option_padding: int = 0,
+    ) -> None:
         super().__init__(selection)
         if badge not in ("auto", "alpha", "stable_rank"):
             raise ViewError(f"badge must be 'auto', 'alpha' or 'stable_rank', not {badge!r}")
@@ -64,12 +74,21 @@ class LayerSelector(View):
         other = f", {n_other} listed but not decomposable" if n_other else ""
         # taller entries where few layers would leave the list mostly empty (the Explorer sets it)
         pad = int(option_padding)
-        style = (f"<style>.ddp-layerselector.ddp-pad-{pad} option {{ padding-top: {pad}px; padding-bottom: {pad}px; }}</style>"
-                 if pad > 0 else "")
+        style = (
+            f"<style>.ddp-layerselector.ddp-pad-{pad} option "
+            f"{{ padding-top: {pad}px; padding-bottom: {pad}px; }}</style>"
+            if pad > 0
+            else ""
+        )
         if pad > 0:
             self.add_class(f"ddp-pad-{pad}")
-        self.header = widgets.HTML(style + note_html(
-            f"<b>Layers</b> ({len(self.names)}{other}, forward order): kind, weight shape, α or stable rank sr"))
+        self.header = widgets.HTML(
+            style
+            + note_html(
+                f"<b>Layers</b> ({len(self.names)}{other}, forward order): "
+                "kind, weight shape, α or stable rank sr"
+            )
+        )
         self.select.observe(self._on_pick, names="value")
         self._watch(self._on_layer, ["layer"])
         self.children = [self.header, self.select, self.errors]
@@ -83,7 +102,10 @@ class LayerSelector(View):
         grp = f" g{info.groups}" if info.groups > 1 else ""
         badge = _badge(cached_metrics(self.analysis, name), self.badge)
         # aligned columns (monospace): index, name, badge, then kind and shape, which may be cut off
-        text = f"{i:>{self._w_index}} {name:<{self._w_name}}  {badge:<7}  {info.kind} {_shape(info.weight_shape)}{grp}"
+        text = (
+            f"{i:>{self._w_index}} {name:<{self._w_name}}  {badge:<7}  "
+            f"{info.kind} {_shape(info.weight_shape)}{grp}"
+        )
         return text.replace(" ", "\u00a0")  # a <select> collapses runs of spaces: keep the columns aligned
 
     def _options(self) -> list[tuple[str, str]]:
@@ -116,8 +138,11 @@ class LayerSelector(View):
         for n in self.names:
             weight = "bold" if n == self.selection.layer else "normal"
             rows.append(f'<div style="font-weight:{weight}">{esc(self.label(n))}</div>')
-        return ('<div class="ddp-static" style="font-family:monospace; font-size:11px; white-space:pre">'
-                + "".join(rows) + "</div>")
+        return (
+            '<div class="ddp-static" style="font-family:monospace; font-size:11px; white-space:pre">'
+            + "".join(rows)
+            + "</div>"
+        )
 
     def on_metrics_computed(self) -> None:
         """Called by the Explorer when another view has computed layer metrics."""

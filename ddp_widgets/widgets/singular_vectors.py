@@ -67,7 +67,11 @@ class SingularVectorView(View):
         super().__init__(selection)
         self.analysis, self.profile = analysis, profile
         self.images = images
-        self.labels = None if labels is None else np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels)
+        self.labels = (
+            None
+            if labels is None
+            else np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels)
+        )
         self.n_filters, self.n_images, self.channels = n_filters, n_images, channels
         self._top: np.ndarray = np.zeros(0, np.int64)  # dataset indices shown in the top-images grid
         self.header = widgets.HTML(note_html("no layer selected"))
@@ -76,9 +80,13 @@ class SingularVectorView(View):
         self.filters.observe(self._on_filter_click, names="selected_index")
         self._filter_labels: list[str] = []
         self._compared: list[int] = []  # neurons in the side-by-side rows
-        self._compare_cells: list[tuple[int, int | None]] = []  # compare tile -> (neuron, dataset index or None)
+        self._compare_cells: list[
+            tuple[int, int | None]
+        ] = []  # compare tile -> (neuron, dataset index or None)
         self.compare_header = widgets.HTML("", layout=widgets.Layout(display="none"))
-        self.compare = ImageGrid(tile_size=max(24, image_size - 10), title="", layout=widgets.Layout(display="none"))
+        self.compare = ImageGrid(
+            tile_size=max(24, image_size - 10), title="", layout=widgets.Layout(display="none")
+        )
         self.compare.add_class("ddp-compare")
         self.compare.observe(self._on_compare_click, names="selected_index")
         children: list[widgets.Widget] = [self.header, self.filters, self.compare_header, self.compare]
@@ -90,19 +98,37 @@ class SingularVectorView(View):
             names = [str(c) for c in profile.class_names]
             xs, ys = bq.OrdinalScale(domain=names), bq.LinearScale()
             self.bars = bq.Bars(
-                x=names, y=np.zeros(len(names)), scales={"x": xs, "y": ys}, colors=[BAR_COLOR],
-                interactions={"click": "select"}, selected_style={"fill": SEL_COLOR, "stroke": "var(--jp-ui-font-color1)"},
+                x=names,
+                y=np.zeros(len(names)),
+                scales={"x": xs, "y": ys},
+                colors=[BAR_COLOR],
+                interactions={"click": "select"},
+                selected_style={"fill": SEL_COLOR, "stroke": "var(--jp-ui-font-color1)"},
                 tooltip=bq.Tooltip(fields=["x", "y"], labels=["class", "mean signal"], formats=["", ".3g"]),
             )
             self.bars.observe(self._on_bar_click, names="selected")
             self.class_fig = bq.Figure(
-                marks=[self.bars], title=CLASS_SIGNAL_TITLE,
-                axes=[bq.Axis(scale=xs, tick_rotate=-35, tick_style={"font-size": "10px", "text-anchor": "end"}),
-                      bq.Axis(scale=ys, side="left", tick_format=".3~g", label=CLASS_SIGNAL_Y, label_offset="46px",
-                              tick_style={"font-size": "10px"})],
-                fig_margin={"top": 26, "bottom": 62, "left": 58, "right": 10}, title_style={"font-size": "12px"},
+                marks=[self.bars],
+                title=CLASS_SIGNAL_TITLE,
+                axes=[
+                    bq.Axis(
+                        scale=xs, tick_rotate=-35, tick_style={"font-size": "10px", "text-anchor": "end"}
+                    ),
+                    bq.Axis(
+                        scale=ys,
+                        side="left",
+                        tick_format=".3~g",
+                        label=CLASS_SIGNAL_Y,
+                        label_offset="46px",
+                        tick_style={"font-size": "10px"},
+                    ),
+                ],
+                fig_margin={"top": 26, "bottom": 62, "left": 58, "right": 10},
+                title_style={"font-size": "12px"},
                 layout=widgets.Layout(width="100%", height=bars_height),
-                min_aspect_ratio=0.1, max_aspect_ratio=10, display_toolbar=False,
+                min_aspect_ratio=0.1,
+                max_aspect_ratio=10,
+                display_toolbar=False,
             )
             children += [self.neuron_header, self.top_images, self.class_fig]
             self._watch(self._on_class, ["class_label", "class_labels"])
@@ -123,7 +149,8 @@ class SingularVectorView(View):
             self.filters.selected_index = index if index is not None and index < len(tiles) else None
         self.header.value = note_html(
             f"<b>{esc(name)}</b>: singular filters of the top {len(tiles)} of {self.analysis.svd(name).rank} "
-            f"singular values ({esc(how)}). Click one to select it; ctrl/shift-click σ points to compare several."
+            f"singular values ({esc(how)}). Click one to select it; "
+            "ctrl/shift-click σ points to compare several."
         )
 
     def _marked_labels(self) -> list[str]:
@@ -146,13 +173,17 @@ class SingularVectorView(View):
         tiles, cells, labels = self._compare_rows(name, chosen)
         self._compared, self._compare_cells = chosen, cells
         with self._sync(self.compare):
-            self.compare.columns = 1 + (self._n_compared_images() if self._profiled(name) and self.images is not None else 0)
+            self.compare.columns = 1 + (
+                self._n_compared_images() if self._profiled(name) and self.images is not None else 0
+            )
             self.compare.set_images(_stack(tiles), labels=labels)
         extra = len(set(self.selection.neurons)) - len(chosen)
         more = f" (the first {len(chosen)}; {extra} more selected)" if extra > 0 else ""
         what = "filter and top images" if self._profiled(name) and self.images is not None else "filter"
-        self.compare_header.value = note_html(f"<b>{len(chosen)} selected SVD neurons</b> of {esc(name)}{more}: "
-                                              f"each row is one neuron's {what}.")
+        self.compare_header.value = note_html(
+            f"<b>{len(chosen)} selected SVD neurons</b> of {esc(name)}{more}: "
+            f"each row is one neuron's {what}."
+        )
         self.compare.layout.display = self.compare_header.layout.display = "flex"
         if self.profile is not None:
             self.top_images.layout.display = "none"
@@ -163,7 +194,9 @@ class SingularVectorView(View):
     def _profiled(self, name: str) -> bool:
         return self.profile is not None and name in self.profile.layers
 
-    def _compare_rows(self, name: str, chosen: list[int]) -> tuple[list[np.ndarray], list[tuple[int, int | None]], list[str]]:
+    def _compare_rows(
+        self, name: str, chosen: list[int]
+    ) -> tuple[list[np.ndarray], list[tuple[int, int | None]], list[str]]:
         size = self.compare.tile_size
         all_tiles, _, _, _ = filter_tiles(self.analysis, name, max(chosen) + 1, self.channels)
         tiles, cells, labels = [], [], []
@@ -193,7 +226,11 @@ class SingularVectorView(View):
             return
         name, neuron = self.selection.layer, self.selection.neuron
         if name is None or name not in self.profile.layers or neuron is None:
-            why = "select an SVD neuron" if name in getattr(self.profile, "layers", []) else f"layer {esc(name)} was not profiled"
+            why = (
+                "select an SVD neuron"
+                if name in getattr(self.profile, "layers", [])
+                else f"layer {esc(name)} was not profiled"
+            )
             with self._sync(self.top_images, self.bars):
                 self.top_images.set_images(np.zeros((0, 1, 1, 3), np.uint8))
                 self.bars.y = np.zeros(len(self.profile.class_names))
@@ -208,7 +245,8 @@ class SingularVectorView(View):
         names = list(self.profile.class_names)
         with self._sync(self.top_images, self.bars, self.bars.scales["y"], self.class_fig.axes[1]):
             if self.images is not None and idx.size:
-                # native size, at most the tile's edge: the grid scales them, no more pixels travel than it shows
+                # native size, at most the tile's edge: the grid scales them,
+                # no more pixels travel than it shows
                 tiles = render_images(self.images, idx, size=1, max_side=self.top_images.tile_size)
                 labs = [names[int(self.labels[i])] if self.labels is not None else f"#{i}" for i in idx]
                 tips = [f"image {i} · signal {s:.3g}" for i, s in zip(idx, scores, strict=True)]
@@ -226,7 +264,8 @@ class SingularVectorView(View):
             self._select_bar()
         what = "" if self.images is not None else " (pass images=... to see them)"
         self.neuron_header.value = note_html(
-            f"<b>{esc(neuron_label(name, neuron))}</b>: the {idx.size} dataset images with the largest signal{what}, "
+            f"<b>{esc(neuron_label(name, neuron))}</b>: "
+            f"the {idx.size} dataset images with the largest signal{what}, "
             f"and its mean signal per class."
         )
 
@@ -249,25 +288,40 @@ class SingularVectorView(View):
         from .. import figures as figs
 
         stem = f"vectors_{safe_name(name)}"
-        out = {f"{stem}_filters": figs.singular_filters(self.analysis, name, n=self.n_filters, channels=self.channels,
-                                                         neuron=k)}
+        out = {
+            f"{stem}_filters": figs.singular_filters(
+                self.analysis, name, n=self.n_filters, channels=self.channels, neuron=k
+            )
+        }
         if self.profile is not None and k is not None and name in self.profile.layers:
             if self.images is not None and self._top.size:
-                out[f"{stem}_{k}_top_images"] = figs.top_images(self.profile, name, k, self.images, self.labels,
-                                                                n=self.n_images, image_index=self.selection.image_index)
-            out[f"{stem}_{k}_class_signal"] = figs.class_signal(self.profile, name, k,
-                                                                class_label=self.selection.class_label)
+                out[f"{stem}_{k}_top_images"] = figs.top_images(
+                    self.profile,
+                    name,
+                    k,
+                    self.images,
+                    self.labels,
+                    n=self.n_images,
+                    image_index=self.selection.image_index,
+                )
+            out[f"{stem}_{k}_class_signal"] = figs.class_signal(
+                self.profile, name, k, class_label=self.selection.class_label
+            )
         return out
 
     def settings(self) -> dict[str, Any]:
         return {"n_filters": self.n_filters, "n_images": self.n_images, "channels": self.channels}
 
     def apply_settings(self, settings: Any) -> None:
-        s = check_settings("SingularVectorView", settings, {"n_filters": int, "n_images": int, "channels": int})
+        s = check_settings(
+            "SingularVectorView", settings, {"n_filters": int, "n_images": int, "channels": int}
+        )
         bad = {k: v for k, v in s.items() if not 1 <= v <= 256}
         if bad:
             raise ViewError(f"SingularVectorView settings out of range {bad}: use counts from 1 to 256")
-        self.n_filters, self.n_images, self.channels = (s.get(k, getattr(self, k)) for k in ("n_filters", "n_images", "channels"))
+        self.n_filters, self.n_images, self.channels = (
+            s.get(k, getattr(self, k)) for k in ("n_filters", "n_images", "channels")
+        )
         if self.selection.layer is not None:
             self._on_layer({"new": self.selection.layer})
 
@@ -326,8 +380,11 @@ class SingularVectorView(View):
         if i is None:
             self.selection.neuron = k  # a filter: focus that neuron (it stays among the selected)
         else:
-            self.selection.select(neuron=k, image_index=i,
-                                  **({"class_label": int(self.labels[i])} if self.labels is not None else {}))
+            self.selection.select(
+                neuron=k,
+                image_index=i,
+                **({"class_label": int(self.labels[i])} if self.labels is not None else {}),
+            )
 
     @interaction
     def _on_bar_click(self, change: Any) -> None:

@@ -19,7 +19,8 @@ from ._base import View, callback, check_settings, esc, interaction, note_html, 
 
 __all__ = ["SpectrumPlot", "esd_histogram"]
 
-# the spectrum views of the analysis's registry (core.spectra.VIEWS): the first is drawn, the others overlay it
+# the spectrum views of the analysis's registry (core.spectra.VIEWS):
+# the first is drawn, the others overlay it
 VIEWS: tuple[str, ...] = tuple(SPECTRUM_VIEWS)
 _PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 VIEW_COLORS = {v: _PALETTE[i % len(_PALETTE)] for i, v in enumerate(VIEWS)}
@@ -30,14 +31,20 @@ TICKS = {"font-size": "10px"}
 
 def _legend(drawn: dict[str, bool]) -> str:
     """The legend of what is drawn now (a hidden overlay or a missing fit is not listed)."""
+
     def item(color: str, text: str, dash: bool = False, fill: bool = False, dot: bool = False) -> str:
         style = f"border-top:2px {'dashed' if dash else 'solid'} {color}; width:16px; height:0"
         if fill:
             style = f"background:{color}; opacity:0.45; width:12px; height:10px"
         if dot:
-            style = f"background:{color}; border:1.5px solid var(--jp-ui-font-color1); border-radius:50%; width:9px; height:9px"
-        return (f'<span style="display:inline-flex; align-items:center; gap:4px; margin-right:12px">'
-                f'<span style="display:inline-block; {style}"></span>{text}</span>')
+            style = (
+                f"background:{color}; border:1.5px solid var(--jp-ui-font-color1); "
+                "border-radius:50%; width:9px; height:9px"
+            )
+        return (
+            f'<span style="display:inline-flex; align-items:center; gap:4px; margin-right:12px">'
+            f'<span style="display:inline-block; {style}"></span>{text}</span>'
+        )
 
     parts = [item(VIEW_COLORS[v], SPECTRUM_VIEWS[v].label, fill=v == VIEWS[0]) for v in VIEWS if drawn.get(v)]
     if drawn.get("mp"):
@@ -81,11 +88,28 @@ class SpectrumPlot(View):
         self.overlay = {v: widgets.Checkbox(value=v in overlays, description=v, **box) for v in VIEWS[1:]}
         self._build_marks()
         fig_layout = {"flex": "1 1 240px", "height": height, "min_width": "240px"}
-        self.rank_fig = bq.Figure(marks=self._rank_marks, axes=self._rank_axes, fig_margin=MARGIN,
-                                  layout=widgets.Layout(**fig_layout), title="singular values",
-                                  title_style={"font-size": "13px"}, min_aspect_ratio=0.1, max_aspect_ratio=10, display_toolbar=False)
-        self.esd_fig = bq.Figure(marks=self._esd_marks, axes=self._esd_axes, fig_margin=MARGIN,
-                                 layout=widgets.Layout(**fig_layout), title="ESD", title_style={"font-size": "13px"}, min_aspect_ratio=0.1, max_aspect_ratio=10, display_toolbar=False)
+        self.rank_fig = bq.Figure(
+            marks=self._rank_marks,
+            axes=self._rank_axes,
+            fig_margin=MARGIN,
+            layout=widgets.Layout(**fig_layout),
+            title="singular values",
+            title_style={"font-size": "13px"},
+            min_aspect_ratio=0.1,
+            max_aspect_ratio=10,
+            display_toolbar=False,
+        )
+        self.esd_fig = bq.Figure(
+            marks=self._esd_marks,
+            axes=self._esd_axes,
+            fig_margin=MARGIN,
+            layout=widgets.Layout(**fig_layout),
+            title="ESD",
+            title_style={"font-size": "13px"},
+            min_aspect_ratio=0.1,
+            max_aspect_ratio=10,
+            display_toolbar=False,
+        )
         self.rank_fig.add_class("ddp-rank-fig")
         self.esd_fig.add_class("ddp-esd-fig")
         self.points.observe(self._on_points, names="selected")
@@ -95,10 +119,19 @@ class SpectrumPlot(View):
             cb.observe(self._on_overlay, names="value")
         self._watch(self._on_layer, ["layer"])
         self._watch(self._on_index, ["neuron", "neurons"])
-        controls = widgets.HBox([self.log_sigma, self.log_esd, widgets.HTML(note_html("overlay views:"), layout=widgets.Layout(margin="0 6px 0 0")),
-                                 *self.overlay.values()], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+        controls = widgets.HBox(
+            [
+                self.log_sigma,
+                self.log_esd,
+                widgets.HTML(note_html("overlay views:"), layout=widgets.Layout(margin="0 6px 0 0")),
+                *self.overlay.values(),
+            ],
+            layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
+        )
         self.legend = widgets.HTML(_legend({}))
-        figs = widgets.HBox([self.rank_fig, self.esd_fig], layout=widgets.Layout(flex_flow="row wrap", width="100%"))
+        figs = widgets.HBox(
+            [self.rank_fig, self.esd_fig], layout=widgets.Layout(flex_flow="row wrap", width="100%")
+        )
         self.children = [self.header, controls, figs, self.legend, self.note, self.export_bar, self.errors]
         if self.selection.layer is not None:
             self._on_layer({"new": self.selection.layer})
@@ -112,46 +145,100 @@ class SpectrumPlot(View):
         old = getattr(self, "points", None)
         sx, sy = bq.LinearScale(), self._scale(self.log_sigma.value)
         self.points = bq.Scatter(
-            x=np.zeros(0), y=np.zeros(0), scales={"x": sx, "y": sy}, interactions={"click": "select"},
-            colors=[VIEW_COLORS["unfolded"]], default_size=24, stroke_width=0,
+            x=np.zeros(0),
+            y=np.zeros(0),
+            scales={"x": sx, "y": sy},
+            interactions={"click": "select"},
+            colors=[VIEW_COLORS["unfolded"]],
+            default_size=24,
+            stroke_width=0,
             selected_style={"fill": SEL_COLOR, "opacity": 1.0},
             tooltip=bq.Tooltip(fields=["x", "y"], labels=["SVD neuron", "σ"], formats=["d", ".4g"]),
         )
         # the selected SVD neuron(s), unmistakable among thousands of points: a rule and large markers
-        self.sel_rule = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": sx, "y": sy}, colors=[SEL_COLOR],
-                                 stroke_width=1.5, opacities=[0.8])
+        self.sel_rule = bq.Lines(
+            x=np.zeros(0),
+            y=np.zeros(0),
+            scales={"x": sx, "y": sy},
+            colors=[SEL_COLOR],
+            stroke_width=1.5,
+            opacities=[0.8],
+        )
         # (a Lines mark drawing only its markers: the scatter stays the only clickable set of points)
-        self.sel_marker = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": sx, "y": sy}, colors=[SEL_COLOR],
-                                   marker="circle", marker_size=160, stroke_width=0, fill="none")
+        self.sel_marker = bq.Lines(
+            x=np.zeros(0),
+            y=np.zeros(0),
+            scales={"x": sx, "y": sy},
+            colors=[SEL_COLOR],
+            marker="circle",
+            marker_size=160,
+            stroke_width=0,
+            fill="none",
+        )
         if old is not None:
             self.points.selected = old.selected
             old.unobserve(self._on_points, names="selected")
             self.points.observe(self._on_points, names="selected")
-        self.edge_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": sx, "y": sy}, colors=[MP_COLOR],
-                                  line_style="dashed")
+        self.edge_line = bq.Lines(
+            x=np.zeros(0), y=np.zeros(0), scales={"x": sx, "y": sy}, colors=[MP_COLOR], line_style="dashed"
+        )
         self._rank_marks = [self.edge_line, self.sel_rule, self.points, self.sel_marker]
         self._rank_axes = [
             bq.Axis(scale=sx, label=NEURON_AXIS, tick_format="d", tick_style=TICKS),
-            bq.Axis(scale=sy, side="left", label=SIGMA, tick_format=TICK_FORMAT, label_offset="42px", tick_style=TICKS),
+            bq.Axis(
+                scale=sy,
+                side="left",
+                label=SIGMA,
+                tick_format=TICK_FORMAT,
+                label_offset="42px",
+                tick_style=TICKS,
+            ),
         ]
         log = self.log_esd.value
         ex, ey = self._scale(log), self._scale(log)
         self.hist = {
-            v: bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": ex, "y": ey}, colors=[VIEW_COLORS[v]],
-                        fill="bottom" if v == "unfolded" else "none", fill_opacities=[0.35], stroke_width=1.5,
-                        visible=False)
+            v: bq.Lines(
+                x=np.zeros(0),
+                y=np.zeros(0),
+                scales={"x": ex, "y": ey},
+                colors=[VIEW_COLORS[v]],
+                fill="bottom" if v == "unfolded" else "none",
+                fill_opacities=[0.35],
+                stroke_width=1.5,
+                visible=False,
+            )
             for v in VIEWS
         }
-        self.mp_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": ex, "y": ey}, colors=[MP_COLOR],
-                                stroke_width=2)
-        self.pl_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": ex, "y": ey}, colors=[PL_COLOR],
-                                stroke_width=2, line_style="dashed")
-        self.sel_line = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": ex, "y": ey}, colors=[SEL_COLOR],
-                                 stroke_width=1.5, line_style="dotted")
+        self.mp_line = bq.Lines(
+            x=np.zeros(0), y=np.zeros(0), scales={"x": ex, "y": ey}, colors=[MP_COLOR], stroke_width=2
+        )
+        self.pl_line = bq.Lines(
+            x=np.zeros(0),
+            y=np.zeros(0),
+            scales={"x": ex, "y": ey},
+            colors=[PL_COLOR],
+            stroke_width=2,
+            line_style="dashed",
+        )
+        self.sel_line = bq.Lines(
+            x=np.zeros(0),
+            y=np.zeros(0),
+            scales={"x": ex, "y": ey},
+            colors=[SEL_COLOR],
+            stroke_width=1.5,
+            line_style="dotted",
+        )
         self._esd_marks = [*self.hist.values(), self.mp_line, self.pl_line, self.sel_line]
         self._esd_axes = [
             bq.Axis(scale=ex, label=ESD_X, tick_format=TICK_FORMAT, tick_style=TICKS),
-            bq.Axis(scale=ey, side="left", label=DENSITY, tick_format=TICK_FORMAT, label_offset="42px", tick_style=TICKS),
+            bq.Axis(
+                scale=ey,
+                side="left",
+                label=DENSITY,
+                tick_format=TICK_FORMAT,
+                label_offset="42px",
+                tick_style=TICKS,
+            ),
         ]
 
     # -- data ----------------------------------------------------------------------------------------
@@ -177,10 +264,22 @@ class SpectrumPlot(View):
         sv = np.asarray(spec.singular_values, np.float64)
         info = self.analysis.info(name)
         log_s, log_e = self.log_sigma.value, self.log_esd.value
-        marks = [self.points, self.sel_rule, self.sel_marker, self.edge_line, self.mp_line, self.pl_line, self.sel_line,
-                 *self.hist.values()]
-        scales = [self.points.scales["x"], self.points.scales["y"], self.hist["unfolded"].scales["x"],
-                  self.hist["unfolded"].scales["y"]]
+        marks = [
+            self.points,
+            self.sel_rule,
+            self.sel_marker,
+            self.edge_line,
+            self.mp_line,
+            self.pl_line,
+            self.sel_line,
+            *self.hist.values(),
+        ]
+        scales = [
+            self.points.scales["x"],
+            self.points.scales["y"],
+            self.hist["unfolded"].scales["x"],
+            self.hist["unfolded"].scales["y"],
+        ]
         # one message per changed widget (hold_sync): marks, scales, axes and titles
         with self._sync(*marks, *scales, *self._rank_axes, *self._esd_axes, self.rank_fig, self.esd_fig):
             y = np.maximum(sv, sv[0] * 1e-7) if log_s and sv.size else sv
@@ -193,7 +292,10 @@ class SpectrumPlot(View):
             mp = spec.mp
             if math.isfinite(mp.lambda_plus) and sv.size:
                 s_edge = math.sqrt(mp.lambda_plus * spec.norm_by)
-                self.edge_line.x, self.edge_line.y = np.array([0.0, sv.size - 1.0]), np.array([s_edge, s_edge])
+                self.edge_line.x, self.edge_line.y = (
+                    np.array([0.0, sv.size - 1.0]),
+                    np.array([s_edge, s_edge]),
+                )
             else:
                 self.edge_line.x, self.edge_line.y = np.zeros(0), np.zeros(0)
             # on a log axis, show at most LOG_RANGE decades below the largest eigenvalue of any view
@@ -229,7 +331,10 @@ class SpectrumPlot(View):
                 ey.min, ey.max = 0.0, max(peak, 1e-12) * 1.15
                 ex.min, ex.max = 0.0, top * 1.02
             if hidden:
-                notes.append(f"eigenvalues below 10<sup>−{LOG_RANGE}</sup>·λ<sub>max</sub> not drawn ({', '.join(hidden)})")
+                notes.append(
+                    f"eigenvalues below 10<sup>−{LOG_RANGE}</sup>·λ<sub>max</sub> "
+                    f"not drawn ({', '.join(hidden)})"
+                )
             self._draw_selected_lambda()
             self._ticks(y, log_s, log_e)
             self.rank_fig.title = rank_title(name)
@@ -238,9 +343,12 @@ class SpectrumPlot(View):
         rows, cols = info.matrix_shape
         grp = f" × {info.groups} groups" if info.groups > 1 else ""
         self.header.value = note_html(
-            f"<b>{esc(name)}</b> · {esc(info.kind)} {'×'.join(map(str, info.weight_shape))} · unfolded {rows}×{cols}{grp} · "
-            f"α = {fmt(spec.power_law.alpha, '.2f')} (x<sub>min</sub> {fmt(spec.power_law.xmin)}, KS {fmt(spec.power_law.ks_distance, '.2f')}) · "
-            f"MP σ² = {fmt(spec.mp.sigma2)}, λ₊ = {fmt(spec.mp.lambda_plus)}, {spec.mp.num_spikes} spikes · Q = {fmt(spec.Q)}"
+            f"<b>{esc(name)}</b> · {esc(info.kind)} {'×'.join(map(str, info.weight_shape))} · "
+            f"unfolded {rows}×{cols}{grp} · "
+            f"α = {fmt(spec.power_law.alpha, '.2f')} (x<sub>min</sub> {fmt(spec.power_law.xmin)}, "
+            f"KS {fmt(spec.power_law.ks_distance, '.2f')}) · "
+            f"MP σ² = {fmt(spec.mp.sigma2)}, λ₊ = {fmt(spec.mp.lambda_plus)}, "
+            f"{spec.mp.num_spikes} spikes · Q = {fmt(spec.Q)}"
         )
         self.note.value = note_html(" · ".join(notes)) if notes else ""
 
@@ -266,7 +374,11 @@ class SpectrumPlot(View):
 
     def _draw_legend(self) -> None:
         drawn = {v: bool(m.visible and m.x.size) for v, m in self.hist.items()}
-        drawn.update(mp=bool(self.mp_line.x.size), power_law=bool(self.pl_line.x.size), selected=bool(self.sel_marker.x.size))
+        drawn.update(
+            mp=bool(self.mp_line.x.size),
+            power_law=bool(self.pl_line.x.size),
+            selected=bool(self.sel_marker.x.size),
+        )
         legend = _legend(drawn)
         if legend != self.legend.value:
             self.legend.value = legend
@@ -283,7 +395,10 @@ class SpectrumPlot(View):
         if i is None or i >= y.size:
             self.sel_rule.x, self.sel_rule.y = np.zeros(0), np.zeros(0)
         else:
-            self.sel_rule.x, self.sel_rule.y = np.array([i, i], np.float64), np.array([float(y.min()), float(y.max())])
+            self.sel_rule.x, self.sel_rule.y = (
+                np.array([i, i], np.float64),
+                np.array([float(y.min()), float(y.max())]),
+            )
 
     def _draw_selected_lambda(self) -> None:
         spec = self.spectra.get("unfolded")
@@ -305,20 +420,32 @@ class SpectrumPlot(View):
 
         stem = f"spectrum_{safe_name(name)}"
         return {
-            f"{stem}_rank": figs.rank_plot(self.analysis, name, log=self.log_sigma.value, neurons=[*sel.neurons, sel.neuron],
-                                           spectrum=self.spectra["unfolded"]),
-            f"{stem}_esd": figs.esd(self.analysis, name, log=self.log_esd.value, neuron=sel.neuron, spectra=self.spectra),
+            f"{stem}_rank": figs.rank_plot(
+                self.analysis,
+                name,
+                log=self.log_sigma.value,
+                neurons=[*sel.neurons, sel.neuron],
+                spectrum=self.spectra["unfolded"],
+            ),
+            f"{stem}_esd": figs.esd(
+                self.analysis, name, log=self.log_esd.value, neuron=sel.neuron, spectra=self.spectra
+            ),
         }
 
     def settings(self) -> dict[str, Any]:
-        return {"log_sigma": self.log_sigma.value, "log_esd": self.log_esd.value,
-                "overlays": [v for v, cb in self.overlay.items() if cb.value]}
+        return {
+            "log_sigma": self.log_sigma.value,
+            "log_esd": self.log_esd.value,
+            "overlays": [v for v, cb in self.overlay.items() if cb.value],
+        }
 
     def apply_settings(self, settings: Any) -> None:
         s = check_settings("SpectrumPlot", settings, {"log_sigma": bool, "log_esd": bool, "overlays": list})
         bad = set(s.get("overlays", [])) - set(VIEWS[1:])
         if bad:
-            raise ViewError(f"unknown overlay {sorted(bad)} in the SpectrumPlot settings: use 'slices' and/or 'operator'")
+            raise ViewError(
+                f"unknown overlay {sorted(bad)} in the SpectrumPlot settings: use 'slices' and/or 'operator'"
+            )
         for key in ("log_sigma", "log_esd"):
             if key in s:
                 getattr(self, key).value = s[key]
