@@ -69,7 +69,9 @@ def _open_explorer(lab, lab_page, name: str, width: int, height: int) -> None:
     page = lab_page.page
     page.locator(".ddp-explorer").first.wait_for()
     page.wait_for_function("() => document.querySelectorAll('.ddp-explorer .bqplot svg').length >= 4")
-    page.wait_for_function("() => document.querySelectorAll('.ddp-top-images .ddp-ImageGrid-tile canvas').length === 8")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.ddp-top-images .ddp-ImageGrid-tile canvas').length === 8"
+    )
     page.wait_for_function("() => document.querySelectorAll('.ddp-graph canvas').length >= 1")
     page.wait_for_timeout(800)
 
@@ -95,7 +97,9 @@ def test_four_main_views_on_one_screen_and_nothing_clipped(lab, lab_page):
     page.evaluate("() => window.jupyterapp.commands.execute('filebrowser:activate')")
     page.set_viewport_size({"width": 1024, "height": 900})
     page.wait_for_timeout(1200)
-    assert page.evaluate("() => document.querySelector('.jp-FileBrowser').getBoundingClientRect().width") > 100
+    assert (
+        page.evaluate("() => document.querySelector('.jp-FileBrowser').getBoundingClientRect().width") > 100
+    )
     boxes = page.evaluate(BOXES, MAIN)
     lab_page.screenshot("explorer_1024_sidepanel_light")
     clipped = page.evaluate(CLIPPED)
@@ -121,7 +125,9 @@ def test_several_neurons_and_classes_reach_python(lab, lab_page):
     dots.nth(4).click(force=True, modifiers=["Control"])
     assert lab_page.wait_for_python("sorted(ex.selection.neurons)", [1, 4]) == [1, 4]
     # the detail view shows both neurons side by side: one row (filter + top images) each
-    page.wait_for_function("() => document.querySelectorAll('.ddp-compare .ddp-ImageGrid-tile canvas').length === 14")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.ddp-compare .ddp-ImageGrid-tile canvas').length === 14"
+    )
     assert page.evaluate(CLIPPED) == []  # the two rows fit the panel
     bars = page.locator(".ddp-singularvectorview .bargroup rect")
     bars.nth(2).click(force=True)
@@ -160,11 +166,16 @@ WATCH_STARTUP = """async () => {
 
 
 def test_explore_with_data_shows_progress_at_once(lab, lab_page):
-    lab.write_notebook("progress.ipynb", [
-        ("import ddp_widgets as dw, torchvision, torch\nm = torchvision.models.resnet18(weights=None).eval()\n"
-         "x = torch.rand(384, 3, 64, 64); y = torch.arange(384) % 4"),
-        "ex = dw.explore(m, x, y, batch_size=32)\nex",
-    ])
+    lab.write_notebook(
+        "progress.ipynb",
+        [
+            (
+                "import ddp_widgets as dw, torchvision, torch\nm = torchvision.models.resnet18(weights=None).eval()\n"
+                "x = torch.rand(384, 3, 64, 64); y = torch.arange(384) % 4"
+            ),
+            "ex = dw.explore(m, x, y, batch_size=32)\nex",
+        ],
+    )
     page = lab_page.page
     page.set_viewport_size({"width": 1440, "height": 900})
     lab_page.open_notebook("progress.ipynb")
