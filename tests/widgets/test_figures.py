@@ -90,9 +90,8 @@ def test_class_signal_figure_names_the_classes_as_the_bar_chart(ex: Any) -> None
     assert ax.get_title().startswith(ex.vectors.class_fig.title)
     assert ax.get_ylabel() == ex.vectors.class_fig.axes[1].label
     np.testing.assert_allclose([p.get_height() for p in ax.patches], ex.vectors.bars.y, rtol=0, atol=0)
-    assert (
-        ax.patches[2].get_facecolor()[:3] != ax.patches[0].get_facecolor()[:3]
-    )  # the selected class stands out
+    # the selected class stands out
+    assert ax.patches[2].get_facecolor()[:3] != ax.patches[0].get_facecolor()[:3]
 
 
 def test_hypergraph_figure_is_hypernetx_drawing_of_the_drawn_classes(ex: Any) -> None:
@@ -162,9 +161,8 @@ def test_bad_format_is_refused(ex: Any, tmp_path: Path) -> None:
 def test_figure_functions_work_from_kernel_objects_alone(ex: Any) -> None:
     sa, prof = ex.analysis, ex.profile
     assert _ax(figures.esd(sa, "features.5", overlays=("slices",))).get_legend() is not None
-    assert (
-        _ax(figures.layer_metric(sa, "alpha", "none")).get_ylabel() == "α"
-    )  # the short axis label the view shows
+    # the short axis label the view shows
+    assert _ax(figures.layer_metric(sa, "alpha", "none")).get_ylabel() == "α"
     fig = figures.top_images(prof, "classifier.0", 1, ex.images, ex.labels, n=4)
     assert len([a for a in fig.axes if a.images]) == 4
     width, _ = figures.rank_plot(sa, "classifier.3").get_size_inches()

@@ -41,7 +41,10 @@ def test_unknown_layer_names_the_valid_ones() -> None:
     sel = constrained()
     with pytest.raises(
         TraitError,
-        match=r"expected one of the model's layers \('features.0', 'features.2', 'classifier.0'\), not 'features.1'.*Did you mean",
+        match=(
+            r"expected one of the model's layers \('features.0', 'features.2', 'classifier.0'\), "
+            r"not 'features.1'.*Did you mean"
+        ),
     ):
         sel.layer = "features.1"
     assert sel.layer is None
