@@ -121,6 +121,7 @@ def _check_file(path: Path) -> None:
         assert len(re.findall(rb"/Type\s*/Page\b", data)) == 1
 
 
+@pytest.mark.slow
 def test_save_figures_writes_valid_svg_png_pdf_of_the_selection(ex: Any, tmp_path: Path) -> None:
     paths = ex.save_figures(tmp_path / "out")
     stems = {p.stem for p in paths}
