@@ -18,15 +18,20 @@ BOXES = """(parts) => {
   const ex = document.querySelector('.ddp-explorer');
   const scroller = ex.closest('.jp-WindowedPanel-outer') || ex.closest('.jp-Notebook');
   scroller.scrollTop += ex.getBoundingClientRect().top - scroller.getBoundingClientRect().top;
-  const box = el => { const r = el.getBoundingClientRect(); return {top: r.top, bottom: r.bottom, left: r.left, right: r.right}; };
+  const box = el => {
+    const r = el.getBoundingClientRect();
+    return {top: r.top, bottom: r.bottom, left: r.left, right: r.right};
+  };
   return { view: box(scroller), explorer: box(ex),
-           parts: Object.fromEntries(parts.map(p => [p, box(document.querySelector('.ddp-explorer ' + p))])) };
+           parts: Object.fromEntries(
+             parts.map(p => [p, box(document.querySelector('.ddp-explorer ' + p))])) };
 }"""
 
 # what is cut off: an SVG text outside its figure, a panel outside the explorer, anything outside its panel
 CLIPPED = """() => {
   const ex = document.querySelector('.ddp-explorer');
-  const inside = (r, o) => r.left >= o.left - 1 && r.right <= o.right + 1 && r.top >= o.top - 1 && r.bottom <= o.bottom + 1;
+  const inside = (r, o) =>
+    r.left >= o.left - 1 && r.right <= o.right + 1 && r.top >= o.top - 1 && r.bottom <= o.bottom + 1;
   const out = [];
   const exBox = ex.getBoundingClientRect();
   for (const t of ex.querySelectorAll('svg text')) {
@@ -43,7 +48,8 @@ CLIPPED = """() => {
     for (const c of p.querySelectorAll('*')) {
       const b = c.getBoundingClientRect();
       if (b.width > 0 && (b.right > r.right + 1 || b.left < r.left - 1))
-        out.push(name + ': ' + c.tagName + '.' + String(c.className.baseVal ?? c.className).slice(0, 40) + ' sticks out');
+        out.push(name + ': ' + c.tagName + '.' +
+                 String(c.className.baseVal ?? c.className).slice(0, 40) + ' sticks out');
     }
   }
   return out;
@@ -55,7 +61,8 @@ EMPTY = """() => [...document.querySelectorAll('.ddp-explorer .ddp-panel')].map(
   let bottom = r.top;
   for (const c of p.querySelectorAll('*')) {
     const b = c.getBoundingClientRect();
-    if (b.height > 0 && b.width > 0 && getComputedStyle(c).display !== 'none' && c.children.length === 0) bottom = Math.max(bottom, b.bottom);
+    if (b.height > 0 && b.width > 0 && getComputedStyle(c).display !== 'none' && c.children.length === 0)
+      bottom = Math.max(bottom, b.bottom);
   }
   return [p.classList[0], (r.bottom - bottom) / r.height];
 })"""
@@ -69,7 +76,9 @@ def _open_explorer(lab, lab_page, name: str, width: int, height: int) -> None:
     page = lab_page.page
     page.locator(".ddp-explorer").first.wait_for()
     page.wait_for_function("() => document.querySelectorAll('.ddp-explorer .bqplot svg').length >= 4")
-    page.wait_for_function("() => document.querySelectorAll('.ddp-top-images .ddp-ImageGrid-tile canvas').length === 8")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.ddp-top-images .ddp-ImageGrid-tile canvas').length === 8"
+    )
     page.wait_for_function("() => document.querySelectorAll('.ddp-graph canvas').length >= 1")
     page.wait_for_timeout(800)
 
@@ -95,7 +104,9 @@ def test_four_main_views_on_one_screen_and_nothing_clipped(lab, lab_page):
     page.evaluate("() => window.jupyterapp.commands.execute('filebrowser:activate')")
     page.set_viewport_size({"width": 1024, "height": 900})
     page.wait_for_timeout(1200)
-    assert page.evaluate("() => document.querySelector('.jp-FileBrowser').getBoundingClientRect().width") > 100
+    assert (
+        page.evaluate("() => document.querySelector('.jp-FileBrowser').getBoundingClientRect().width") > 100
+    )
     boxes = page.evaluate(BOXES, MAIN)
     lab_page.screenshot("explorer_1024_sidepanel_light")
     clipped = page.evaluate(CLIPPED)
@@ -121,7 +132,9 @@ def test_several_neurons_and_classes_reach_python(lab, lab_page):
     dots.nth(4).click(force=True, modifiers=["Control"])
     assert lab_page.wait_for_python("sorted(ex.selection.neurons)", [1, 4]) == [1, 4]
     # the detail view shows both neurons side by side: one row (filter + top images) each
-    page.wait_for_function("() => document.querySelectorAll('.ddp-compare .ddp-ImageGrid-tile canvas').length === 14")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.ddp-compare .ddp-ImageGrid-tile canvas').length === 14"
+    )
     assert page.evaluate(CLIPPED) == []  # the two rows fit the panel
     bars = page.locator(".ddp-singularvectorview .bargroup rect")
     bars.nth(2).click(force=True)
@@ -145,7 +158,10 @@ WATCH_STARTUP = """async () => {
   const look = () => {
     const el = document.querySelector('.ddp-startup');
     if (!el || !el.querySelector('[class*=progress]')) return;
-    if (seen.at === null) { seen.at = performance.now() - t0; seen.explorerFirst = !!document.querySelector('.ddp-explorer'); }
+    if (seen.at === null) {
+      seen.at = performance.now() - t0;
+      seen.explorerFirst = !!document.querySelector('.ddp-explorer');
+    }
     const t = el.textContent.trim();
     if (t && !seen.texts.includes(t)) seen.texts.push(t);
   };
@@ -153,18 +169,28 @@ WATCH_STARTUP = """async () => {
   obs.observe(document.body, { subtree: true, childList: true, characterData: true });
   window.jupyterapp.commands.execute('notebook:run-cell');
   await new Promise(done => { const id = setInterval(() => {
-    if (document.querySelector('.ddp-explorer') || performance.now() - t0 > 120000) { clearInterval(id); done(); } }, 20); });
+    if (document.querySelector('.ddp-explorer') || performance.now() - t0 > 120000) {
+      clearInterval(id);
+      done();
+    }
+  }, 20); });
   obs.disconnect();
   return seen;
 }"""
 
 
 def test_explore_with_data_shows_progress_at_once(lab, lab_page):
-    lab.write_notebook("progress.ipynb", [
-        ("import ddp_widgets as dw, torchvision, torch\nm = torchvision.models.resnet18(weights=None).eval()\n"
-         "x = torch.rand(384, 3, 64, 64); y = torch.arange(384) % 4"),
-        "ex = dw.explore(m, x, y, batch_size=32)\nex",
-    ])
+    lab.write_notebook(
+        "progress.ipynb",
+        [
+            (
+                "import ddp_widgets as dw, torchvision, torch\n"
+                "m = torchvision.models.resnet18(weights=None).eval()\n"
+                "x = torch.rand(384, 3, 64, 64); y = torch.arange(384) % 4"
+            ),
+            "ex = dw.explore(m, x, y, batch_size=32)\nex",
+        ],
+    )
     page = lab_page.page
     page.set_viewport_size({"width": 1440, "height": 900})
     lab_page.open_notebook("progress.ipynb")

@@ -56,9 +56,8 @@ def test_saved_widget_state_holds_the_views(executed: nbformat.NotebookNode) -> 
         if m["state"].get("_anywidget_id") == "ddp_widgets.widgets.image_grid.ImageGrid"
     ]
     assert grids and all("ddp-ImageGrid-tile" in g["_esm"] for g in grids)  # the image grid's own module
-    assert (
-        models["FigureModel"] >= 2 + 3 + 1
-    )  # the stand-alone SpectrumPlot, then the explorer's 3 + 1 figures
+    # the stand-alone SpectrumPlot, then the explorer's 3 + 1 figures
+    assert models["FigureModel"] >= 2 + 3 + 1
     text = json.dumps(state)
     for layer in ("features.0", "features.7", "classifier.0"):
         assert layer in text

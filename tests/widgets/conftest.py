@@ -21,9 +21,12 @@ CLASS_NAMES = ["circle", "square", "stripe"]
 def tiny_cnn() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(3), nn.Flatten(),
+        nn.Conv2d(1, 6, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(6, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(3),
+        nn.Flatten(),
         nn.Linear(8 * 3 * 3, N_CLASSES),
     ).eval()
 
@@ -51,7 +54,9 @@ def analysis(model: nn.Module) -> Any:
 def profile(analysis: Any, data: Any) -> Any:
     images, labels, _ = data
     # threshold 0.5: several neurons per class, so the hypergraph has something to draw
-    return dw.Profiler(analysis).profile(images, labels, class_names=CLASS_NAMES, threshold=0.5, progress=False)
+    return dw.Profiler(analysis).profile(
+        images, labels, class_names=CLASS_NAMES, threshold=0.5, progress=False
+    )
 
 
 @pytest.fixture

@@ -62,7 +62,13 @@ def test_failed_select_is_no_generation() -> None:
 
 def test_every_view_marks_the_generation_it_drew(explorer: Any) -> None:
     marks = _marks(explorer)
-    assert set(marks) == {"LayerSelector", "SpectrumPlot", "LayerMetrics", "SingularVectorView", "HypergraphExplorer"}
+    assert set(marks) == {
+        "LayerSelector",
+        "SpectrumPlot",
+        "LayerMetrics",
+        "SingularVectorView",
+        "HypergraphExplorer",
+    }
     g = explorer.selection.generation
     assert set(marks.values()) == {g}
     explorer.selection.layer = explorer.analysis.names[1]

@@ -99,7 +99,9 @@ def test_a_new_linked_view_is_one_entry_in_the_list(analysis: Any, profile: Any)
     from ddp_widgets.widgets import VIEWS, ViewEntry
     from ddp_widgets.widgets.spectrum_plot import SpectrumPlot
 
-    extra = ViewEntry("operator_spectrum", lambda ex: SpectrumPlot(ex.analysis, ex.selection, overlays=("operator",)))
+    extra = ViewEntry(
+        "operator_spectrum", lambda ex: SpectrumPlot(ex.analysis, ex.selection, overlays=("operator",))
+    )
     ex = Explorer(analysis, profile=profile, views=[*VIEWS, extra])
     assert list(ex.views_by_name)[-1] == "operator_spectrum"
     # below the main block (header, main views, the wide hypergraph), in a row of its own

@@ -34,8 +34,10 @@ def _ax(fig: Any) -> Any:
 
 
 def test_matplotlib_is_imported_only_when_a_figure_is_made() -> None:
-    code = ("import sys, ddp_widgets, ddp_widgets.figures, ddp_widgets.widgets, ddp_widgets.session; "
-            "print('matplotlib' in sys.modules)")
+    code = (
+        "import sys, ddp_widgets, ddp_widgets.figures, ddp_widgets.widgets, ddp_widgets.session; "
+        "print('matplotlib' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -47,7 +49,10 @@ def test_spectrum_figures_say_what_the_spectrum_plot_shows(ex: Any) -> None:
     assert _ax(esd).get_title() == ex.spectrum.esd_fig.title
     assert _ax(rank).get_xlabel() == ex.spectrum._rank_axes[0].label == "SVD neuron k (0 = largest σ)"
     assert _ax(rank).get_ylabel() == ex.spectrum._rank_axes[1].label
-    assert (_ax(esd).get_xlabel(), _ax(esd).get_ylabel()) == (ex.spectrum._esd_axes[0].label, ex.spectrum._esd_axes[1].label)
+    assert (_ax(esd).get_xlabel(), _ax(esd).get_ylabel()) == (
+        ex.spectrum._esd_axes[0].label,
+        ex.spectrum._esd_axes[1].label,
+    )
     # the same σ and the same selected neuron as the bqplot scatter
     sigma = _ax(rank).lines[0].get_ydata()
     np.testing.assert_allclose(sigma, ex.spectrum.points.y, rtol=0, atol=0)
@@ -77,11 +82,16 @@ def test_filter_and_top_image_captions_are_the_grids_labels(ex: Any) -> None:
 def test_class_signal_figure_names_the_classes_as_the_bar_chart(ex: Any) -> None:
     fig = ex.vectors.figures()["vectors_features.7_3_class_signal"]
     ax = _ax(fig)
-    assert [t.get_text() for t in ax.get_xticklabels()] == list(ex.vectors.bars.x) == list(ex.profile.class_names)
+    assert (
+        [t.get_text() for t in ax.get_xticklabels()]
+        == list(ex.vectors.bars.x)
+        == list(ex.profile.class_names)
+    )
     assert ax.get_title().startswith(ex.vectors.class_fig.title)
     assert ax.get_ylabel() == ex.vectors.class_fig.axes[1].label
     np.testing.assert_allclose([p.get_height() for p in ax.patches], ex.vectors.bars.y, rtol=0, atol=0)
-    assert ax.patches[2].get_facecolor()[:3] != ax.patches[0].get_facecolor()[:3]  # the selected class stands out
+    # the selected class stands out
+    assert ax.patches[2].get_facecolor()[:3] != ax.patches[0].get_facecolor()[:3]
 
 
 def test_hypergraph_figure_is_hypernetx_drawing_of_the_drawn_classes(ex: Any) -> None:
@@ -111,12 +121,21 @@ def _check_file(path: Path) -> None:
         assert len(re.findall(rb"/Type\s*/Page\b", data)) == 1
 
 
+@pytest.mark.slow
 def test_save_figures_writes_valid_svg_png_pdf_of_the_selection(ex: Any, tmp_path: Path) -> None:
     paths = ex.save_figures(tmp_path / "out")
     stems = {p.stem for p in paths}
-    assert stems == {"spectrum_features.7_rank", "spectrum_features.7_esd", f"metrics_{ex.metrics.metric.value}_permuted",
-                     "vectors_features.7_filters", "vectors_features.7_3_top_images", "vectors_features.7_3_class_signal",
-                     "hypergraph_features.7", "dashboard_features.7_3_class_signal", "dashboard_features.7_3_poles"}
+    assert stems == {
+        "spectrum_features.7_rank",
+        "spectrum_features.7_esd",
+        f"metrics_{ex.metrics.metric.value}_permuted",
+        "vectors_features.7_filters",
+        "vectors_features.7_3_top_images",
+        "vectors_features.7_3_class_signal",
+        "hypergraph_features.7",
+        "dashboard_features.7_3_class_signal",
+        "dashboard_features.7_3_poles",
+    }
     assert sorted(p.suffix for p in paths) == sorted([".svg", ".png", ".pdf"] * len(stems))
     for p in paths:
         _check_file(p)
@@ -128,7 +147,9 @@ def test_export_button_writes_the_views_figures(ex: Any, tmp_path: Path) -> None
     ex.spectrum.export_folder.value = str(tmp_path / "spectrum")
     ex.spectrum.export_button.click()
     written = sorted(p.name for p in (tmp_path / "spectrum").iterdir())
-    assert written == sorted(f"spectrum_features.7_{k}.{f}" for k in ("esd", "rank") for f in ("pdf", "png", "svg"))
+    assert written == sorted(
+        f"spectrum_features.7_{k}.{f}" for k in ("esd", "rank") for f in ("pdf", "png", "svg")
+    )
     assert "wrote 6 files" in ex.spectrum.export_note.value
     assert ex.spectrum.last_error is None
 
@@ -141,7 +162,8 @@ def test_bad_format_is_refused(ex: Any, tmp_path: Path) -> None:
 def test_figure_functions_work_from_kernel_objects_alone(ex: Any) -> None:
     sa, prof = ex.analysis, ex.profile
     assert _ax(figures.esd(sa, "features.5", overlays=("slices",))).get_legend() is not None
-    assert _ax(figures.layer_metric(sa, "alpha", "none")).get_ylabel() == "α"  # the short axis label the view shows
+    # the short axis label the view shows
+    assert _ax(figures.layer_metric(sa, "alpha", "none")).get_ylabel() == "α"
     fig = figures.top_images(prof, "classifier.0", 1, ex.images, ex.labels, n=4)
     assert len([a for a in fig.axes if a.images]) == 4
     width, _ = figures.rank_plot(sa, "classifier.3").get_size_inches()

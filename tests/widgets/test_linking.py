@@ -179,7 +179,13 @@ def test_all_widget_state_is_json_serialisable(explorer: Any) -> None:
     widgets = walk(explorer)
     assert len(widgets) > 50
     kinds = {w.get_state()["_model_name"] for w in widgets}
-    assert {"FigureModel", "ScatterModel", "CytoscapeModel", "AnyModel", "SelectModel"} <= kinds  # AnyModel: ImageGrid
+    assert {
+        "FigureModel",
+        "ScatterModel",
+        "CytoscapeModel",
+        "AnyModel",
+        "SelectModel",
+    } <= kinds  # AnyModel: ImageGrid
     for w in widgets:
         state, _, buffers = _remove_buffers(w.get_state())
         json.dumps(state)
@@ -193,7 +199,9 @@ def test_arrays_travel_as_binary_buffers(explorer: Any) -> None:
     assert ["data"] in paths
 
 
-def test_an_exception_in_a_callback_is_shown_in_the_view(explorer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_exception_in_a_callback_is_shown_in_the_view(
+    explorer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("spectrum exploded")
 

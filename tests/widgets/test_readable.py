@@ -13,8 +13,21 @@ from ddp_widgets.widgets._images import filter_description
 from ddp_widgets.widgets.hypergraph_explorer import MAX_LABEL, short_label
 
 
-@pytest.mark.parametrize("lo,hi", [(0, 8), (0, 63), (0.02, 0.1), (0.76, 1.7), (2.05, 12.5), (-0.2, 0.2), (3, 4.4),
-                                   (0.1, 0.95), (1e-3, 0.5), (0, 2047)])
+@pytest.mark.parametrize(
+    "lo,hi",
+    [
+        (0, 8),
+        (0, 63),
+        (0.02, 0.1),
+        (0.76, 1.7),
+        (2.05, 12.5),
+        (-0.2, 0.2),
+        (3, 4.4),
+        (0.1, 0.95),
+        (1e-3, 0.5),
+        (0, 2047),
+    ],
+)
 def test_every_axis_gets_at_least_four_round_ticks(lo: float, hi: float) -> None:
     for ticks in [nice_ticks(lo, hi, 5)] + ([log_ticks(lo, hi, 5)] if lo > 0 else []):
         assert ticks.size >= 4, (lo, hi, ticks)
@@ -68,7 +81,7 @@ def test_several_neurons_drive_the_detail_view(explorer: Any) -> None:
     assert sum(lab.startswith("▣") for lab in v.filters.labels) == 3
     # each row's images are that neuron's top images
     top2, _ = explorer.profile.top_images(sel.layer, 2, per_row - 1)
-    assert [c[1] for c in v._compare_cells[per_row + 1: 2 * per_row]] == [int(i) for i in top2 if i >= 0]
+    assert [c[1] for c in v._compare_cells[per_row + 1 : 2 * per_row]] == [int(i) for i in top2 if i >= 0]
     # a click on a row's image focuses that neuron and image, keeping the multi-selection
     v.compare.selected_index = per_row + 1
     assert sel.neuron == 2 and sel.image_index == int(top2[0]) and sorted(sel.neurons) == [0, 2, 3]
@@ -94,14 +107,19 @@ def test_the_selected_neuron_has_a_rule_and_a_large_marker(explorer: Any) -> Non
     assert "selected" in sp.legend.value and "slices" not in sp.legend.value  # only what is drawn
 
 
-@pytest.mark.parametrize("kind,shape,first,expect,absent", [
-    ("Conv2d", (64, 32, 1, 1), False, "1×1 conv", "patterns"),
-    ("Conv2d", (16, 1, 3, 3), True, "grey images", "blue"),
-    ("Conv2d", (16, 3, 7, 7), True, "RGB images", "blue"),
-    ("Conv2d", (16, 8, 5, 5), False, "5×5 patterns on the 4 strongest of 8", "grey"),
-    ("Linear", (10, 128), False, "weight vectors over 128 inputs", "patterns"),
-])
-def test_filter_headers_are_true(kind: str, shape: tuple[int, ...], first: bool, expect: str, absent: str) -> None:
+@pytest.mark.parametrize(
+    "kind,shape,first,expect,absent",
+    [
+        ("Conv2d", (64, 32, 1, 1), False, "1×1 conv", "patterns"),
+        ("Conv2d", (16, 1, 3, 3), True, "grey images", "blue"),
+        ("Conv2d", (16, 3, 7, 7), True, "RGB images", "blue"),
+        ("Conv2d", (16, 8, 5, 5), False, "5×5 patterns on the 4 strongest of 8", "grey"),
+        ("Linear", (10, 128), False, "weight vectors over 128 inputs", "patterns"),
+    ],
+)
+def test_filter_headers_are_true(
+    kind: str, shape: tuple[int, ...], first: bool, expect: str, absent: str
+) -> None:
     text = filter_description(kind, shape, first, 4)
     assert expect in text and absent not in text
 
@@ -117,7 +135,6 @@ def test_a_revisited_layer_reuses_its_hypergraph(explorer: Any, monkeypatch: pyt
     assert calls == [] and hg.chosen_layers() == [layers[0]] and hg.graph.node_ids
     hg.top_k.value = hg.top_k.value - 1  # other controls: computed anew
     assert len(calls) == 1
-
 
 
 def test_metrics_lines_break_at_missing_layers_and_end_at_a_value() -> None:

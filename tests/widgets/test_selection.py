@@ -11,14 +11,24 @@ LAYERS = ["features.0", "features.2", "classifier.0"]
 
 
 def constrained() -> Selection:
-    return Selection(valid_layers=LAYERS, ranks={"features.0": 6, "features.2": 8, "classifier.0": 3},
-                     class_names=["cat", "dog"], n_images=10)
+    return Selection(
+        valid_layers=LAYERS,
+        ranks={"features.0": 6, "features.2": 8, "classifier.0": 3},
+        class_names=["cat", "dog"],
+        n_images=10,
+    )
 
 
 def test_defaults_select_nothing() -> None:
     sel = Selection()
-    assert sel.to_dict() == {"layer": None, "neuron": None, "neurons": [], "class_label": None,
-                             "class_labels": [], "image_index": None}
+    assert sel.to_dict() == {
+        "layer": None,
+        "neuron": None,
+        "neurons": [],
+        "class_label": None,
+        "class_labels": [],
+        "image_index": None,
+    }
     assert repr(sel) == "Selection()"
 
 
@@ -29,7 +39,13 @@ def test_unconstrained_selection_accepts_any_layer() -> None:
 
 def test_unknown_layer_names_the_valid_ones() -> None:
     sel = constrained()
-    with pytest.raises(TraitError, match=r"expected one of the model's layers \('features.0', 'features.2', 'classifier.0'\), not 'features.1'.*Did you mean"):
+    with pytest.raises(
+        TraitError,
+        match=(
+            r"expected one of the model's layers \('features.0', 'features.2', 'classifier.0'\), "
+            r"not 'features.1'.*Did you mean"
+        ),
+    ):
         sel.layer = "features.1"
     assert sel.layer is None
 
@@ -117,7 +133,9 @@ def test_each_observer_fires_once_per_change() -> None:
 def test_deprecated_singular_index_aliases_warn_and_still_work() -> None:
     sel = constrained()
     sel.layer = "features.0"
-    with pytest.warns(DeprecationWarning, match=r"Selection.singular_index is deprecated.*use Selection.neuron"):
+    with pytest.warns(
+        DeprecationWarning, match=r"Selection.singular_index is deprecated.*use Selection.neuron"
+    ):
         sel.singular_index = 4
     assert sel.neuron == 4
     with pytest.warns(DeprecationWarning, match="singular_indices"):

@@ -22,16 +22,21 @@ EXAMPLE = torch.zeros(1, 1, 12, 12)
 def saved(explorer: Explorer, tmp_path: Path) -> tuple[Explorer, Path]:
     ex = explorer
     layer = ex.analysis.names[1]
-    ex.selection.select(layer=layer, neuron=2, neurons=[1, 2], class_label=1, image_index=int(ex.vectors._top[0]))
+    ex.selection.select(
+        layer=layer, neuron=2, neurons=[1, 2], class_label=1, image_index=int(ex.vectors._top[0])
+    )
     ex.spectrum.apply_settings({"log_esd": False, "overlays": ["slices"]})
     ex.metrics.apply_settings({"metric": "stable_rank", "baseline": "random-init"})
     ex.vectors.apply_settings({"n_filters": 4})
-    ex.hypergraph.apply_settings({"follow": False, "layers": [ex.profile.layers[-1]], "top_k": 5, "threshold": 0.4,
-                                  "collapse": True})
+    ex.hypergraph.apply_settings(
+        {"follow": False, "layers": [ex.profile.layers[-1]], "top_k": 5, "threshold": 0.4, "collapse": True}
+    )
     return ex, ex.save(tmp_path / "session")
 
 
-def test_round_trip_restores_selection_settings_and_profile(saved: tuple[Explorer, Path], model: Any, data: Any) -> None:
+def test_round_trip_restores_selection_settings_and_profile(
+    saved: tuple[Explorer, Path], model: Any, data: Any
+) -> None:
     ex, folder = saved
     again = explore(model, example_input=EXAMPLE, session=folder, images=data[2], labels=data[1])
     assert again.messages == [] and again.tracebacks == []
@@ -43,7 +48,9 @@ def test_round_trip_restores_selection_settings_and_profile(saved: tuple[Explore
     assert again.spectrum.overlay["slices"].value and not again.spectrum.log_esd.value
     for layer in ex.profile.layers:  # the profile itself: float64 sums stored exactly
         np.testing.assert_array_equal(again.profile.class_mean(layer), ex.profile.class_mean(layer))
-        np.testing.assert_array_equal(again.profile.top_images(layer, 0)[0], ex.profile.top_images(layer, 0)[0])
+        np.testing.assert_array_equal(
+            again.profile.top_images(layer, 0)[0], ex.profile.top_images(layer, 0)[0]
+        )
     assert again.profile.class_names == ex.profile.class_names
     again.close()
 
@@ -66,7 +73,9 @@ def test_corrupt_json_gives_a_clear_error(saved: tuple[Explorer, Path], model: A
     with pytest.raises(SessionError, match=r"session.json is corrupt \(not valid JSON"):
         load_session(folder)
     ex = explore(model, example_input=EXAMPLE, session=folder)
-    assert ex.analysis is None and "Cannot open this session" in ex.status.value and "corrupt" in ex.messages[0]
+    assert (
+        ex.analysis is None and "Cannot open this session" in ex.status.value and "corrupt" in ex.messages[0]
+    )
     assert "SessionError" in ex.tracebacks[0] and "Traceback" in ex.tracebacks[0]
 
 
@@ -84,7 +93,9 @@ def _edit(folder: Path, **changes: Any) -> None:
 def test_an_edited_session_is_refused_unless_asked(saved: tuple[Explorer, Path], model: Any) -> None:
     _, folder = saved
     _edit(folder, selection__neuron=1)
-    with pytest.raises(SessionError, match=r"was changed after it was written \(checksum mismatch\).*verify=False"):
+    with pytest.raises(
+        SessionError, match=r"was changed after it was written \(checksum mismatch\).*verify=False"
+    ):
         load_session(folder)
     assert load_session(folder, verify=False).selection["neuron"] == 1
 
@@ -97,7 +108,9 @@ def test_an_edited_value_that_does_not_fit_is_named(saved: tuple[Explorer, Path]
     with pytest.raises(SessionError, match=r"the saved selection does not fit this model.*'features.99'"):
         session.apply(again)
     _edit(folder, views={"spectrum": {"log_esd": "yes"}})
-    with pytest.raises(SessionError, match=r"settings of view 'spectrum' cannot be restored.*must be of type bool"):
+    with pytest.raises(
+        SessionError, match=r"settings of view 'spectrum' cannot be restored.*must be of type bool"
+    ):
         load_session(folder, verify=False).apply(again)
     _edit(folder, views={"radar": {}})
     with pytest.raises(SessionError, match=r"views \['radar'\] that this explorer does not show"):

@@ -96,14 +96,17 @@ def test_each_view_displays_its_own_snapshot(analysis: Any, recorder: Recorder) 
     assert analysis.names[1] in recorder.updates[-1]["text/html"]
 
 
-def test_snapshots_can_be_turned_off(explorer: Any, recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_snapshots_can_be_turned_off(
+    explorer: Any, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DDP_WIDGETS_SNAPSHOTS", "0")
     explorer._ipython_display_()
     assert len(recorder.shown) == 1 and not recorder.updates
 
 
-def test_a_failing_snapshot_never_hides_the_live_view(explorer: Any, recorder: Recorder,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_snapshot_never_hides_the_live_view(
+    explorer: Any, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken() -> str:
         raise RuntimeError("no fonts")
 

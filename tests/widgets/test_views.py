@@ -41,11 +41,16 @@ def test_esd_histogram_is_a_density_over_all_eigenvalues(log: bool) -> None:
     assert edges.size >= 6
 
 
-def test_spectrum_plot_draws_fits_and_computes_overlays_only_when_asked(analysis: Any, sel: dw.Selection,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spectrum_plot_draws_fits_and_computes_overlays_only_when_asked(
+    analysis: Any, sel: dw.Selection, monkeypatch: pytest.MonkeyPatch
+) -> None:
     views: list[str] = []
     original = analysis.spectrum
-    monkeypatch.setattr(analysis, "spectrum", lambda name, view="unfolded", **kw: (views.append(view), original(name, view=view, **kw))[1])
+    monkeypatch.setattr(
+        analysis,
+        "spectrum",
+        lambda name, view="unfolded", **kw: (views.append(view), original(name, view=view, **kw))[1],
+    )
     sp = SpectrumPlot(analysis, sel)
     assert "operator" not in views and "slices" not in views
     spec = original(sel.layer)
@@ -66,7 +71,9 @@ def test_spectrum_plot_draws_fits_and_computes_overlays_only_when_asked(analysis
 
 def test_log_linear_toggles_swap_the_scales(analysis: Any, sel: dw.Selection) -> None:
     sp = SpectrumPlot(analysis, sel)
-    assert isinstance(sp.points.scales["y"], bq.LogScale) and isinstance(sp.hist["unfolded"].scales["x"], bq.LogScale)
+    assert isinstance(sp.points.scales["y"], bq.LogScale) and isinstance(
+        sp.hist["unfolded"].scales["x"], bq.LogScale
+    )
     sp.log_sigma.value = False
     sp.log_esd.value = False
     assert isinstance(sp.rank_fig.marks[-1].scales["y"], bq.LinearScale)
@@ -117,8 +124,9 @@ def test_singular_vector_view_without_profile(analysis: Any, sel: dw.Selection) 
     assert "read as 8×3×3" in v.header.value and v.filters.count == 3
 
 
-def test_singular_vector_view_with_profile_shows_top_images_and_class_signal(analysis: Any, profile: Any, data: Any,
-                                                                             sel: dw.Selection) -> None:
+def test_singular_vector_view_with_profile_shows_top_images_and_class_signal(
+    analysis: Any, profile: Any, data: Any, sel: dw.Selection
+) -> None:
     v = SingularVectorView(analysis, sel, profile=profile, images=data[2], labels=data[1], n_images=6)
     idx, _ = profile.top_images(sel.layer, 0, 6)
     assert v.top_images.count == 6 and v._top.tolist() == idx.tolist()
