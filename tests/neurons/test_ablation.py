@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from .neuron_helpers import hook_count, identical, modes, weights
 from torch import nn
 
 import ddp_widgets as dw
@@ -22,6 +21,8 @@ from ddp_widgets.core.ablation import (
     truncated_weight,
 )
 from ddp_widgets.core.errors import NeuronIndexError, StaleDecompositionError
+
+from .neuron_helpers import hook_count, identical, modes, weights
 
 
 def _numpy_components(weight: torch.Tensor, groups: int) -> list[tuple[float, int, np.ndarray]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from .neuron_helpers import hook_count, modes
 from torch import nn
 
 import ddp_widgets as dw
@@ -12,6 +11,8 @@ from ddp_widgets import neurons
 from ddp_widgets.core import InputShapeError, LayerNotDecomposableError
 from ddp_widgets.core.errors import NeuronIndexError
 from ddp_widgets.core.maps import upsample_maps
+
+from .neuron_helpers import hook_count, modes
 
 CONV_LAYERS = ["features.0", "features.2", "features.5", "features.7"]
 

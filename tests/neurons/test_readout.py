@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from .neuron_helpers import hook_count, modes
 from torch import nn
 
 import ddp_widgets as dw
@@ -15,6 +14,8 @@ from ddp_widgets import neurons
 from ddp_widgets.core import decompose
 from ddp_widgets.core.errors import NotLinearToLogitsError
 from ddp_widgets.core.readout import class_readout
+
+from .neuron_helpers import hook_count, modes
 
 
 def test_last_layer_readout_is_its_own_weight_algebra(default_profiler, default_data):
