@@ -489,8 +489,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--until",
         choices=("auto", "mutations", "mark"),
-        default="auto",
-        help="end of a click: last change in the explorer, or last data-ddp-drawn change",
+        default="mutations",
+        help="end of a click: last change in the explorer (default), or last data-ddp-drawn change "
+        "(mark, auto: not yet reliable -- some views do not advance their mark on every click)",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: default model, 3 clicks per type")
     parser.add_argument("--json", type=Path, help="write every click's record here")

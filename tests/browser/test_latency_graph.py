@@ -70,8 +70,11 @@ def test_a_graph_drawn_before_is_shown_again_without_new_widgets(lab: Any, lab_p
     # the graph shown again follows the selection and answers a click on one of its nodes
     ids = lab_page.python("[i for i in ex.hypergraph.graph.node_ids if i.startswith('c|')]")
     target = next(i for i in ids if not page.evaluate(NODE_AT, i)["sel"])
+    # the explorer is taller than the page: bring the graph into view before clicking on it
+    page.evaluate("() => document.querySelector('.ddp-graph').scrollIntoView({block: 'center'})")
+    page.wait_for_timeout(300)
     where = page.evaluate(NODE_AT, target)
-    assert where["visible"]
+    assert where["visible"] and 0 <= where["y"] <= page.viewport_size["height"], where
     page.mouse.move(where["x"], where["y"])
     page.mouse.down()
     page.mouse.up()
