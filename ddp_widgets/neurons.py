@@ -36,6 +36,7 @@ from .core.ablation import (
 from .core.errors import (
     DataError,
     InputShapeError,
+    InvalidArgumentError,
     LayerNotDecomposableError,
     NeuronIndexError,
     NotAModuleError,
@@ -339,7 +340,9 @@ def ablate(
     svd = analysis.svd(name)
     if keep_top is not None:
         if np.ndim(neurons) == 0 or len(neurons):
-            raise ValueError("give either neurons=[...] to remove or keep_top=k to keep the top k, not both")
+            raise InvalidArgumentError(
+                "give either neurons=[...] to remove or keep_top=k to keep the top k, not both"
+            )
         if (
             isinstance(keep_top, bool)
             or not isinstance(keep_top, (int, np.integer))

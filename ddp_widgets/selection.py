@@ -28,7 +28,7 @@ from typing import Any
 
 from traitlets import Dict, HasTraits, Int, List, TraitError, Unicode, observe, validate
 
-from .core.errors import DDPWidgetsDeprecationWarning, DDPWidgetsError
+from .core.errors import ArgumentTypeError, DDPWidgetsDeprecationWarning, DDPWidgetsError
 
 __all__ = ["Selection", "SelectionError"]
 
@@ -99,7 +99,7 @@ class Selection(HasTraits):
         super().__init__(**constraints)
         for k, v in _new_names(kwargs).items():
             if k not in _SELECTED:
-                raise TypeError(
+                raise ArgumentTypeError(
                     f"Selection got an unexpected keyword {k!r}: use one of {', '.join(_SELECTED)}"
                 )
             setattr(self, k, v)
@@ -153,7 +153,7 @@ class Selection(HasTraits):
         values = _new_names(values)
         unknown = set(values) - set(_SELECTED)
         if unknown:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"Selection.select got unexpected keywords {sorted(unknown)}: use {', '.join(_SELECTED)}"
             )
         # validates together at the end; rolls back on TraitError; one generation for all of it

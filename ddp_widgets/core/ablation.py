@@ -26,7 +26,13 @@ import torch
 from torch import nn
 
 from .decompose import LayerSVD
-from .errors import DataError, InputShapeError, NeuronIndexError, StaleDecompositionError
+from .errors import (
+    DataError,
+    InputShapeError,
+    InvalidArgumentError,
+    NeuronIndexError,
+    StaleDecompositionError,
+)
 from .layers import call_model, model_device, preserved_modes
 
 __all__ = [
@@ -153,7 +159,7 @@ def swapped_weights(new: Mapping[nn.Parameter, torch.Tensor]) -> Iterator[None]:
         with torch.no_grad():
             for param, value in new.items():
                 if tuple(value.shape) != tuple(param.shape):
-                    raise ValueError(
+                    raise InvalidArgumentError(
                         f"a replacement weight has shape {tuple(value.shape)}, the parameter "
                         f"{tuple(param.shape)}"
                     )
@@ -194,7 +200,9 @@ class ClassStats:
         """Counts of two disjoint shards of the data (exact for counts, float64 rounding for the logit
         sums)."""
         if other.n_classes != self.n_classes:
-            raise ValueError(f"cannot merge statistics of {self.n_classes} and {other.n_classes} classes")
+            raise InvalidArgumentError(
+                f"cannot merge statistics of {self.n_classes} and {other.n_classes} classes"
+            )
         out = ClassStats(self.n_classes)
         out.count, out.correct = self.count + other.count, self.correct + other.correct
         out.true_logit = self.true_logit + other.true_logit
@@ -246,7 +254,7 @@ def compare_weights(
     the number of logits). Raises DataError when no batch comes.
     """
     if BASELINE in variants:
-        raise ValueError(f"{BASELINE!r} names the unmodified model: give the variants other names")
+        raise InvalidArgumentError(f"{BASELINE!r} names the unmodified model: give the variants other names")
     stats: dict[str, ClassStats] = {}
     device = model_device(model)
     with preserved_modes(model), torch.no_grad():

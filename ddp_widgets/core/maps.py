@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import InputShapeError, LayerNotDecomposableError, NeuronIndexError
+from .errors import InputShapeError, InvalidArgumentError, LayerNotDecomposableError, NeuronIndexError
 from .layers import call_model, model_device, preserved_modes
 from .profile import SignalSpec, capture_signals
 
@@ -32,7 +32,9 @@ _SMOOTH = {1: "linear", 2: "bilinear", 3: "trilinear"}
 def upsample_maps(maps: torch.Tensor, size: Sequence[int], mode: str | None = "bilinear") -> torch.Tensor:
     """Resample maps (N, *spatial) to (N, *size); mode as in `UPSAMPLE_MODES`."""
     if mode not in UPSAMPLE_MODES:
-        raise ValueError(f"unknown upsampling {mode!r}: use one of {', '.join(map(repr, UPSAMPLE_MODES))}")
+        raise InvalidArgumentError(
+            f"unknown upsampling {mode!r}: use one of {', '.join(map(repr, UPSAMPLE_MODES))}"
+        )
     size = tuple(int(s) for s in size)
     if mode is None or tuple(maps.shape[1:]) == size:
         return maps

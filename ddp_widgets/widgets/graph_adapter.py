@@ -31,6 +31,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ..core.errors import InvalidArgumentError
+
 __all__ = ["GRAPH_STYLE", "CytoscapeAdapter"]
 
 GRAPH_STYLE: list[dict[str, Any]] = [
@@ -132,7 +134,7 @@ class CytoscapeAdapter:
         except ImportError as exc:  # pragma: no cover - a dependency
             raise ImportError('the hypergraph view needs ipycytoscape: pip install "ddp-widgets"') from exc
         if max_kept < 1:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"max_kept must be at least 1 (node and edge widgets kept drawn), not {max_kept}"
             )
         self._cy = ipycytoscape

@@ -31,6 +31,8 @@ from anywidget import AnyWidget
 from ipywidgets.widgets.trait_types import bytes_serialization
 from traitlets import Bytes, Enum, Int, List, TraitError, Unicode, observe, validate
 
+from ..core.errors import ArgumentTypeError, InvalidArgumentError
+
 __all__ = ["ImageGrid"]
 
 _EXPECTED = "(n, h, w), (n, h, w, c) or (n, c, h, w) with c = 1 (grey) or 3 (RGB)"
@@ -58,7 +60,7 @@ def _to_numpy(array: Any) -> np.ndarray:
             return tensor.numpy()
         except TypeError:  # bfloat16 and other dtypes numpy lacks
             return tensor.float().numpy()
-    raise TypeError(
+    raise ArgumentTypeError(
         f"ImageGrid needs a numpy array or a torch tensor of shape {_EXPECTED}, got {type(array).__name__}; "
         "wrap lists with numpy.asarray(...)"
     )
@@ -70,7 +72,7 @@ def _channels_last(array: np.ndarray, channels_last: bool | None) -> np.ndarray:
     if array.ndim == 3:
         return array[..., np.newaxis]
     if array.ndim != 4:
-        raise ValueError(f"ImageGrid expects images of shape {_EXPECTED}, got shape {shape}")
+        raise InvalidArgumentError(f"ImageGrid expects images of shape {_EXPECTED}, got shape {shape}")
     first_ok, last_ok = shape[1] in (1, 3), shape[3] in (1, 3)
     if channels_last is None:
         # Ambiguous shapes such as (n, 3, 3, 3) (3x3 RGB filters) read as channels first, torch's layout.
@@ -84,7 +86,7 @@ def _channels_last(array: np.ndarray, channels_last: bool | None) -> np.ndarray:
         if not (first_ok or last_ok)
         else f" (channels_last={channels_last} was given)"
     )
-    raise ValueError(f"ImageGrid expects images of shape {_EXPECTED}, got shape {shape}{hint}")
+    raise InvalidArgumentError(f"ImageGrid expects images of shape {_EXPECTED}, got shape {shape}{hint}")
 
 
 def _pixel_data(array: np.ndarray) -> tuple[bytes, str]:
@@ -96,7 +98,7 @@ def _pixel_data(array: np.ndarray) -> tuple[bytes, str]:
         return (np.ascontiguousarray(array, dtype=np.uint8) * 255).tobytes(), "uint8"
     if kind in "iuf":
         return np.ascontiguousarray(array, dtype="<f4").tobytes(), "float32"
-    raise TypeError(
+    raise ArgumentTypeError(
         "ImageGrid needs real-valued images (uint8, other integers, floats or bools), "
         f"got dtype {array.dtype}"
     )
@@ -109,7 +111,9 @@ def _image_state(
     images = _channels_last(_to_numpy(array), channels_last)
     count, height, width, channels = (int(v) for v in images.shape)
     if count > 0 and (height == 0 or width == 0):
-        raise ValueError(f"ImageGrid images need at least one pixel, got shape {tuple(images.shape)}")
+        raise InvalidArgumentError(
+            f"ImageGrid images need at least one pixel, got shape {tuple(images.shape)}"
+        )
     data, dtype = _pixel_data(images)
     return {
         "shape": [count, height, width, channels],
@@ -124,10 +128,14 @@ def _text_list(values: Sequence[Any] | None, count: int, name: str) -> list[str]
     if values is None:
         return []
     if isinstance(values, str):
-        raise TypeError(f"{name} must be a sequence of {count} strings, one per image, not a single string")
+        raise ArgumentTypeError(
+            f"{name} must be a sequence of {count} strings, one per image, not a single string"
+        )
     items = [str(value) for value in values]
     if len(items) not in (0, count):
-        raise ValueError(f"{name} must have one entry per image: expected {count}, got {len(items)}")
+        raise InvalidArgumentError(
+            f"{name} must have one entry per image: expected {count}, got {len(items)}"
+        )
     return items
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from ..core.errors import InvalidArgumentError
 from .model import CLASS_NAMES, INPUT_SHAPE, MEAN, NUM_CLASSES, STD, MiniVGG
 from .torchvision_models import PretrainedUnavailableWarning, load_torchvision
 
@@ -75,7 +76,9 @@ def normalize(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     if x.ndim == 3:
         x = x.unsqueeze(1)
     if x.ndim != 4 or tuple(x.shape[1:]) != INPUT_SHAPE:
-        raise ValueError(f"expected images of shape (N, 28, 28) or (N, 1, 28, 28), got {tuple(x.shape)}")
+        raise InvalidArgumentError(
+            f"expected images of shape (N, 28, 28) or (N, 1, 28, 28), got {tuple(x.shape)}"
+        )
     return (x.to(torch.float32) / 255.0 - MEAN) / STD
 
 
@@ -140,7 +143,9 @@ def load_default_data(n: int | None = None, device: Device = "cpu") -> DefaultDa
     total = len(labels)
     if n is not None:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= total:
-            raise ValueError(f"n must be an integer between 1 and {total} (or None for all), got {n!r}")
+            raise InvalidArgumentError(
+                f"n must be an integer between 1 and {total} (or None for all), got {n!r}"
+            )
         raw, labels = raw[:n], labels[:n]
     raw = np.ascontiguousarray(raw)
     return DefaultData(
