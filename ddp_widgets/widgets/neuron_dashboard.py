@@ -160,7 +160,7 @@ class NeuronDashboard(View):
         # the readout chart is taken out of the page where there is none (a hidden bqplot figure draws
         # with a negative size), the note stays
         self.readout_box = widgets.VBox(
-            [self.readout_note], layout=widgets.Layout(width="50%", min_width="0")
+            [self.readout_note], layout=widgets.Layout(flex="1 1 300px", min_width="260px")
         )
         self.ablate_fig, self.ablate_bars = bar_chart(
             self.class_names, "ablation: Δ accuracy per class", "Δ accuracy", "Δ accuracy"
@@ -193,7 +193,10 @@ class NeuronDashboard(View):
         self.ablate_fig.add_class("ddp-dashboard-ablation")
 
     def _lay_out(self) -> None:
-        half = widgets.Layout(width="50%", min_width="0")
+        # the ablation chart enters the page once it has numbers (an empty chart is clutter, and a bqplot
+        # figure drawn while narrow or hidden keeps a wrong size)
+        self.ablate_box = widgets.VBox([], layout=widgets.Layout(width="100%", min_width="260px"))
+        half = widgets.Layout(flex="1 1 300px", min_width="260px")  # side by side, stacked when narrow
         vis = widgets.VBox(
             [
                 widgets.HTML(note_html("<b>feature visualisation</b> (an input maximising the signal)")),
@@ -206,7 +209,8 @@ class NeuronDashboard(View):
         self.children = [
             self.header,
             widgets.HBox(
-                [self.filter, vis], layout=widgets.Layout(align_items="flex-start", grid_gap="16px")
+                [self.filter, vis],
+                layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start", grid_gap="16px"),
             ),
             widgets.HBox(
                 [self.opacity, self.map_note],
@@ -216,12 +220,15 @@ class NeuronDashboard(View):
                 [self.top_grid, self.bottom_grid],
                 layout=widgets.Layout(flex_flow="row wrap", grid_gap="12px"),
             ),
-            widgets.HBox([widgets.VBox([self.class_fig], layout=half), self.readout_box]),
+            widgets.HBox(
+                [widgets.VBox([self.class_fig], layout=half), self.readout_box],
+                layout=widgets.Layout(flex_flow="row wrap", width="100%"),
+            ),
             widgets.HBox(
                 [self.ablate_button, self.progress, self.ablate_note],
-                layout=widgets.Layout(align_items="center", grid_gap="8px"),
+                layout=widgets.Layout(flex_flow="row wrap", align_items="center", grid_gap="8px"),
             ),
-            self.ablate_fig,
+            self.ablate_box,
             self.export_bar,
             self.errors,
         ]
@@ -243,6 +250,7 @@ class NeuronDashboard(View):
             self.visual.set_images(EMPTY)
             self.visual.layout.display = "none"
             set_bars(self.ablate_fig, self.ablate_bars, np.zeros(len(self.class_names)))
+            self.ablate_box.children = []
             if focus is None:
                 self._clear(self.selection.layer)
                 return
@@ -420,6 +428,7 @@ class NeuronDashboard(View):
         with self._sync(self.ablate_bars):
             set_bars(self.ablate_fig, self.ablate_bars, df["delta_accuracy"].to_numpy(np.float64))
             self._select_bars()
+        self.ablate_box.children = [self.ablate_fig]
         a0, a1 = df.attrs["accuracy_before"], df.attrs["accuracy_after"]
         self.ablate_note.value = note_html(
             f"ablated {esc(name)}:{k} on {int(df['n_images'].sum())} images: accuracy {fmt(a0)} → {fmt(a1)} "
