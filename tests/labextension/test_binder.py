@@ -7,8 +7,12 @@ import re
 import subprocess
 from pathlib import Path
 
-import tomllib
+import pytest
 from packaging.requirements import Requirement
+
+tomllib = pytest.importorskip(
+    "tomllib", reason="reads pyproject.toml with the standard library's tomllib (3.11+)"
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 BINDER = ROOT / "binder"
