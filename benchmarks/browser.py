@@ -413,7 +413,7 @@ def run_clicks(page: Page, clicks: int) -> dict[str, list[dict[str, Any]]]:
 
 # -- report ------------------------------------------------------------------------------------------------
 HEADER = (
-    f"{'click':<16}{'n':>3}{'median':>9}{'p90':>8}{'first visits':>17}{'kernel':>9}{'1st msg':>9}"
+    f"{'click':<16}{'n':>3}{'median':>9}{'p90':>8}{'first visits':>17}{'mark':>8}{'kernel':>9}{'1st msg':>9}"
     f"{'last msg':>9}{'long tasks':>11}{'msgs in':>8}{'open':>6}{'close':>6}{'echo':>5}{'out':>5}{'kB in':>8}"
 )
 
@@ -443,8 +443,11 @@ def summary_line(kind: str, records: list[dict[str, Any]]) -> str:
         for key in ("first_reply", "last_reply")
     }
     failed = f"   ({len(records) - len(ok)} not measured)" if len(ok) < len(records) else ""
+    marked = [r["mark_latency"] for r in ok if r.get("mark_latency") is not None]
+    mark_text = f"{np.median(marked):.0f} ms" if marked else "-"
     return (
         f"{kind:<16}{len(ok):>3}{np.median(lat):>6.0f} ms{np.percentile(lat, 90):>5.0f} ms{first_text:>17}"
+        f"{mark_text:>8}"
         f"{med['kernel_ms']:>6.0f} ms{reply['first_reply']:>6.0f} ms{reply['last_reply']:>6.0f} ms"
         f"{med['long_tasks']:>8.0f} ms{med['msgs_in']:>8.0f}{med['comm_open']:>6.0f}{med['comm_close']:>6.0f}"
         f"{med['echo_update']:>5.0f}{med['msgs_out']:>5.0f}{med['bytes_in'] / 1e3:>8.1f}{failed}"
@@ -469,6 +472,8 @@ def report(
     print(f"  {speed_line(after)}   (after)")
     print(
         "  per click (medians): from the click's release to the last change; p90 includes first visits;"
+        " mark = until every view's drawn mark carries the click's generation (its messages handled, before"
+        " the paint);"
         " kernel = summed widget handler time in the kernel; 1st/last msg = arrival of the kernel's"
         " first/last message; long tasks = main-thread tasks > 50 ms; messages and kB on the kernel websocket"
     )
@@ -490,8 +495,9 @@ def main(argv: list[str] | None = None) -> int:
         "--until",
         choices=("auto", "mutations", "mark"),
         default="mutations",
-        help="end of a click: last change in the explorer (default), or last data-ddp-drawn change "
-        "(mark, auto: not yet reliable -- some views do not advance their mark on every click)",
+        help="end of a click judged against the targets: the last change in the explorer (default: what "
+        "the user sees), or the moment every view's data-ddp-drawn mark carries the click's generation "
+        "(mark; auto: mark where the explorer has marks). Both are printed.",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: default model, 3 clicks per type")
     parser.add_argument("--json", type=Path, help="write every click's record here")

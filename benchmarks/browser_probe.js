@@ -4,11 +4,12 @@
 //   inside it (bqplot SVG, ImageGrid tiles, the cytoscape canvas), keeping the time of the last one;
 // - every kernel websocket frame, both ways, with its Jupyter msg_type, comm method and size, and the
 //   kernel's last execution_state;
-// - the time of the last change of a `data-ddp-drawn` attribute (the "drawn" mark views may publish);
+// - the time at which every `data-ddp-drawn` mark in the explorer (the "drawn" marks views publish) first
+//   carries the selection generation after the one seen when armed;
 // - with `tracing` set, a timeline [ms after the click, what, where] of all of the above.
 (() => {
   const R = {
-    armed: false, t0: null, tDown: null, lastChange: 0, lastMark: 0, nMut: 0, nDraw: 0, frames: [],
+    armed: false, t0: null, tDown: null, lastChange: 0, lastMark: 0, markTarget: null, nMut: 0, nDraw: 0, frames: [],
     lastRecv: 0, lastSent: 0, lastIdle: 0, state: "idle", observer: null,
   };
   window.__ddpBench = R;
@@ -114,21 +115,40 @@
   function onMutations(records) {
     if (!R.armed || R.t0 === null) return;
     const t = now();
+    let markChanged = false;
     for (const r of records) {
       const el = r.target.nodeType === 1 ? r.target : r.target.parentElement;
       if (el && el.closest && el.closest(IGNORE)) continue;
       R.nMut += 1;
       R.lastChange = t;
       if (R.trace) R.trace.push([t - R.t0, r.type + " " + (r.attributeName || ""), el && (el.getAttribute("class") || el.tagName)]);
-      if (r.type === "attributes" && r.attributeName === MARK) R.lastMark = t;
+      if (r.type === "attributes" && r.attributeName === MARK) markChanged = true;
+      if (r.type === "childList") {
+        for (const n of r.addedNodes) {
+          if (n.nodeType === 1 && (n.hasAttribute(MARK) || n.querySelector("[" + MARK + "]"))) markChanged = true;
+        }
+      }
     }
+    // the marks are HTML widgets (their spans are replaced, not edited): the click is drawn when every
+    // mark in the explorer carries the generation after the one seen when armed
+    if (markChanged && R.markTarget !== null && allMarksReach(R.markTarget)) R.lastMark = R.lastMark || t;
+  }
+
+  function marks() {
+    return [...document.querySelectorAll(".ddp-explorer [" + MARK + "]")].map((e) => +e.getAttribute(MARK));
+  }
+
+  function allMarksReach(g) {
+    const all = marks();
+    return all.length > 0 && all.every((v) => v >= g);
   }
 
   R.arm = () => {
     const root = document.querySelector(".ddp-explorer");
     if (!root) throw new Error("no .ddp-explorer on the page");
+    const seen = marks();
     Object.assign(R, { armed: true, t0: null, tDown: null, lastChange: 0, lastMark: 0, nMut: 0, nDraw: 0, frames: [],
-      trace: R.tracing ? [] : null });
+      trace: R.tracing ? [] : null, markTarget: seen.length ? Math.max(...seen) + 1 : null });
     R.observer = new MutationObserver(onMutations);
     R.observer.observe(root, { subtree: true, childList: true, attributes: true, characterData: true });
     return true;
@@ -179,6 +199,7 @@
       last_reply: replies.length ? replies[replies.length - 1].t - t0 : null,
       long_tasks: busy,
       error, latency: R.t0 !== null && end > R.t0 ? end - R.t0 : null,
+      mark_latency: R.t0 !== null && R.lastMark > R.t0 ? R.lastMark - R.t0 : null,
       mutations: R.nMut, draws: R.nDraw,
       msgs_in: incoming.length, bytes_in: sum(incoming), comm_open: opens.length, comm_close: closes.length,
       comm_msg_in: updates.length, echo_update: echoes.length, msgs_out: out.length, bytes_out: sum(out),

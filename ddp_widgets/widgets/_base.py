@@ -136,7 +136,9 @@ class View(widgets.VBox):
         )
         self.export_button.on_click(self._on_export)
         self._snapshot_handle: Any = None
-        # which selection generation this view has drawn, as data-ddp-drawn in the page (see drawn_html)
+        # which selection generation this view has drawn, as data-ddp-drawn in the page (see drawn_html);
+        # a container showing several views (the Explorer) publishes all their marks in one message instead
+        self.publish_mark = True
         self.drawn = widgets.HTML(
             drawn_html(type(self).__name__, self.selection.generation), layout=widgets.Layout(display="none")
         )
@@ -158,7 +160,8 @@ class View(widgets.VBox):
 
     def _mark_drawn(self, change: Any) -> None:
         """Runs after every observer of a selection change (Selection.batch): this view has drawn it."""
-        self.drawn.value = drawn_html(type(self).__name__, change["new"])
+        if self.publish_mark:
+            self.drawn.value = drawn_html(type(self).__name__, change["new"])
 
     def _watch(self, handler: Callable[..., Any], names: list[str]) -> None:
         """Observe the named selection traits (only those) with `handler`."""

@@ -19,7 +19,7 @@ from ..analysis import SpectralAnalysis
 from ..core.errors import DataError, InputShapeError
 from ..core.fingerprint import weights_fingerprint
 from ..selection import Selection
-from ._base import FONT, View, _live_text, note_html, snapshot_state
+from ._base import FONT, View, _live_text, drawn_html, note_html, snapshot_state
 from ._snapshot import LIVE_CLASS, display_with_snapshot, figure_img, snapshot_page, update_snapshot
 from .hypergraph_explorer import HypergraphExplorer
 from .layer_metrics import LayerMetrics
@@ -35,7 +35,8 @@ __all__ = ["VIEWS", "Explorer", "ViewEntry", "explore"]
 _CSS = """<style>
 .ddp-explorer { color: var(--jp-ui-font-color1); }
 .ddp-explorer .ddp-panel { border: 1px solid var(--jp-border-color2, #e0e0e0); border-radius: 4px;
-  padding: 4px 6px; background: var(--jp-layout-color0); box-sizing: border-box; }
+  padding: 4px 6px; background: var(--jp-layout-color0); box-sizing: border-box;
+  contain: layout style; }
 .ddp-explorer .ddp-layerselector .widget-select { flex: 1 1 auto; height: auto; min-height: 120px;
   width: 100%; min-width: 0; }
 .ddp-explorer .ddp-layerselector select { height: 100%; width: 100%; min-width: 0; }
@@ -218,6 +219,7 @@ class Explorer(widgets.VBox):
                 view.add_class("ddp-panel")
                 view.export_bar.layout.display = "none"  # one export button for all, in the header
         self._link_views()
+        self._publish_marks()
         self.export_button = widgets.Button(
             description="export figures",
             icon="download",
@@ -237,6 +239,7 @@ class Explorer(widgets.VBox):
         header = widgets.HBox(
             [
                 widgets.HTML(_CSS, layout=widgets.Layout(display="none")),
+                self.drawn,
                 self.status,
                 self.export_note,
                 self.refresh_button,
@@ -283,6 +286,19 @@ class Explorer(widgets.VBox):
     def _profile_matches_weights(self) -> bool:
         modules = {n: self.analysis.module(n) for n in self.profile.layers}
         return weights_fingerprint(modules) == self.profile.fingerprint
+
+    def _publish_marks(self) -> None:
+        """Every view's "drawn" mark (data-ddp-drawn, see _base.drawn_html) in one hidden HTML widget,
+        updated once per selection generation after every view has drawn it: one message per click
+        instead of one per view."""
+        for view in self._views.values():
+            view.publish_mark, view.drawn.value = False, ""
+        self.drawn = widgets.HTML(layout=widgets.Layout(display="none"))
+        self.selection.observe(self._mark_drawn, names="generation")  # after the views' observers
+        self._mark_drawn({"new": self.selection.generation})
+
+    def _mark_drawn(self, change: Any) -> None:
+        self.drawn.value = "".join(drawn_html(type(v).__name__, change["new"]) for v in self._views.values())
 
     def _link_views(self) -> None:
         """Views that compute metrics tell the views that show them (e.g. the layer list's α badges)."""
@@ -384,6 +400,8 @@ class Explorer(widgets.VBox):
         update_snapshot(getattr(self, "_snapshot_handle", None), _live_text(self), self.snapshot_html)
 
     def close(self) -> None:
+        if self.analysis is not None:
+            self.selection.unobserve(self._mark_drawn, names="generation")
         for v in self.views:
             v.close()
         super().close()

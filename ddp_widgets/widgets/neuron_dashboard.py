@@ -70,6 +70,7 @@ class NeuronDashboard(View):
         batch_size: int = 64,
         mean: Any = None,
         std: Any = None,
+        expanded: bool = True,
     ) -> None:
         super().__init__(selection)
         if profile is None or not hasattr(profile, "top_images"):
@@ -97,15 +98,59 @@ class NeuronDashboard(View):
         self.visualization: Any = None  # the last FeatureVisualization shown
         self.draws = 0  # redraws of the neuron (tests check one per change of focus)
         self._drawn: tuple[Any, Any] | None = None
-        self._build_widgets(opacity, steps)
+        self._build_widgets(opacity, steps, expanded)
         self._watch(self._on_focus, ["layer", "neuron"])
         self._watch(self._on_class, ["class_label"])
         self._watch(self._on_image, ["image_index"])
-        self._draw()
+        if expanded:
+            self._draw()
+
+    # -- collapsed or expanded -------------------------------------------------------------------------------
+    @property
+    def expanded(self) -> bool:
+        """Whether the dashboard's body is shown. Collapsed, it draws nothing until expanded again (the
+        Explorer starts it collapsed: six views redrawn per click would be slower than five)."""
+        return bool(self.toggle.value)
+
+    @expanded.setter
+    def expanded(self, value: bool) -> None:
+        self.toggle.value = bool(value)
+
+    def _on_toggle(self, change: Any) -> None:
+        self.body.layout.display = None if change["new"] else "none"
+        self.toggle.description = "hide" if change["new"] else "show"
+        self.toggle.icon = "chevron-up" if change["new"] else "chevron-down"
+        if change["new"]:
+            self._ensure_drawn()
+
+    def _ensure_drawn(self) -> None:
+        """Bring the widgets up to the selection (after changes made while collapsed)."""
+        if (self.selection.layer, self.selection.neuron) != self._drawn:
+            self._draw()
+            return
+        with self._sync(self.class_bars, self.readout_bars, self.ablate_bars, self.top_grid, self.bottom_grid):
+            self._select_bars()
+            self._select_tiles()
 
     # -- layout ------------------------------------------------------------------------------------------
-    def _build_widgets(self, opacity: float, steps: int) -> None:
+    def _build_widgets(self, opacity: float, steps: int, expanded: bool) -> None:
         self.header = widgets.HTML(note_html("no SVD neuron selected"))
+        self.toggle = widgets.ToggleButton(
+            value=expanded,
+            description="hide" if expanded else "show",
+            icon="chevron-up" if expanded else "chevron-down",
+            tooltip="show or hide the dashboard (hidden, it is not redrawn)",
+            layout=widgets.Layout(width="auto", flex="0 0 auto"),
+        )
+        self.toggle.add_class("ddp-dashboard-toggle")
+        self.toggle.observe(self._on_toggle, names="value")
+        self.title = widgets.HTML(
+            note_html(
+                "<b>SVD-neuron dashboard</b>: filter, top and bottom images with their signal maps, "
+                "class means, readout, ablation, feature visualisation"
+            ),
+            layout=widgets.Layout(flex="1 1 auto", min_width="0"),
+        )
         self.filter = ImageGrid(tile_size=96, title="singular filter")
         self.filter.add_class("ddp-dashboard-filter")
         self.visual = ImageGrid(tile_size=96, title="")  # headed by the HTML line above it
@@ -206,7 +251,7 @@ class NeuronDashboard(View):
             ],
             layout=widgets.Layout(flex="1 1 auto", min_width="0"),
         )
-        self.children = [
+        body = [
             self.header,
             widgets.HBox(
                 [self.filter, vis],
@@ -230,8 +275,14 @@ class NeuronDashboard(View):
             ),
             self.ablate_box,
             self.export_bar,
-            self.errors,
         ]
+        self.body = widgets.VBox(body, layout=widgets.Layout(min_width="0"))
+        if not self.toggle.value:
+            self.body.layout.display = "none"
+        top = widgets.HBox(
+            [self.title, self.toggle], layout=widgets.Layout(align_items="center", width="100%")
+        )
+        self.children = [top, self.body, self.errors]
 
     # -- what is focused ------------------------------------------------------------------------------------
     def _focus(self) -> tuple[str, int] | None:
@@ -395,6 +446,7 @@ class NeuronDashboard(View):
 
         Fills the Δaccuracy chart and returns the table.
         """
+        self._ensure_drawn()
         focus = self._focus()
         if focus is None:
             raise ViewError("select a profiled layer and an SVD neuron before ablating")
@@ -469,6 +521,7 @@ class NeuronDashboard(View):
 
         Shown and returned.
         """
+        self._ensure_drawn()
         focus = self._focus()
         if focus is None:
             raise ViewError("select a profiled layer and an SVD neuron before visualising")
@@ -500,6 +553,7 @@ class NeuronDashboard(View):
 
         As matplotlib figures.
         """
+        self._ensure_drawn()
         focus = self._focus()
         if focus is None:
             return {}
@@ -560,11 +614,14 @@ class NeuronDashboard(View):
             "n_images": self.n_images,
             "opacity": float(self.opacity.value),
             "steps": int(self.steps.value),
+            "expanded": self.expanded,
         }
 
     def apply_settings(self, settings: Any) -> None:
         s = check_settings(
-            "NeuronDashboard", settings, {"n_images": int, "opacity": (int, float), "steps": int}
+            "NeuronDashboard",
+            settings,
+            {"n_images": int, "opacity": (int, float), "steps": int, "expanded": bool},
         )
         if (
             not 1 <= s.get("n_images", self.n_images) <= 64
@@ -578,11 +635,16 @@ class NeuronDashboard(View):
         with self._sync():
             self.opacity.value = float(s.get("opacity", self.opacity.value))
             self.steps.value = int(s.get("steps", self.steps.value))
-        self._draw()
+        self._drawn = None  # n_images may have changed: redraw now, or when expanded
+        self.expanded = bool(s.get("expanded", self.expanded))  # expanding draws
+        if self.expanded and self._drawn is None:
+            self._draw()
 
     # -- selection -> widgets --------------------------------------------------------------------------------
     @callback
     def _on_focus(self, change: Any) -> None:
+        if not self.expanded:
+            return  # drawn when expanded (_ensure_drawn)
         if (self.selection.layer, self.selection.neuron) == self._drawn:
             return  # e.g. a layer change that also dropped the neuron: one event per trait, one redraw
         self._draw()
@@ -590,11 +652,15 @@ class NeuronDashboard(View):
 
     @callback
     def _on_class(self, change: Any) -> None:
+        if not self.expanded:
+            return
         with self._sync(self.class_bars, self.readout_bars, self.ablate_bars):
             self._select_bars()
 
     @callback
     def _on_image(self, change: Any) -> None:
+        if not self.expanded:
+            return
         with self._sync(self.top_grid, self.bottom_grid):
             self._select_tiles()
 
@@ -654,7 +720,7 @@ def for_explorer(ex: Any) -> NeuronDashboard | None:
     data = getattr(ex, "data", None)
     if data is not None:
         return NeuronDashboard(
-            ex.analysis, ex.profile, ex.selection, data, labels=ex.labels, images=ex.images
+            ex.analysis, ex.profile, ex.selection, data, labels=ex.labels, images=ex.images, expanded=False
         )
     candidates = [(model_inputs(ex.analysis, ex.images), {}), default_model_inputs(ex.analysis, ex.images)]
     for inputs, extra in candidates:
@@ -662,7 +728,14 @@ def for_explorer(ex: Any) -> NeuronDashboard | None:
             continue
         try:  # images that merely look like inputs (unnormalised, reordered) are not used as data
             return NeuronDashboard(
-                ex.analysis, ex.profile, ex.selection, inputs, labels=ex.labels, images=ex.images, **extra
+                ex.analysis,
+                ex.profile,
+                ex.selection,
+                inputs,
+                labels=ex.labels,
+                images=ex.images,
+                expanded=False,
+                **extra,
             )
         except ViewArgumentError:
             continue

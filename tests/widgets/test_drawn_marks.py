@@ -10,13 +10,21 @@ from ddp_widgets.selection import SelectionError
 
 
 def _marks(ex: Any) -> dict[str, int]:
-    out = {}
-    for view in ex.views:
-        assert view.drawn in view.children, f"{type(view).__name__} lost its drawn mark"
-        m = re.search(r'data-ddp-view="(\w+)" data-ddp-drawn="(\d+)"', view.drawn.value)
-        assert m, view.drawn.value
-        out[m.group(1)] = int(m.group(2))
-    return out
+    """The explorer's marks: one hidden HTML widget with a span per view (one message per click)."""
+    for view in ex.views:  # the views' own marks are left empty: no stale generation in the page
+        assert view.drawn.value == "", f"{type(view).__name__} publishes a mark of its own in the explorer"
+    found = re.findall(r'data-ddp-view="(\w+)" data-ddp-drawn="(\d+)"', ex.drawn.value)
+    assert len(found) == len(ex.views), ex.drawn.value
+    return {view: int(g) for view, g in found}
+
+
+def test_a_view_on_its_own_publishes_its_mark(explorer: Any) -> None:
+    view = dw.widgets.SpectrumPlot(explorer.analysis, dw.Selection.for_analysis(explorer.analysis))
+    assert view.drawn in view.children
+    view.selection.layer = explorer.analysis.names[1]
+    m = re.search(r'data-ddp-view="SpectrumPlot" data-ddp-drawn="(\d+)"', view.drawn.value)
+    assert m and int(m.group(1)) == view.selection.generation
+    view.close()
 
 
 def test_generation_counts_completed_changes() -> None:
@@ -68,11 +76,13 @@ def test_every_view_marks_the_generation_it_drew(explorer: Any) -> None:
         "LayerMetrics",
         "SingularVectorView",
         "HypergraphExplorer",
+        *(["NeuronDashboard"] if explorer.dashboard is not None else []),
     }
     g = explorer.selection.generation
     assert set(marks.values()) == {g}
+    sent = explorer.drawn.value
     explorer.selection.layer = explorer.analysis.names[1]
-    assert set(_marks(explorer).values()) == {g + 1}
+    assert set(_marks(explorer).values()) == {g + 1} and explorer.drawn.value != sent
     # a click in a view (here a filter tile) is one generation for all views, whatever it sets
     explorer.vectors.filters.selected_index = 2
     assert explorer.selection.neuron == 2

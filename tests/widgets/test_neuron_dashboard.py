@@ -250,7 +250,8 @@ def test_figures_and_settings(dash: Any, tmp_path: Any) -> None:
     paths = dash.save_figures(tmp_path, formats=("png",))
     assert len(paths) == len(names) and all(p.stat().st_size > 0 for p in paths)
     dash.apply_settings({"n_images": 3, "opacity": 0.2, "steps": 8})
-    assert dash.settings() == {"n_images": 3, "opacity": 0.2, "steps": 8} and dash.top_grid.count == 3
+    assert dash.settings() == {"n_images": 3, "opacity": 0.2, "steps": 8, "expanded": True}
+    assert dash.top_grid.count == 3
     with pytest.raises(dw.core.DDPWidgetsError):
         dash.apply_settings({"opacity": 3.0})
 
@@ -262,8 +263,16 @@ def test_in_the_explorer_only_with_a_profile_and_its_inputs(analysis: Any, profi
     shown = Explorer(analysis, profile=profile, images=images, labels=labels)
     try:
         assert shown.dashboard is not None and shown.dashboard in shown.views
+        # collapsed in the explorer: not redrawn on clicks until expanded, then brought up to date
+        assert not shown.dashboard.expanded and shown.dashboard.body.layout.display == "none"
+        draws = shown.dashboard.draws
         shown.selection.select(layer=CONV, neuron=2)
+        shown.selection.class_label = 1
+        assert shown.dashboard.draws == draws
+        shown.dashboard.toggle.value = True  # the "show" button
+        assert shown.dashboard.body.layout.display is None and shown.dashboard.draws == draws + 1
         assert "SVD neuron 2 of 2" in shown.dashboard.header.value
+        assert list(shown.dashboard.class_bars.selected) == [1]
         shown.dashboard.top_grid.selected_index = 0
         assert shown.selection.image_index == _tooltip_indices(shown.dashboard.top_grid)[0]
         assert shown.vectors.calls["_on_image"] >= 1  # the other views follow the dashboard's click
