@@ -4,10 +4,10 @@
  * The hypergraph view draws with ipycytoscape in an element of class `ddp-graph` whose node carries the
  * cytoscape instance (`_cyreg.cy`). Cytoscape redraws at the new size when its container is resized but
  * keeps its zoom and pan, so after the side panel opens or the window narrows the graph is cut off or
- * small. `watchGraphs` finds every such element as it enters the page (or gets that class) and, once its size has settled
- * (`REFIT_DELAY_MS` after the last change of more than `SIZE_THRESHOLD_PX` in width or height), fits the
- * view to the visible elements. It acts on size changes only: clicks and graph changes that keep the
- * size cause no work here.
+ * small. `watchGraphs` finds every such element as it enters the page (or gets that class) and, once
+ * its size has settled (`REFIT_DELAY_MS` after it was first seen, or after its last change of more than
+ * `SIZE_THRESHOLD_PX` in width or height), fits the view to the visible elements. It acts on sizes only:
+ * clicks and graph changes that keep the size cause no work here.
  */
 
 export const GRAPH_SELECTOR = '.ddp-graph';
@@ -44,8 +44,10 @@ const WINDOW_TIMERS: ITimers = {
 };
 
 /**
- * Debounced re-fit of one graph. `observe(size)` is fed every size its container reports; the first
- * size seen is the one the graph was laid out at, and a size of 0 (a hidden output) is ignored.
+ * Debounced re-fit of one graph. `observe(size)` is fed every size its container reports. The graph is
+ * fitted once the first size seen has settled (it may have been laid out at another size before it was
+ * found: before the side panel closed, say), then after each change of more than `SIZE_THRESHOLD_PX`;
+ * a size of 0 (a hidden output) is ignored. A graph with nothing drawn yet is left to its own layout.
  */
 export class RefitOnResize {
   private fittedAt: ISize | null = null;
@@ -62,13 +64,9 @@ export class RefitOnResize {
     if (size.width <= 0 || size.height <= 0) {
       return;
     }
-    if (this.fittedAt === null) {
-      this.fittedAt = size;
-      return;
-    }
     this.cancel();
     this.latest = size;
-    if (sizeChanged(this.fittedAt, size)) {
+    if (this.fittedAt === null || sizeChanged(this.fittedAt, size)) {
       this.timer = this.timers.set(() => this.refit(), this.delay);
     }
   }
@@ -87,11 +85,12 @@ export class RefitOnResize {
     if (!cy || !this.latest) {
       return;
     }
-    cy.resize();
     const visible = cy.elements(':visible');
-    if (visible.length > 0) {
-      cy.fit(visible, FIT_PADDING_PX);
+    if (visible.length === 0) {
+      return;
     }
+    cy.resize();
+    cy.fit(visible, FIT_PADDING_PX);
     this.fittedAt = this.latest;
   }
 }

@@ -1,7 +1,8 @@
 // @vitest-environment happy-dom
 /**
- * The hypergraph's re-fit after a resize: debounced, only for real size changes (> 2 px), never at size
- * 0, and found for every `.ddp-graph` element in the page, present or added later.
+ * The hypergraph's re-fit after a resize: once when first seen, then debounced, only for real size
+ * changes (> 2 px), never at size 0 or with nothing drawn, for every `.ddp-graph` element in the page,
+ * present or added later.
  */
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -62,32 +63,48 @@ describe('RefitOnResize', () => {
   const refitter = (graph: FakeGraph | null = new FakeGraph()): RefitOnResize =>
     new RefitOnResize(() => graph, timers);
 
-  it('takes the first size as the laid-out one and does nothing for it', () => {
+  const FITTED = ['elements(:visible)', 'resize', `fit(5, ${FIT_PADDING_PX})`];
+
+  /** A refitter that has done its first fit, at 600 x 380. */
+  const fitted = (graph: FakeGraph): RefitOnResize => {
+    const refit = refitter(graph);
+    refit.observe({ width: 600, height: 380 });
+    vi.advanceTimersByTime(REFIT_DELAY_MS);
+    expect(graph.calls).toEqual(FITTED);
+    graph.calls = [];
+    return refit;
+  };
+
+  it('fits the graph once at the first size it settles at (it may have been laid out at another)', () => {
     const graph = new FakeGraph();
-    refitter(graph).observe({ width: 600, height: 380 });
-    vi.advanceTimersByTime(1000);
+    const refit = refitter(graph);
+    refit.observe({ width: 300, height: 380 });
+    refit.observe({ width: 600, height: 380 });
+    vi.advanceTimersByTime(REFIT_DELAY_MS - 1);
     expect(graph.calls).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(graph.calls).toEqual(FITTED);
+    vi.advanceTimersByTime(1000);
+    expect(graph.calls).toHaveLength(3);
   });
 
   it('fits once, after the size has settled, to the visible elements', () => {
     const graph = new FakeGraph();
-    const refit = refitter(graph);
-    refit.observe({ width: 600, height: 380 });
+    const refit = fitted(graph);
     for (const width of [580, 540, 500, 460]) {
       refit.observe({ width, height: 380 });
       vi.advanceTimersByTime(REFIT_DELAY_MS - 20);
     }
     expect(graph.calls).toEqual([]);
     vi.advanceTimersByTime(20);
-    expect(graph.calls).toEqual(['resize', 'elements(:visible)', `fit(5, ${FIT_PADDING_PX})`]);
+    expect(graph.calls).toEqual(FITTED);
     vi.advanceTimersByTime(1000);
     expect(graph.calls).toHaveLength(3);
   });
 
   it('ignores changes of 2 px or less, and a size that comes back before the delay', () => {
     const graph = new FakeGraph();
-    const refit = refitter(graph);
-    refit.observe({ width: 600, height: 380 });
+    const refit = fitted(graph);
     refit.observe({ width: 602, height: 382 });
     refit.observe({ width: 500, height: 380 });
     refit.observe({ width: 601, height: 380 });
@@ -97,8 +114,7 @@ describe('RefitOnResize', () => {
 
   it('compares with the size it last fitted at', () => {
     const graph = new FakeGraph();
-    const refit = refitter(graph);
-    refit.observe({ width: 600, height: 380 });
+    const refit = fitted(graph);
     refit.observe({ width: 500, height: 380 });
     vi.advanceTimersByTime(REFIT_DELAY_MS);
     refit.observe({ width: 501, height: 380 }); // 1 px from the fitted size
@@ -109,30 +125,39 @@ describe('RefitOnResize', () => {
     expect(graph.calls.filter(c => c === 'resize')).toHaveLength(2);
   });
 
-  it('ignores a hidden output (size 0) and fits nothing when nothing is visible', () => {
+  it('ignores a hidden output (size 0)', () => {
     const graph = new FakeGraph();
-    const refit = refitter(graph);
-    refit.observe({ width: 0, height: 0 });
-    refit.observe({ width: 600, height: 380 });
+    const refit = fitted(graph);
     refit.observe({ width: 0, height: 0 });
     vi.advanceTimersByTime(1000);
+    refit.observe({ width: 600, height: 380 });
+    vi.advanceTimersByTime(1000);
     expect(graph.calls).toEqual([]);
-    graph.visible = 0;
-    refit.observe({ width: 400, height: 380 });
-    vi.advanceTimersByTime(REFIT_DELAY_MS);
-    expect(graph.calls).toEqual(['resize', 'elements(:visible)']);
   });
 
-  it('waits for cytoscape: no instance yet, no fit, and the next change still fits', () => {
+  it('leaves a graph with nothing drawn yet to its own layout, and fits it at the next size change', () => {
+    const graph = new FakeGraph();
+    graph.visible = 0;
+    const refit = refitter(graph);
+    refit.observe({ width: 600, height: 380 });
+    vi.advanceTimersByTime(REFIT_DELAY_MS);
+    expect(graph.calls).toEqual(['elements(:visible)']);
+    graph.visible = 5;
+    graph.calls = [];
+    refit.observe({ width: 601, height: 380 }); // not fitted yet: any size is worth a fit
+    vi.advanceTimersByTime(REFIT_DELAY_MS);
+    expect(graph.calls).toEqual(FITTED);
+  });
+
+  it('waits for cytoscape: no instance yet, no fit, and the next size still fits', () => {
     let graph: FakeGraph | null = null;
     const refit = new RefitOnResize(() => graph, timers);
     refit.observe({ width: 600, height: 380 });
-    refit.observe({ width: 400, height: 380 });
     vi.advanceTimersByTime(REFIT_DELAY_MS);
     graph = new FakeGraph();
-    refit.observe({ width: 401, height: 380 });
+    refit.observe({ width: 601, height: 380 });
     vi.advanceTimersByTime(REFIT_DELAY_MS);
-    expect(graph.calls).toContain(`fit(5, ${FIT_PADDING_PX})`);
+    expect(graph.calls).toEqual(FITTED);
   });
 });
 
@@ -219,15 +244,20 @@ describe('watchGraphs', () => {
     const stop = watch();
     const observer = FakeResizeObserver.last!;
     observer.report(el, 600, 380);
+    vi.advanceTimersByTime(REFIT_DELAY_MS);
+    graph.calls = [];
     observer.report(el, 400, 380);
-    el.remove();
+    el.remove(); // before the re-fit was due
     observer.report(el, 0, 0);
     vi.advanceTimersByTime(1000);
     expect(graph.calls).toEqual([]);
     expect(observer.targets.size).toBe(0);
-    document.body.appendChild(el); // back, at the size it left with: still unfitted, so it fits
+    document.body.appendChild(el);
     await Promise.resolve();
     expect(observer.targets.size).toBe(1);
+    observer.report(el, 600, 380); // back at the size it was fitted at: nothing to do
+    vi.advanceTimersByTime(1000);
+    expect(graph.calls).toEqual([]);
     observer.report(el, 400, 380);
     vi.advanceTimersByTime(REFIT_DELAY_MS);
     expect(graph.calls).toContain(`fit(5, ${FIT_PADDING_PX})`);
