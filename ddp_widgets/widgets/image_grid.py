@@ -4,11 +4,14 @@ An anywidget: its front end is one ES module, built from labextension/src/image_
 ``ddp_widgets/static/image_grid.js`` and shipped inside the Python package, so it renders wherever anywidget
 does (JupyterLab, Notebook 7, VS Code, Colab, marimo, exported HTML), with or without this package's
 JupyterLab extension. It draws one canvas per tile, labels under the tiles, a tooltip on hover, and highlights
-``selected_index``, which a click or the arrow keys set.
+``selected_index``, which a click or the arrow keys set. Ctrl/cmd-click toggles a tile and shift-click selects
+the range from the focused tile: ``selected_indices`` then lists the several selected tiles (sorted; a click
+leaves it empty while one or none is), and ``selected_index`` is the focus, the last one clicked.
 
     >>> labels = [f"SVD neuron {k}" for k in range(len(filters))]
     >>> grid = ImageGrid.from_array(filters, labels=labels)  # doctest: +SKIP
     >>> grid.observe(lambda change: print(change["new"]), names="selected_index")  # doctest: +SKIP
+    >>> grid.select(2, [0, 2, 5])  # three tiles selected, tile 2 focused  # doctest: +SKIP
 
 Colours: uint8 data is shown as stored (0..255). float32 data is scaled per tile: ``"gray"`` maps the tile's
 [min, max] to black..white, ``"diverging"`` maps [-m, m] with m = max |x| of the tile to blue..white..red
@@ -199,7 +202,8 @@ def png_bytes(rgba: np.ndarray) -> bytes:
 
 
 class ImageGrid(AnyWidget):
-    """A grid of n small images with labels, hover tooltips and a clickable, synced ``selected_index``.
+    """A grid of n small images with labels, hover tooltips and a clickable, synced ``selected_index``
+    (the focused tile) and ``selected_indices`` (several tiles, chosen with ctrl/cmd- and shift-click).
 
     Build it with :meth:`from_array` or :meth:`set_images`; the traits below are what travels to the
     browser (the front end's list is labextension/src/traits.ts; a test keeps the two equal). ``data`` holds
@@ -217,6 +221,9 @@ class ImageGrid(AnyWidget):
     labels = List(Unicode(), help="text under each tile: none, or one per image").tag(sync=True)
     tooltips = List(Unicode(), help="hover text of each tile: none, or one per image").tag(sync=True)
     selected_index = Int(None, allow_none=True, help="index of the selected tile, or None").tag(sync=True)
+    selected_indices = List(
+        Int(), help="the several selected tiles (ctrl/shift-click), sorted; a plain click empties it"
+    ).tag(sync=True)
     colormap = Enum(
         ("auto", "gray", "diverging"), default_value="auto", help="colour scale of float data"
     ).tag(sync=True)
@@ -254,8 +261,24 @@ class ImageGrid(AnyWidget):
         state = _image_state(array, labels, tooltips, channels_last)
         with self.hold_sync(), self.hold_trait_notifications():
             self.selected_index = None
+            self.selected_indices = []
             for name, value in state.items():
                 setattr(self, name, value)
+
+    def select(self, index: int | None, indices: Sequence[int] = ()) -> None:
+        """Focus tile `index` and select the tiles `indices` with it, in one update.
+
+        `indices` of one tile or none mean a single selection; a focus outside several `indices` ends them.
+        """
+        chosen = sorted({int(i) for i in indices})
+        with self.hold_sync(), self.hold_trait_notifications():
+            self.selected_index = index
+            self.selected_indices = chosen if len(chosen) > 1 else []
+
+    def chosen(self) -> list[int]:
+        """Every selected tile, sorted: ``selected_indices`` and the focus."""
+        focus = [] if self.selected_index is None else [self.selected_index]
+        return sorted({*self.selected_indices, *focus})
 
     @property
     def count(self) -> int:
@@ -326,7 +349,26 @@ class ImageGrid(AnyWidget):
             )
         return index
 
+    @validate("selected_indices")
+    def _valid_selected_indices(self, proposal: dict[str, Any]) -> list[int]:
+        indices = sorted(set(proposal["value"]))
+        bad = [i for i in indices if not 0 <= i < self.count]
+        if bad:
+            raise TraitError(
+                f"The 'selected_indices' trait of an ImageGrid expected indices 0 <= index < {self.count}, "
+                f"not {bad}"
+            )
+        return indices
+
+    @observe("selected_index")
+    def _leave_several(self, change: dict[str, Any]) -> None:
+        """A focus outside the several selected tiles ends their selection (as Selection.neurons does)."""
+        if change["new"] is not None and self.selected_indices and change["new"] not in self.selected_indices:
+            self.selected_indices = []
+
     @observe("shape")
     def _drop_stale_selection(self, change: dict[str, Any]) -> None:
         if self.selected_index is not None and self.selected_index >= self.count:
             self.selected_index = None
+        if any(i >= self.count for i in self.selected_indices):
+            self.selected_indices = [i for i in self.selected_indices if i < self.count]

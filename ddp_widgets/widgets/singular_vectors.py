@@ -77,7 +77,8 @@ class SingularVectorView(View):
         self.header = widgets.HTML(note_html("no layer selected"))
         self.filters = ImageGrid(tile_size=tile_size, title="")
         self.filters.add_class("ddp-filters")
-        self.filters.observe(self._on_filter_click, names="selected_index")
+        # a click sends both traits in one message: each observer call reads the grid's whole selection
+        self.filters.observe(self._on_filter_click, names=["selected_index", "selected_indices"])
         self._filter_labels: list[str] = []
         self._compared: list[int] = []  # neurons in the side-by-side rows
         self._compare_cells: list[
@@ -332,6 +333,7 @@ class SingularVectorView(View):
             self.header.value = note_html("no layer selected")
             return
         self._draw_filters(change["new"])
+        self._select_filters()
         self._draw_neuron()
         self._draw_compare()
         self.clear_errors()
@@ -341,12 +343,20 @@ class SingularVectorView(View):
         if change["name"] == "neurons":
             with self._sync(self.filters):
                 self.filters.labels = self._marked_labels()
+            self._select_filters()
             self._draw_compare()
             return
-        i = self.selection.neuron
-        with self._sync(self.filters):
-            self.filters.selected_index = i if i is not None and i < self.filters.count else None
+        self._select_filters()
         self._draw_neuron()
+
+    def _select_filters(self) -> None:
+        """Show the focused SVD neuron and the several selected ones (those with a tile) on the tiles."""
+        n, sel = self.filters.count, self.selection
+        with self._sync(self.filters):
+            self.filters.select(
+                sel.neuron if sel.neuron is not None and sel.neuron < n else None,
+                [k for k in sel.neurons if k < n],
+            )
 
     @callback
     def _on_class(self, change: Any) -> None:
@@ -361,8 +371,10 @@ class SingularVectorView(View):
     # -- user interaction -> selection -----------------------------------------------------------------
     @interaction
     def _on_filter_click(self, change: Any) -> None:
-        if change["new"] is not None:
-            self.selection.neuron = int(change["new"])
+        # a plain click: one SVD neuron; ctrl/shift-click: several, the last clicked one focused
+        grid = self.filters
+        several = [int(k) for k in grid.selected_indices] if len(grid.selected_indices) > 1 else []
+        self.selection.select(neuron=grid.selected_index, neurons=several)
 
     @interaction
     def _on_image_click(self, change: Any) -> None:

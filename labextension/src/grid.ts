@@ -4,6 +4,7 @@
  * - decoding: the model's binary buffer (n, h, w, c) in uint8 or float32 -> one RGBA tile at a time
  * - colour scales: grey and a symmetric diverging scale around 0 for signed data
  * - layout: columns, rows and tile positions from the available width and the tile size
+ * - selection: what a plain, ctrl/cmd- or shift-click makes of the selected tiles
  *
  * Scaling of float32 data is per tile: grey maps the tile's [min, max] to black..white; diverging maps
  * [-m, m], m = max |x| over the tile, to blue..white..red (so 0 is always white). uint8 data is shown as
@@ -269,4 +270,54 @@ export function fitTile(height: number, width: number, tileSize: number): { widt
   }
   const scale = tileSize / Math.max(height, width);
   return { width: Math.round(width * scale), height: Math.round(height * scale) };
+}
+
+/** The selected tiles as the traits hold them: the focus and, when several are selected, all of them. */
+export interface IGridSelection {
+  index: number | null;
+  indices: number[];
+}
+
+/** `single`: a plain click; `toggle`: ctrl/cmd-click; `range`: shift-click (from the focused tile). */
+export type ClickMode = 'single' | 'toggle' | 'range';
+
+export function clickMode(event: { ctrlKey: boolean; metaKey: boolean; shiftKey: boolean }): ClickMode {
+  if (event.shiftKey) {
+    return 'range';
+  }
+  return event.ctrlKey || event.metaKey ? 'toggle' : 'single';
+}
+
+/** Every selected tile, sorted: the several and the focus. */
+export function selectedTiles(selection: IGridSelection): number[] {
+  const all = new Set(selection.indices);
+  if (selection.index !== null) {
+    all.add(selection.index);
+  }
+  return [...all].sort((a, b) => a - b);
+}
+
+/**
+ * The selection after a click on tile `clicked`. The clicked tile becomes the focus, except when a
+ * ctrl-click removes it: then the focus goes to the nearest selected tile before it (or after it), or
+ * to none. `indices` is empty unless several tiles are selected.
+ */
+export function clickSelection(current: IGridSelection, clicked: number, mode: ClickMode): IGridSelection {
+  let chosen: number[];
+  let focus: number | null = clicked;
+  if (mode === 'single') {
+    chosen = [clicked];
+  } else if (mode === 'range') {
+    const anchor = current.index ?? clicked;
+    const [low, high] = anchor <= clicked ? [anchor, clicked] : [clicked, anchor];
+    chosen = Array.from({ length: high - low + 1 }, (_, k) => low + k);
+  } else {
+    const before = selectedTiles(current);
+    chosen = before.includes(clicked) ? before.filter(i => i !== clicked) : [...before, clicked].sort((a, b) => a - b);
+    if (!chosen.includes(clicked)) {
+      const earlier = chosen.filter(i => i < clicked);
+      focus = earlier.length > 0 ? earlier[earlier.length - 1] : (chosen[0] ?? null);
+    }
+  }
+  return { index: focus, indices: chosen.length > 1 ? chosen : [] };
 }

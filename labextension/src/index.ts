@@ -2,6 +2,7 @@
  * The JupyterLab plugin of ddp-widgets: what only JupyterLab has.
  * - `ddp-widgets:launcher` adds the "New SVD exploration" and "About ddp-widgets" commands, a palette
  *   entry for each and a launcher card.
+ * - `ddp-widgets:graph-fit` re-fits the hypergraph view to its output after the output is resized.
  */
 
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
@@ -11,6 +12,7 @@ import { ILauncher } from '@jupyterlab/launcher';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
+import { watchGraphs } from './graph_fit';
 import { firstFreeNotebookPath, starterNotebook } from './starter';
 import { MODULE_VERSION } from './version';
 
@@ -88,5 +90,14 @@ const launcherPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-const plugins: JupyterFrontEndPlugin<void>[] = [launcherPlugin];
+const graphFitPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'ddp-widgets:graph-fit',
+  description: 'Re-fits the hypergraph view to the visible graph after its output is resized.',
+  autoStart: true,
+  activate: (): void => {
+    watchGraphs(document);
+  }
+};
+
+const plugins: JupyterFrontEndPlugin<void>[] = [launcherPlugin, graphFitPlugin];
 export default plugins;

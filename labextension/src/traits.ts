@@ -19,7 +19,10 @@ export interface IImageGridTraits {
   dtype: string;
   labels: string[];
   tooltips: string[];
+  /** the focused tile: the one a plain click selects, or the last one ctrl/shift-clicked */
   selected_index: number | null;
+  /** the several selected tiles, sorted; empty while one or none is selected */
+  selected_indices: number[];
   colormap: Colormap;
   tile_size: number;
   columns: number;
@@ -30,7 +33,7 @@ export type ImageGridModel = AnyModel<IImageGridTraits>;
 
 /**
  * What a change redraws: `tiles` decodes every image again, `layout` only moves them, `selection` moves
- * the highlight, `title` the heading; `none` is read when needed (tooltips on hover).
+ * the highlights, `title` the heading; `none` is read when needed (tooltips on hover).
  */
 export type TraitEffect = 'tiles' | 'layout' | 'selection' | 'title' | 'none';
 
@@ -42,6 +45,7 @@ export const TRAIT_EFFECTS: { readonly [K in keyof IImageGridTraits]-?: TraitEff
   colormap: 'tiles',
   tooltips: 'none',
   selected_index: 'selection',
+  selected_indices: 'selection',
   tile_size: 'layout',
   columns: 'layout',
   title: 'title'

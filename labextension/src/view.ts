@@ -4,12 +4,16 @@
  *
  * The view draws one small canvas per tile at the image's own resolution and lets CSS scale it to the
  * tile size (pixelated), so 512 tiles cost 512 putImageData calls and no per-pixel work on resize.
- * Mouse events are delegated to the grid container: one listener each, not one per tile.
+ * Mouse events are delegated to the grid container: one listener each, not one per tile. A click selects
+ * one tile, ctrl/cmd-click toggles one and shift-click a range (grid.ts `clickSelection`); the focus and the
+ * several selected tiles travel in one message.
  * Trait changes are collected and applied once per task (a microtask), so an update message that changes
  * data, shape and labels together redraws once, with all three consistent.
  */
 
 import {
+  clickMode,
+  clickSelection,
   decodeTile,
   Dtype,
   expectedByteLength,
@@ -21,6 +25,7 @@ import {
   parseShape,
   RGBA,
   resolveScale,
+  selectedTiles,
   tilePosition,
   typedView
 } from './grid';
@@ -52,7 +57,9 @@ export class ImageGridView {
   private tiles: HTMLDivElement[] = [];
   private shape: IGridShape | null = null;
   private layout: IGridLayout | null = null;
-  private selected: number | null = null;
+  /** the focused tile and every selected one, as drawn */
+  private focus: number | null = null;
+  private selected = new Set<number>();
   private resizeObserver: ResizeObserver | null = null;
   private readonly pending = new Set<TraitEffect>();
   private readonly listeners: [string, () => void][] = [];
@@ -69,6 +76,7 @@ export class ImageGridView {
     this.scrollNode = this.addDiv(this.el, 'ddp-ImageGrid-scroll');
     this.scrollNode.tabIndex = 0;
     this.scrollNode.setAttribute('role', 'listbox');
+    this.scrollNode.setAttribute('aria-multiselectable', 'true');
     this.tilesNode = this.addDiv(this.scrollNode, 'ddp-ImageGrid-tiles');
     this.tooltipNode = this.addDiv(this.el, 'ddp-ImageGrid-tooltip');
     this.tooltipNode.setAttribute('role', 'tooltip');
@@ -171,7 +179,8 @@ export class ImageGridView {
   /** Decode every tile and rebuild the DOM of the grid. */
   private renderTiles(): void {
     this.tiles = [];
-    this.selected = null;
+    this.focus = null;
+    this.selected.clear();
     this.tilesNode.replaceChildren();
     this.hideTooltip();
     let images: ReturnType<ImageGridView['readImages']>;
@@ -266,23 +275,39 @@ export class ImageGridView {
     }
   }
 
-  /** Highlight the tile of `selected_index`, whether Python or a click set it. */
-  private updateSelection(): void {
-    const value = this.model.get('selected_index');
-    const index = typeof value === 'number' && value >= 0 && value < this.tiles.length ? value : null;
-    if (this.selected !== null && this.tiles[this.selected]) {
-      this.tiles[this.selected].classList.remove('ddp-mod-selected');
-      this.tiles[this.selected].setAttribute('aria-selected', 'false');
-    }
-    this.selected = index;
-    if (index !== null) {
-      this.tiles[index].classList.add('ddp-mod-selected');
-      this.tiles[index].setAttribute('aria-selected', 'true');
-    }
+  /** The selection the traits hold, limited to the tiles there are. */
+  private modelSelection(): { index: number | null; indices: number[] } {
+    const inRange = (value: unknown): value is number =>
+      typeof value === 'number' && Number.isInteger(value) && value >= 0 && value < this.tiles.length;
+    const index = this.model.get('selected_index');
+    const indices = this.model.get('selected_indices') ?? [];
+    return { index: inRange(index) ? index : null, indices: indices.filter(inRange) };
   }
 
-  private select(index: number): void {
+  /** Highlight every selected tile (`selected_indices` and `selected_index`), whether Python or a click set them. */
+  private updateSelection(): void {
+    const selection = this.modelSelection();
+    const next = new Set(selectedTiles(selection));
+    for (const i of this.selected) {
+      if (!next.has(i)) {
+        this.tiles[i]?.classList.remove('ddp-mod-selected');
+        this.tiles[i]?.setAttribute('aria-selected', 'false');
+      }
+    }
+    for (const i of next) {
+      this.tiles[i].classList.add('ddp-mod-selected');
+      this.tiles[i].setAttribute('aria-selected', 'true');
+    }
+    this.tiles[this.focus ?? -1]?.classList.remove('ddp-mod-focus');
+    this.tiles[selection.index ?? -1]?.classList.add('ddp-mod-focus');
+    this.selected = next;
+    this.focus = selection.index;
+  }
+
+  /** Set the focus and the several selected tiles in one message. */
+  private select(index: number | null, indices: number[] = []): void {
     this.model.set('selected_index', index);
+    this.model.set('selected_indices', indices);
     this.model.save_changes();
   }
 
@@ -298,7 +323,8 @@ export class ImageGridView {
   private onClick = (event: MouseEvent): void => {
     const index = this.tileIndex(event.target);
     if (index !== null) {
-      this.select(index);
+      const next = clickSelection(this.modelSelection(), index, clickMode(event));
+      this.select(next.index, next.indices);
       this.scrollNode.focus({ preventScroll: true });
     }
   };
@@ -318,7 +344,7 @@ export class ImageGridView {
       return;
     }
     event.preventDefault();
-    const current = this.selected ?? (step > 0 ? -step : this.tiles.length - step);
+    const current = this.focus ?? (step > 0 ? -step : this.tiles.length - step);
     const next = Math.max(0, Math.min(this.tiles.length - 1, current + step));
     this.select(next);
     this.tiles[next].scrollIntoView({ block: 'nearest' });

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 
 import {
+  clickMode,
+  clickSelection,
+  selectedTiles,
   decodeTile,
   divergingColor,
   expectedByteLength,
@@ -232,5 +235,47 @@ describe('fitTile', () => {
     expect(fitTile(10, 20, 64)).toEqual({ width: 64, height: 32 });
     expect(fitTile(30, 10, 60)).toEqual({ width: 20, height: 60 });
     expect(fitTile(0, 10, 60)).toEqual({ width: 60, height: 60 });
+  });
+});
+
+describe('click selection', () => {
+  const none = { index: null, indices: [] };
+
+  it('reads the mode from the modifier keys: shift wins over ctrl/cmd', () => {
+    const keys = (ctrlKey: boolean, metaKey: boolean, shiftKey: boolean) => clickMode({ ctrlKey, metaKey, shiftKey });
+    expect([keys(false, false, false), keys(true, false, false), keys(false, true, false)]).toEqual([
+      'single',
+      'toggle',
+      'toggle'
+    ]);
+    expect(keys(true, false, true)).toBe('range');
+  });
+
+  it('a plain click selects one tile, whatever was selected', () => {
+    expect(clickSelection({ index: 2, indices: [1, 2, 5] }, 4, 'single')).toEqual({ index: 4, indices: [] });
+  });
+
+  it('ctrl-click adds the tile and focuses it, or removes it and focuses a neighbour', () => {
+    let sel = clickSelection(none, 3, 'toggle');
+    expect(sel).toEqual({ index: 3, indices: [] });
+    sel = clickSelection(sel, 7, 'toggle');
+    expect(sel).toEqual({ index: 7, indices: [3, 7] });
+    sel = clickSelection(sel, 1, 'toggle');
+    expect(sel).toEqual({ index: 1, indices: [1, 3, 7] });
+    expect(clickSelection(sel, 3, 'toggle')).toEqual({ index: 1, indices: [1, 7] });
+    expect(clickSelection(sel, 1, 'toggle')).toEqual({ index: 3, indices: [3, 7] }); // none before: the first
+    expect(clickSelection({ index: 3, indices: [] }, 3, 'toggle')).toEqual(none);
+  });
+
+  it('shift-click selects the range from the focused tile, either way, and focuses the clicked one', () => {
+    expect(clickSelection({ index: 2, indices: [] }, 5, 'range')).toEqual({ index: 5, indices: [2, 3, 4, 5] });
+    expect(clickSelection({ index: 5, indices: [0, 5] }, 3, 'range')).toEqual({ index: 3, indices: [3, 4, 5] });
+    expect(clickSelection(none, 4, 'range')).toEqual({ index: 4, indices: [] }); // no focus: that tile
+  });
+
+  it('lists every selected tile once, sorted', () => {
+    expect(selectedTiles({ index: 6, indices: [4, 1] })).toEqual([1, 4, 6]);
+    expect(selectedTiles({ index: 4, indices: [1, 4] })).toEqual([1, 4]);
+    expect(selectedTiles(none)).toEqual([]);
   });
 });

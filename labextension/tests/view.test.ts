@@ -27,6 +27,7 @@ class FakeModel {
       labels: [],
       tooltips: [],
       selected_index: null,
+      selected_indices: [],
       colormap: 'auto',
       tile_size: 64,
       columns: 0,
@@ -122,6 +123,44 @@ describe('ImageGridView', () => {
     await settle();
     expect(selected(el)).toEqual(['4']);
     expect(tiles(el)[4].getAttribute('aria-selected')).toBe('true');
+  });
+
+  it('ctrl/cmd-click toggles tiles, shift-click selects a range, a plain click one tile again', async () => {
+    const model = new FakeModel(uint8Images(8));
+    const { el } = show(model);
+    const click = (i: number, init: MouseEventInit = {}): void => {
+      tiles(el)[i].querySelector('canvas')!.dispatchEvent(new MouseEvent('click', { bubbles: true, ...init }));
+    };
+    click(1);
+    click(4, { ctrlKey: true });
+    expect([model.state.selected_index, model.state.selected_indices]).toEqual([4, [1, 4]]);
+    expect(model.saved).toBe(2); // one message per click, both traits in it
+    await settle();
+    expect(selected(el)).toEqual(['1', '4']);
+    expect(el.querySelector('.ddp-mod-focus')!.getAttribute('data-index')).toBe('4');
+    click(6, { shiftKey: true });
+    expect([model.state.selected_index, model.state.selected_indices]).toEqual([6, [4, 5, 6]]);
+    click(2, { metaKey: true });
+    click(5, { ctrlKey: true }); // off again: the focus goes to the nearest selected tile before it
+    expect([model.state.selected_index, model.state.selected_indices]).toEqual([4, [2, 4, 6]]);
+    await settle();
+    expect(selected(el)).toEqual(['2', '4', '6']);
+    click(3);
+    expect([model.state.selected_index, model.state.selected_indices]).toEqual([3, []]);
+    await settle();
+    expect(selected(el)).toEqual(['3']);
+    expect(tiles(el)[6].getAttribute('aria-selected')).toBe('false');
+  });
+
+  it('highlights the several tiles Python selects, and none past the last tile', async () => {
+    const model = new FakeModel(uint8Images(5));
+    const { el } = show(model);
+    model.update({ selected_index: 3, selected_indices: [0, 3, 9] });
+    await settle();
+    expect(selected(el)).toEqual(['0', '3']);
+    model.update({ selected_indices: [] });
+    await settle();
+    expect(selected(el)).toEqual(['3']);
   });
 
   it('arrow keys move the selection by one tile or one row, clamped at the ends', async () => {

@@ -5,6 +5,8 @@ explore(model, data) shows a progress bar while it works. Screenshots go to test
 
 from __future__ import annotations
 
+import pytest
+
 SETUP = """\
 import ddp_widgets as dw
 ex = dw.explore(progress=False)
@@ -55,17 +57,94 @@ CLIPPED = """() => {
   return out;
 }"""
 
-# share of a panel's height below its last visible content
-EMPTY = """() => [...document.querySelectorAll('.ddp-explorer .ddp-panel')].map(p => {
-  const r = p.getBoundingClientRect();
-  let bottom = r.top;
-  for (const c of p.querySelectorAll('*')) {
-    const b = c.getBoundingClientRect();
-    if (b.height > 0 && b.width > 0 && getComputedStyle(c).display !== 'none' && c.children.length === 0)
-      bottom = Math.max(bottom, b.bottom);
+# The main panels whose boxes must be filled (the layer list, spectrum, metrics, vectors, hypergraph).
+PANELS = {
+    "layer list": ".ddp-layerselector",
+    "spectrum": ".ddp-spectrumplot",
+    "metrics": ".ddp-layermetrics",
+    "vectors": ".ddp-singularvectorview",
+    "hypergraph": ".ddp-hypergraphexplorer",
+}
+MAX_EMPTY = 0.15
+
+# The share of each panel's box that no visible content covers, on a 4 px grid. Content: the boxes of
+# text lines; controls, images and canvases; each chart's whole figure (plot area, axes, ticks, labels);
+# the hypergraph's drawn nodes and edges (not its whole canvas). Each box is cut to the panel and to any
+# scrolling ancestor, so what is scrolled out of view covers nothing. With `paint`, the uncovered cells
+# are drawn over the page in red (for a screenshot; `EMPTY_UNPAINT` removes them).
+EMPTY = """({panels, paint}) => {
+  const CELL = 4;
+  const shown = el => {
+    const s = getComputedStyle(el);
+    return s.visibility !== 'hidden' && Number(s.opacity) > 0;
+  };
+  const cut = (r, el, panel) => {
+    let b = {left: r.left, right: r.right, top: r.top, bottom: r.bottom};
+    for (let a = el; a && a !== panel.parentElement; a = a.parentElement) {
+      const s = getComputedStyle(a);
+      if (a === panel || s.overflowX !== 'visible' || s.overflowY !== 'visible') {
+        const o = a.getBoundingClientRect();
+        b = {left: Math.max(b.left, o.left), right: Math.min(b.right, o.right),
+             top: Math.max(b.top, o.top), bottom: Math.min(b.bottom, o.bottom)};
+      }
+    }
+    return b;
+  };
+  const contentBoxes = panel => {
+    const boxes = [];
+    const texts = document.createTreeWalker(panel, NodeFilter.SHOW_TEXT);
+    for (let t = texts.nextNode(); t; t = texts.nextNode()) {
+      const el = t.parentElement;
+      if (!t.textContent.trim() || !shown(el) || el.closest('.ddp-graph') || el.closest('.bqplot')) continue;
+      const range = document.createRange();
+      range.selectNodeContents(t);
+      for (const r of range.getClientRects()) boxes.push(cut(r, el, panel));
+    }
+    const solid = 'img, canvas, input, select, textarea, button, progress, .bqplot > svg';
+    for (const el of panel.querySelectorAll(solid)) {
+      if (!el.closest('.ddp-graph') && shown(el)) boxes.push(cut(el.getBoundingClientRect(), el, panel));
+    }
+    for (const el of panel.querySelectorAll('.ddp-graph')) {
+      const cy = el._cyreg && el._cyreg.cy;
+      if (!cy) continue;
+      const bb = cy.elements(':visible').renderedBoundingBox(), o = el.getBoundingClientRect();
+      const r = {left: o.left + bb.x1, right: o.left + bb.x2, top: o.top + bb.y1, bottom: o.top + bb.y2};
+      boxes.push(cut(r, el, panel));
+    }
+    return boxes;
+  };
+  const out = {};
+  for (const [name, selector] of Object.entries(panels)) {
+    const panel = document.querySelector('.ddp-explorer .ddp-panel' + selector);
+    if (!panel) { out[name] = null; continue; }
+    const P = panel.getBoundingClientRect();
+    const cols = Math.ceil(P.width / CELL), rows = Math.ceil(P.height / CELL);
+    const covered = new Uint8Array(cols * rows);
+    for (const b of contentBoxes(panel)) {
+      const x0 = Math.max(0, Math.floor((b.left - P.left) / CELL));
+      const x1 = Math.min(cols, Math.ceil((b.right - P.left) / CELL));
+      const y0 = Math.max(0, Math.floor((b.top - P.top) / CELL));
+      const y1 = Math.min(rows, Math.ceil((b.bottom - P.top) / CELL));
+      for (let y = y0; y < y1 && x0 < x1; y++) covered.fill(1, y * cols + x0, y * cols + x1);
+    }
+    const empty = covered.length - covered.reduce((sum, v) => sum + v, 0);
+    if (paint) {
+      const overlay = document.createElement('canvas');
+      overlay.className = 'ddp-test-empty-cells';
+      overlay.width = cols * CELL;
+      overlay.height = rows * CELL;
+      overlay.style.cssText =
+        `position:fixed;z-index:10000;pointer-events:none;left:${P.left}px;top:${P.top}px`;
+      const g = overlay.getContext('2d');
+      g.fillStyle = 'rgba(255, 0, 0, 0.35)';
+      covered.forEach((v, i) => v || g.fillRect((i % cols) * CELL, Math.floor(i / cols) * CELL, CELL, CELL));
+      document.body.appendChild(overlay);
+    }
+    out[name] = {empty: empty / covered.length, width: Math.round(P.width), height: Math.round(P.height)};
   }
-  return [p.classList[0], (r.bottom - bottom) / r.height];
-})"""
+  return out;
+}"""
+EMPTY_UNPAINT = "() => document.querySelectorAll('.ddp-test-empty-cells').forEach(d => d.remove())"
 
 
 def _open_explorer(lab, lab_page, name: str, width: int, height: int) -> None:
@@ -97,8 +176,6 @@ def test_four_main_views_on_one_screen_and_nothing_clipped(lab, lab_page):
         assert r["left"] >= view["left"] - 1 and r["right"] <= view["right"] + 1, (part, r, view)
     clipped = page.evaluate(CLIPPED)
     assert clipped == [], "\n".join(clipped)
-    empty = dict(page.evaluate(EMPTY))
-    assert all(share <= 0.15 for share in empty.values()), empty
 
     # 1024 px with the file browser open: the columns stack, nothing is cut off
     page.evaluate("() => window.jupyterapp.commands.execute('filebrowser:activate')")
@@ -123,6 +200,40 @@ def test_four_main_views_on_one_screen_and_nothing_clipped(lab, lab_page):
     lab_page.assert_no_console_errors(allow=("Unsatisfied version",))
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 14: at 1440x900 the spectrum (21 %), metrics (21 %), vectors (23 %) and hypergraph (48 %) "
+    "panels are more than 15 % empty; the layout fix is in explorer.py's CSS (remove this mark with it)",
+)
+def test_no_main_panel_is_more_than_15_percent_empty(lab, lab_page):
+    page = lab_page.page
+    _open_explorer(lab, lab_page, "empty.ipynb", 1440, 900)
+    page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+    page.wait_for_timeout(600)
+    page.evaluate(BOXES, MAIN)
+    page.set_viewport_size({"width": 1440, "height": 1500})  # the hypergraph too, for the eye
+    page.wait_for_timeout(800)
+    page.evaluate(BOXES, MAIN)
+    page.evaluate(EMPTY, {"panels": PANELS, "paint": True})
+    lab_page.screenshot("explorer_1440_empty_cells")  # the cells no content covers, in red
+    page.evaluate(EMPTY_UNPAINT)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.wait_for_timeout(800)
+    page.evaluate(BOXES, MAIN)
+    empty = page.evaluate(EMPTY, {"panels": PANELS, "paint": False})
+    print("empty share of each main panel at 1440x900:", empty)
+    assert all(empty.values()), f"a main panel is missing: {empty}"
+    too_empty = {name: e for name, e in empty.items() if e["empty"] > MAX_EMPTY}
+    assert not too_empty, f"panels more than {MAX_EMPTY:.0%} empty: {too_empty}"
+
+
+# indices of the filter tiles drawn as selected
+FILTERS_SELECTED = (
+    "[...document.querySelectorAll('.ddp-filters .ddp-ImageGrid-tile.ddp-mod-selected')]"
+    ".map(t => t.dataset.index)"
+)
+
+
 def test_several_neurons_and_classes_reach_python(lab, lab_page):
     page = lab_page.page
     _open_explorer(lab, lab_page, "multi.ipynb", 1440, 900)
@@ -131,6 +242,8 @@ def test_several_neurons_and_classes_reach_python(lab, lab_page):
     assert lab_page.wait_for_python("ex.selection.neuron", 1) == 1
     dots.nth(4).click(force=True, modifiers=["Control"])
     assert lab_page.wait_for_python("sorted(ex.selection.neurons)", [1, 4]) == [1, 4]
+    # ... and the filter tiles show both selected
+    page.wait_for_function("() => " + FILTERS_SELECTED + ".join() === '1,4'")
     # the detail view shows both neurons side by side: one row (filter + top images) each
     page.wait_for_function(
         "() => document.querySelectorAll('.ddp-compare .ddp-ImageGrid-tile canvas').length === 14"
@@ -143,6 +256,21 @@ def test_several_neurons_and_classes_reach_python(lab, lab_page):
     assert lab_page.wait_for_python("sorted(ex.selection.class_labels)", [2, 5]) == [2, 5]
     highlighted = lab_page.python("sorted(i for i in ex.hypergraph.highlighted if i.startswith('c|'))")
     assert highlighted == ["c|2", "c|5"]
+    # on the filter tiles: a click, a ctrl-click, then a shift-click for the range from the focus
+    tiles = page.locator(".ddp-filters .ddp-ImageGrid-tile")
+    tiles.nth(0).click()
+    assert lab_page.wait_for_python("[ex.selection.neuron, ex.selection.neurons]", [0, []]) == [0, []]
+    tiles.nth(2).click(modifiers=["ControlOrMeta"])
+    assert lab_page.wait_for_python("sorted(ex.selection.neurons)", [0, 2]) == [0, 2]
+    assert lab_page.python("ex.selection.neuron") == 2
+    page.wait_for_function("() => " + FILTERS_SELECTED + ".join() === '0,2'")
+    tiles.nth(5).click(modifiers=["Shift"])
+    assert lab_page.wait_for_python("sorted(ex.selection.neurons)", [2, 3, 4, 5]) == [2, 3, 4, 5]
+    page.wait_for_function("() => " + FILTERS_SELECTED + ".join() === '2,3,4,5'")
+    # the spectrum shows them too, and the detail view has one row per neuron
+    page.wait_for_function(
+        "() => document.querySelectorAll('.ddp-compare .ddp-ImageGrid-tile canvas').length === 28"
+    )
     page.set_viewport_size({"width": 1440, "height": 1500})  # with the hypergraph, for the eye
     page.wait_for_timeout(800)
     page.evaluate(BOXES, MAIN)

@@ -195,6 +195,52 @@ class TestSelection:
         assert seen == [4]
 
 
+class TestMultiSelection:
+    def _click(self, grid, **state):
+        """An update message as the front end sends it for one click."""
+        message = {"method": "update", "state": state, "buffer_paths": []}
+        grid.comm.callback({"content": {"data": message}, "buffers": []})
+
+    def test_a_ctrl_click_from_the_front_end_sets_focus_and_tiles_together(self, recording_comm):
+        grid = ImageGrid.from_array(np.zeros((6, 2, 2)))
+        seen = []
+        grid.observe(lambda c: seen.append((grid.selected_index, grid.chosen())), names="selected_index")
+        self._click(grid, selected_index=1)
+        self._click(grid, selected_index=4, selected_indices=[1, 4])
+        assert (grid.selected_index, grid.selected_indices) == (4, [1, 4])
+        assert seen == [(1, [1]), (4, [1, 4])]  # observers see both traits of a click at once
+
+    def test_select_sets_both_in_one_message_and_one_tile_is_a_single_selection(self, recording_comm):
+        grid = ImageGrid.from_array(np.zeros((6, 2, 2)))
+        grid.comm.sent.clear()
+        grid.select(2, [5, 0, 2, 2])
+        (message,) = grid.comm.sent
+        assert message["data"]["state"] == {"selected_index": 2, "selected_indices": [0, 2, 5]}
+        assert grid.chosen() == [0, 2, 5]
+        grid.select(3, [3])
+        assert (grid.selected_index, grid.selected_indices, grid.chosen()) == (3, [], [3])
+
+    def test_a_focus_outside_the_selected_tiles_ends_them(self):
+        grid = ImageGrid.from_array(np.zeros((6, 2, 2)))
+        grid.select(1, [1, 3])
+        grid.selected_index = 3  # inside: kept
+        assert grid.selected_indices == [1, 3]
+        grid.selected_index = 5
+        assert (grid.selected_indices, grid.chosen()) == ([], [5])
+
+    def test_indices_are_checked_sorted_and_dropped_with_the_images(self):
+        grid = ImageGrid.from_array(np.zeros((4, 2, 2)))
+        with pytest.raises(TraitError, match=r"'selected_indices' trait .* 0 <= index < 4, not \[4, 7\]"):
+            grid.selected_indices = [0, 4, 7]
+        grid.selected_indices = [3, 1, 3]
+        assert grid.selected_indices == [1, 3]
+        grid.shape = [2, 2, 2, 1]
+        assert grid.selected_indices == [1]
+        grid.selected_indices = [0, 1]
+        grid.set_images(np.zeros((4, 2, 2)))
+        assert (grid.selected_index, grid.selected_indices) == (None, [])
+
+
 class TestTransport:
     def test_pixels_travel_as_one_binary_buffer_not_json(self, recording_comm):
         images = np.random.default_rng(1).random((512, 8, 8)).astype(np.float32)
