@@ -117,7 +117,7 @@ class NeuronDashboard(View):
         self.toggle.value = bool(value)
 
     def _on_toggle(self, change: Any) -> None:
-        self.body.layout.display = None if change["new"] else "none"
+        self._show_body(change["new"])
         self.toggle.description = "hide" if change["new"] else "show"
         self.toggle.icon = "chevron-up" if change["new"] else "chevron-down"
         if change["new"]:
@@ -277,12 +277,14 @@ class NeuronDashboard(View):
             self.export_bar,
         ]
         self.body = widgets.VBox(body, layout=widgets.Layout(min_width="0"))
-        if not self.toggle.value:
-            self.body.layout.display = "none"
-        top = widgets.HBox(
+        self.top_bar = widgets.HBox(
             [self.title, self.toggle], layout=widgets.Layout(align_items="center", width="100%")
         )
-        self.children = [top, self.body, self.errors]
+        self._show_body(self.toggle.value)
+
+    def _show_body(self, shown: bool) -> None:
+        # collapsed, the body is out of the page, not hidden: a hidden bqplot figure draws with a negative size
+        self.children = [self.top_bar, self.body, self.errors] if shown else [self.top_bar, self.errors]
 
     # -- what is focused ------------------------------------------------------------------------------------
     def _focus(self) -> tuple[str, int] | None:

@@ -95,6 +95,18 @@ export class RefitOnResize {
   }
 }
 
+/**
+ * Cytoscape caches where its container is in the page and maps pointer positions with that cache. It
+ * renews it on resizes and window scrolls, but not when the graph moves because something above it
+ * changed height (a layer with fewer filter rows): then clicks land beside the nodes, or on nothing.
+ * Forget the cache whenever the pointer enters the graph or presses on it, before cytoscape reads it.
+ */
+export function forgetContainerPosition(element: Element): void {
+  const cy = cytoscapeOf(element) as (IFittableGraph & { renderer?: () => unknown }) | null;
+  const renderer = cy?.renderer?.() as { invalidateContainerClientCoordsCache?: () => void } | undefined;
+  renderer?.invalidateContainerClientCoordsCache?.();
+}
+
 /** The cytoscape instance ipycytoscape keeps on its element, once it has drawn. */
 export function cytoscapeOf(element: Element): IFittableGraph | null {
   const registry = (element as Element & { _cyreg?: { cy?: IFittableGraph } })._cyreg;
@@ -125,6 +137,7 @@ export function watchGraphs(
 ): () => void {
   const refits = new WeakMap<Element, RefitOnResize>(); // kept while the element lives: its fitted size
   const observed = new WeakSet<Element>();
+  const listening = new WeakSet<Element>();
   const resizes = makeResizeObserver(entries => {
     for (const entry of entries) {
       const refit = refits.get(entry.target);
@@ -146,6 +159,12 @@ export function watchGraphs(
       }
       observed.add(element);
       resizes.observe(element);
+      if (!listening.has(element)) {
+        listening.add(element);
+        const forget = (): void => forgetContainerPosition(element);
+        element.addEventListener('pointerenter', forget);
+        element.addEventListener('pointerdown', forget, true);
+      }
     }
   };
   // ipywidgets may give a view its classes after its element is in the page: class changes are looked

@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import {
   FIT_PADDING_PX,
+  forgetContainerPosition,
   IFittableGraph,
   ITimers,
   REFIT_DELAY_MS,
@@ -277,5 +278,18 @@ describe('watchGraphs', () => {
     expect(observer.targets.size).toBe(1);
     expect(graph.calls).toEqual([]);
     stop();
+  });
+});
+
+describe('forgetContainerPosition', () => {
+  it("drops cytoscape's cached container position, and does nothing before cytoscape has drawn", () => {
+    const invalidate = vi.fn();
+    const element = document.createElement('div');
+    expect(() => forgetContainerPosition(element)).not.toThrow();
+    (element as unknown as { _cyreg: unknown })._cyreg = {
+      cy: { renderer: () => ({ invalidateContainerClientCoordsCache: invalidate }) }
+    };
+    forgetContainerPosition(element);
+    expect(invalidate).toHaveBeenCalledTimes(1);
   });
 });

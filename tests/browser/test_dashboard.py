@@ -122,6 +122,10 @@ def test_dashboard_in_the_default_explorer_is_linked_to_the_other_views(lab: Any
     dash = page.locator(f".ddp-explorer {DASH}").first
     dash.wait_for()
     assert lab_page.python("ex.dashboard is not None and ex.dashboard.last_error is None")
+    # collapsed in the explorer (it is not redrawn until shown); its "show" button opens it
+    assert lab_page.python("ex.dashboard.expanded") is False
+    page.locator(".ddp-dashboard-toggle").click()
+    assert lab_page.wait_for_python("ex.dashboard.expanded", True) is True
     # a filter clicked in the singular-vector view moves the dashboard
     page.locator(".ddp-filters .ddp-ImageGrid-tile").nth(3).click()
     assert lab_page.wait_for_python("ex.selection.neuron", 3) == 3

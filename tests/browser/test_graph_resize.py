@@ -83,3 +83,44 @@ def test_the_hypergraph_refits_after_its_output_is_resized(lab: Any, lab_page: A
     page.wait_for_timeout(600)
     assert page.evaluate("() => window.__ddpViewport") == 0
     lab_page.assert_no_console_errors(allow=("Unsatisfied version",))
+
+
+# viewport centres of the visible nodes, and where the graph's box is in the page
+NODES_ON_PAGE = (
+    "() => {"
+    + CY
+    + """ const b = el.getBoundingClientRect();
+  return { top: b.top, nodes: cy.nodes(':visible').map(n => { const p = n.renderedPosition();
+    return { id: n.id(), x: b.left + p.x, y: b.top + p.y }; }) }; }"""
+)
+
+
+def test_a_node_is_clicked_where_it_is_drawn_after_the_graph_moved_on_the_page(lab: Any, lab_page: Any) -> None:
+    """Cytoscape maps pointer positions with a cached position of its container; a layer whose filter grid
+    has fewer rows moves the graph up without any resize or scroll. The extension forgets that cache when
+    the pointer enters or presses, so a click still lands on the node under it (before: on nothing)."""
+    lab.write_notebook("graph_moved.ipynb", [SETUP])
+    page = lab_page.page
+    page.set_viewport_size({"width": 1440, "height": 2600})  # everything on screen: no scrolling at all
+    lab_page.open_notebook("graph_moved.ipynb")
+    assert lab_page.run_all_cells(), lab_page.cell_errors()
+    page.wait_for_function("() => {" + CY + " return !!cy && cy.nodes(':visible').length > 0; }")
+    names = lab_page.python("list(ex.analysis.names)")
+    tops = {}
+    for name in (names[-1], names[1]):  # a Linear layer, then a conv layer with a full filter grid
+        page.mouse.move(5, 5)  # away from the graph, as after a click in the layer list
+        lab_page.execute(f"ex.selection.layer = {name!r}")
+        page.wait_for_timeout(900)
+        tops[name] = page.evaluate(NODES_ON_PAGE)["top"]
+    assert abs(tops[names[-1]] - tops[names[1]]) > 20, f"the graph did not move on the page: {tops}"
+    target = next(n for n in page.evaluate(NODES_ON_PAGE)["nodes"] if n["id"].startswith("c|"))
+    page.mouse.move(target["x"], target["y"])
+    page.mouse.down()
+    page.mouse.up()
+    want = int(target["id"].split("|")[1])
+    page.wait_for_function("() => true")
+    for _ in range(40):
+        if lab_page.python("ex.selection.class_label") == want:
+            break
+        page.wait_for_timeout(100)
+    assert lab_page.python("ex.selection.class_label") == want, f"the click on {target['id']} was lost"

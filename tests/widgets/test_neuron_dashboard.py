@@ -264,13 +264,13 @@ def test_in_the_explorer_only_with_a_profile_and_its_inputs(analysis: Any, profi
     try:
         assert shown.dashboard is not None and shown.dashboard in shown.views
         # collapsed in the explorer: not redrawn on clicks until expanded, then brought up to date
-        assert not shown.dashboard.expanded and shown.dashboard.body.layout.display == "none"
+        assert not shown.dashboard.expanded and shown.dashboard.body not in shown.dashboard.children
         draws = shown.dashboard.draws
         shown.selection.select(layer=CONV, neuron=2)
         shown.selection.class_label = 1
         assert shown.dashboard.draws == draws
         shown.dashboard.toggle.value = True  # the "show" button
-        assert shown.dashboard.body.layout.display is None and shown.dashboard.draws == draws + 1
+        assert shown.dashboard.body in shown.dashboard.children and shown.dashboard.draws == draws + 1
         assert "SVD neuron 2 of 2" in shown.dashboard.header.value
         assert list(shown.dashboard.class_bars.selected) == [1]
         shown.dashboard.top_grid.selected_index = 0
