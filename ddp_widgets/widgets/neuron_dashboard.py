@@ -128,7 +128,8 @@ class NeuronDashboard(View):
         if (self.selection.layer, self.selection.neuron) != self._drawn:
             self._draw()
             return
-        with self._sync(self.class_bars, self.readout_bars, self.ablate_bars, self.top_grid, self.bottom_grid):
+        bars = (self.class_bars, self.readout_bars, self.ablate_bars)
+        with self._sync(*bars, self.top_grid, self.bottom_grid):
             self._select_bars()
             self._select_tiles()
 
@@ -283,7 +284,8 @@ class NeuronDashboard(View):
         self._show_body(self.toggle.value)
 
     def _show_body(self, shown: bool) -> None:
-        # collapsed, the body is out of the page, not hidden: a hidden bqplot figure draws with a negative size
+        # collapsed, the body is out of the page, not hidden (a hidden bqplot figure draws with a negative
+        # size)
         self.children = [self.top_bar, self.body, self.errors] if shown else [self.top_bar, self.errors]
 
     # -- what is focused ------------------------------------------------------------------------------------
