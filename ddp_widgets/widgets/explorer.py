@@ -42,6 +42,9 @@ _CSS = """<style>
 .ddp-explorer .ddp-layerselector select { height: 100%; width: 100%; min-width: 0; }
 </style>"""
 
+# views whose selection observers run first (see Explorer.__init__)
+PAINT_FIRST = ("hypergraph",)
+
 # where the four main views go; any other entry of VIEWS gets a row below them (wide: a whole row)
 MAIN_VIEWS = ("spectrum", "layer_selector", "metrics", "vectors")
 
@@ -211,8 +214,16 @@ class Explorer(widgets.VBox):
         self.selection.select(
             layer=layer, neuron=self.selection.neuron if self.selection.neuron is not None else 0
         )
-        for entry in self._entries:
+        # views observe the selection in the order they are built, and a click's messages reach the page in
+        # that order: the view slowest to paint (the graph canvas) is built first so that it paints while
+        # the page is still taking in the others' messages; `views` keeps the order of VIEWS
+        built = {}
+        for entry in sorted(self._entries, key=lambda e: e.name not in PAINT_FIRST):
             view = entry.build(self)
+            if view is not None:
+                built[entry.name] = view
+        for entry in self._entries:
+            view = built.get(entry.name)
             if view is not None:
                 setattr(self, entry.name, view)
                 self._views[entry.name] = view

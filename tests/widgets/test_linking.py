@@ -38,8 +38,8 @@ def _new_value(ex: Any, trait: str) -> Any:
         return next(n for n in ex.analysis.names if n != sel.layer)
     if trait == "neuron":
         return _drawn_neuron(ex)[1] if _drawn_neuron(ex)[1] != sel.neuron else 1
-    if trait == "neurons":
-        return [1, 2]
+    if trait == "neurons":  # the focused neuron and one drawn in the hypergraph (highlighted there too)
+        return sorted({sel.neuron, _drawn_neuron(ex)[1]})
     if trait == "class_label":
         return 1
     if trait == "class_labels":
@@ -52,7 +52,8 @@ def _new_value(ex: Any, trait: str) -> Any:
 def _prepare(ex: Any, trait: str) -> None:
     """Put the selection where a change of `trait` is visible in every observing view."""
     layer, k = _drawn_neuron(ex)
-    ex.selection.select(layer=layer, neuron=0 if trait == "neuron" else k)
+    other = 0 if k != 0 else 1  # a neuron the hypergraph does not highlight yet
+    ex.selection.select(layer=layer, neuron=other if trait in ("neuron", "neurons") else k)
 
 
 @pytest.mark.parametrize("trait", list(OBSERVERS))
