@@ -35,7 +35,7 @@ __all__ = ["VIEWS", "Explorer", "ViewEntry", "explore"]
 _CSS = """<style>
 .ddp-explorer { color: var(--jp-ui-font-color1); }
 .ddp-explorer .ddp-panel { border: 1px solid var(--jp-border-color2, #e0e0e0); border-radius: 4px;
-  padding: 4px 6px; background: var(--jp-layout-color0); box-sizing: border-box;
+  padding: 3px 4px; background: var(--jp-layout-color0); box-sizing: border-box;
   contain: layout style; }
 .ddp-explorer .ddp-layerselector .widget-select { flex: 1 1 auto; height: auto; min-height: 120px;
   width: 100%; min-width: 0; }
@@ -81,7 +81,7 @@ def _spectrum(ex: Explorer) -> View:
 
 
 def _metrics(ex: Explorer) -> View:
-    return LayerMetrics(ex.analysis, ex.selection, compute=ex.compute_metrics, height="215px")
+    return LayerMetrics(ex.analysis, ex.selection, compute=ex.compute_metrics, height="235px")
 
 
 def _vectors(ex: Explorer) -> View:
@@ -93,7 +93,7 @@ def _vectors(ex: Explorer) -> View:
         labels=ex.labels,
         tile_size=56,
         image_size=50,
-        bars_height="330px",
+        bars_height="300px",
     )
 
 
@@ -102,7 +102,7 @@ def _hypergraph(ex: Explorer) -> View | None:
     return (
         None
         if ex.profile is None
-        else HypergraphExplorer(ex.profile, ex.selection, threshold=0.3, center=True, height="360px")
+        else HypergraphExplorer(ex.profile, ex.selection, threshold=0.3, center=True, height="350px")
     )
 
 
@@ -138,15 +138,15 @@ def _layout(views: dict[str, View], entries: Sequence[ViewEntry]) -> list[widget
     pair = [v for v in (get("layer_selector"), get("metrics")) if v is not None]
     if get("layer_selector") is not None:
         get("layer_selector").layout = _flex("260px", 1)
-    if get("metrics") is not None:
-        get("metrics").layout = _flex("300px", 2)
+    if get("metrics") is not None:  # as tall as its content (bqplot figures keep the height they are given)
+        get("metrics").layout = _flex("300px", 2, align_self="flex-start")
     left = [v for v in (get("spectrum"), _row(pair) if pair else None) if v is not None]
     rows: list[widgets.Widget] = []
     main = []
     if left:
         main.append(widgets.VBox(left, layout=_flex("600px", 3, grid_gap="6px")))
-    if get("vectors") is not None:
-        get("vectors").layout = _flex("360px", 2)
+    if get("vectors") is not None:  # as tall as its content, which varies with the layer's filter rows
+        get("vectors").layout = _flex("360px", 2, align_self="flex-start")
         main.append(get("vectors"))
     if main:
         rows.append(_row(main))

@@ -79,7 +79,7 @@ GRAPH_STYLE: list[dict[str, Any]] = [
     },
     {"selector": "edge.sel", "style": {"line-color": "#d62728", "opacity": 1}},
 ]
-_LAYOUT = {"name": "preset", "fit": True, "padding": 24, "animate": False}
+_LAYOUT = {"name": "preset", "fit": True, "padding": 5, "animate": False}
 
 ElementKey = tuple[str, ...]  # ("n", id) or ("e", source, target)
 

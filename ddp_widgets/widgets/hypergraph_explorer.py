@@ -34,7 +34,8 @@ PALETTE = [
 ]
 CLASS_COLOR, NEURON_COLOR, LONE_COLOR = "#f4a261", "#4e79a7", "#c8c8c8"
 GAP, MEMBER_ROW_GAP, ROW_GAP = 110.0, 70.0, 130.0  # model units; the view fits the drawing
-ASPECT = 2.2  # width / height of the graph area
+ASPECT = 2.45  # width / height of the graph area (the explorer's: ~980 x 350 px beside the controls)
+MAX_STRETCH = 3.0  # a flat drawing (few rows) is spread vertically up to this factor to fill the area
 GRAPH_CACHE = 64  # hypergraphs (and their drawings) kept per view, by layers and control values
 # what Explorer.save stores of this view: control -> type
 SETTINGS: dict[str, Any] = {
@@ -191,6 +192,7 @@ def graph_elements(
                     links.append(
                         {"source": nid, "target": ids[m], "width": round(1.0 + 3.0 * abs(w) / abs(top), 2)}
                     )
+    _stretch_to_aspect(nodes)
     return {
         "nodes": nodes,
         "links": links,
@@ -202,6 +204,19 @@ def graph_elements(
         "n_components": len(comps),
         "capped": len(kept) < len(hyper),
     }
+
+
+def _stretch_to_aspect(nodes: list[dict[str, Any]]) -> None:
+    """Spread a drawing much flatter than the graph area vertically (up to MAX_STRETCH), in place: the
+    view fits the drawing to the area, and a flat one would leave most of it empty."""
+    if len(nodes) < 2:
+        return
+    xs, ys = [n["x"] for n in nodes], [n["y"] for n in nodes]
+    width, height = max(xs) - min(xs) + GAP, max(ys) - min(ys) + ROW_GAP / 2  # node and label room
+    factor = min(MAX_STRETCH, width / height / ASPECT)
+    if factor > 1.0:
+        for n in nodes:
+            n["y"] = round(n["y"] * factor, 3)
 
 
 def _layer_legend(layers: Sequence[str]) -> str:
@@ -247,7 +262,7 @@ class HypergraphExplorer(View):
         t = float(threshold if threshold is not None else getattr(profile, "meta", {}).get("threshold", 0.1))
         self.follow = widgets.Checkbox(
             value=layers is None,
-            description="follow the selected layer",
+            description="layers: follow the selected one",
             indent=False,
             layout=widgets.Layout(width="auto"),
         )
@@ -257,15 +272,16 @@ class HypergraphExplorer(View):
         self.layers = widgets.SelectMultiple(
             options=plist,
             value=start,
-            rows=min(4, len(plist)),
-            description="layers",
-            layout=widgets.Layout(width="260px"),
+            rows=min(6, len(plist)),
+            description="",
+            tooltip="the layers drawn (greyed while the graph follows the selected layer)",
+            layout=widgets.Layout(width="264px"),
         )
         self.layers.disabled = self.follow.value
         slider = {
             "continuous_update": False,
-            "style": {"description_width": "70px"},
-            "layout": widgets.Layout(width="230px"),
+            "style": {"description_width": "62px"},
+            "layout": widgets.Layout(width="264px"),
         }
         self.top_k = widgets.IntSlider(value=top_k, min=1, max=64, description="top-k", **slider)
         self.threshold = widgets.FloatSlider(
@@ -295,21 +311,30 @@ class HypergraphExplorer(View):
             w.observe(self._on_control, names="value")
         self._watch(self._on_layer, ["layer"])
         self._watch(self._on_highlight, ["neuron", "neurons", "class_label", "class_labels"])
-        controls = widgets.HBox(
+        # the controls in a column beside the graph (a row of them above it left half the width empty)
+        controls = widgets.VBox(
             [
-                widgets.VBox([self.follow, self.layers]),
-                widgets.VBox([self.top_k, self.threshold, self.s]),
-                widgets.VBox([self.collapse, self.dual, self.center]),
+                widgets.HTML(
+                    note_html(
+                        "<b>Class hypergraph</b>: SVD neurons ▢ and classes ●; click a node to select it"
+                    )
+                ),
+                self.follow,
+                self.layers,
+                self.top_k,
+                self.threshold,
+                self.s,
+                widgets.HBox([self.collapse, self.dual, self.center]),
+                self.note,
             ],
-            layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"),
+            layout=widgets.Layout(flex="0 0 270px", min_width="0"),
         )
+        controls.add_class("ddp-graph-controls")
+        self.graph.widget.layout.flex = "1 1 400px"
         self.children = [
-            widgets.HTML(
-                note_html("<b>Class hypergraph</b>: SVD neurons ▢ and classes ● ; click a node to select it")
+            widgets.HBox(
+                [controls, self.graph.widget], layout=widgets.Layout(flex_flow="row wrap", width="100%")
             ),
-            controls,
-            self.note,
-            self.graph.widget,
             self.export_bar,
             self.errors,
         ]

@@ -94,13 +94,13 @@ class LayerMetrics(View):
             options=[(v, k) for k, v in METRICS.items()],
             value=metric,
             tooltip="metric",
-            layout=widgets.Layout(width="190px"),
+            layout=widgets.Layout(width="165px"),
         )
         self.baseline = widgets.Dropdown(
             options=[(v, k) for k, v in BASELINES.items()],
             value=baseline,
             tooltip="baseline",
-            layout=widgets.Layout(width="160px"),
+            layout=widgets.Layout(width="135px"),
         )
         self.compute_button = widgets.Button(
             description="compute all",
@@ -109,7 +109,7 @@ class LayerMetrics(View):
             layout=widgets.Layout(width="auto"),
         )
         self.progress = widgets.IntProgress(
-            min=0, max=max(1, len(self.names)), layout=widgets.Layout(width="140px", visibility="hidden")
+            min=0, max=max(1, len(self.names)), layout=widgets.Layout(width="140px", display="none")
         )
         self.note = widgets.HTML("")
         xs, ys = bq.LinearScale(min=-0.5, max=len(self.names) - 0.5), bq.LinearScale()
@@ -221,7 +221,7 @@ class LayerMetrics(View):
         ]
         if todo:
             self.progress.max, self.progress.value = len(todo), 0
-            self.progress.layout.visibility = "visible"
+            self.progress.layout.display = None
             self.note.value = note_html(f"computing {len(todo)} layers …")
             try:
                 for n in todo:
@@ -230,7 +230,7 @@ class LayerMetrics(View):
                         self.analysis.baseline_metrics(n, baseline)
                     self.progress.value += 1
             finally:
-                self.progress.layout.visibility = "hidden"
+                self.progress.layout.display = "none"
         self.redraw()
         for fn in self.on_computed:
             fn()

@@ -146,18 +146,13 @@ class SingularVectorView(View):
         self._filter_labels = labels
         index = self.selection.neuron
         with self._sync(self.filters):
-            self.filters.set_images(_stack(tiles), labels=self._marked_labels(), tooltips=tips)
+            self.filters.set_images(_stack(tiles), labels=labels, tooltips=tips)
             self.filters.selected_index = index if index is not None and index < len(tiles) else None
         self.header.value = note_html(
             f"<b>{esc(name)}</b>: singular filters of the top {len(tiles)} of {self.analysis.svd(name).rank} "
             f"singular values ({esc(how)}). Click one to select it; "
-            "ctrl/shift-click σ points to compare several."
+            "ctrl/shift-click tiles or σ points to compare several."
         )
-
-    def _marked_labels(self) -> list[str]:
-        """Tile labels, the selected SVD neurons' marked with ▣ (the grid highlights only the focus)."""
-        chosen = set(self.selection.neurons)
-        return [("▣" + lab) if k in chosen else lab for k, lab in enumerate(self._filter_labels)]
 
     def _draw_compare(self) -> None:
         """Several selected SVD neurons: each one's filter, then its top images, one row per neuron."""
@@ -340,9 +335,7 @@ class SingularVectorView(View):
 
     @callback
     def _on_index(self, change: Any) -> None:
-        if change["name"] == "neurons":
-            with self._sync(self.filters):
-                self.filters.labels = self._marked_labels()
+        if change["name"] == "neurons":  # the grid draws every chosen tile selected
             self._select_filters()
             self._draw_compare()
             return

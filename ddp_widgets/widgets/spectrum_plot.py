@@ -42,17 +42,17 @@ def _legend(drawn: dict[str, bool]) -> str:
                 "border-radius:50%; width:9px; height:9px"
             )
         return (
-            f'<span style="display:inline-flex; align-items:center; gap:4px; margin-right:12px">'
+            f'<span style="display:inline-flex; align-items:center; gap:4px; margin-right:10px">'
             f'<span style="display:inline-block; {style}"></span>{text}</span>'
         )
 
     parts = [item(VIEW_COLORS[v], SPECTRUM_VIEWS[v].label, fill=v == VIEWS[0]) for v in VIEWS if drawn.get(v)]
     if drawn.get("mp"):
-        parts.append(item(MP_COLOR, "MP fit (- - bulk edge)"))
+        parts.append(item(MP_COLOR, "MP (- - edge)"))
     if drawn.get("power_law"):
         parts.append(item(PL_COLOR, "power law", dash=True))
     if drawn.get("selected"):
-        parts.append(item(SEL_COLOR, "selected SVD neuron(s)", dot=True))
+        parts.append(item(SEL_COLOR, "selected", dot=True))
     return note_html("".join(parts))
 
 
@@ -83,8 +83,10 @@ class SpectrumPlot(View):
         self.header = widgets.HTML(note_html("no layer selected"))
         self.note = widgets.HTML("")
         box = {"indent": False, "layout": widgets.Layout(width="auto", margin="0 12px 0 0")}
-        self.log_sigma = widgets.Checkbox(value=log, description="log σ axis", **box)
-        self.log_esd = widgets.Checkbox(value=log, description="log-log ESD", **box)
+        self.log_sigma = widgets.Checkbox(value=log, description="log σ", **box)
+        self.log_esd = widgets.Checkbox(value=log, description="log-log", **box)
+        self.log_sigma.tooltip = "σ of the rank plot on a log axis"
+        self.log_esd.tooltip = "the ESD on log-log axes (a power-law tail is a straight line)"
         self.overlay = {v: widgets.Checkbox(value=v in overlays, description=v, **box) for v in VIEWS[1:]}
         self._build_marks()
         fig_layout = {"flex": "1 1 240px", "height": height, "min_width": "240px"}
@@ -119,20 +121,22 @@ class SpectrumPlot(View):
             cb.observe(self._on_overlay, names="value")
         self._watch(self._on_layer, ["layer"])
         self._watch(self._on_index, ["neuron", "neurons"])
+        self.legend = widgets.HTML(_legend({}), layout=widgets.Layout(margin="0 0 0 8px"))
+        # the legend shares the row of the switches (a row of its own left most of it empty)
         controls = widgets.HBox(
             [
                 self.log_sigma,
                 self.log_esd,
-                widgets.HTML(note_html("overlay views:"), layout=widgets.Layout(margin="0 6px 0 0")),
+                widgets.HTML(note_html("overlays:"), layout=widgets.Layout(margin="0 6px 0 0")),
                 *self.overlay.values(),
+                self.legend,
             ],
             layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
         )
-        self.legend = widgets.HTML(_legend({}))
         figs = widgets.HBox(
             [self.rank_fig, self.esd_fig], layout=widgets.Layout(flex_flow="row wrap", width="100%")
         )
-        self.children = [self.header, controls, figs, self.legend, self.note, self.export_bar, self.errors]
+        self.children = [self.header, controls, figs, self.note, self.export_bar, self.errors]
         if self.selection.layer is not None:
             self._on_layer({"new": self.selection.layer})
 
@@ -342,13 +346,13 @@ class SpectrumPlot(View):
         self._draw_legend()
         rows, cols = info.matrix_shape
         grp = f" × {info.groups} groups" if info.groups > 1 else ""
+        # α and the number of spikes are in the ESD's title: one line here for the rest
         self.header.value = note_html(
-            f"<b>{esc(name)}</b> · {esc(info.kind)} {'×'.join(map(str, info.weight_shape))} · "
-            f"unfolded {rows}×{cols}{grp} · "
-            f"α = {fmt(spec.power_law.alpha, '.2f')} (x<sub>min</sub> {fmt(spec.power_law.xmin)}, "
-            f"KS {fmt(spec.power_law.ks_distance, '.2f')}) · "
-            f"MP σ² = {fmt(spec.mp.sigma2)}, λ₊ = {fmt(spec.mp.lambda_plus)}, "
-            f"{spec.mp.num_spikes} spikes · Q = {fmt(spec.Q)}"
+            f"<b>{esc(name)}</b> · {esc(info.kind)} {'×'.join(map(str, info.weight_shape))} "
+            f"→ {rows}×{cols}{grp} · "
+            f"power law x<sub>min</sub> {fmt(spec.power_law.xmin)}, "
+            f"KS {fmt(spec.power_law.ks_distance, '.2f')} · "
+            f"MP σ² {fmt(spec.mp.sigma2)}, λ₊ {fmt(spec.mp.lambda_plus)} · Q {fmt(spec.Q)}"
         )
         self.note.value = note_html(" · ".join(notes)) if notes else ""
 

@@ -216,6 +216,23 @@ describe('gridLayout', () => {
     expect(tilePosition(layout, 511)).toEqual({ x: (511 % 15) * 52, y: 34 * 52 });
   });
 
+  it('shrinks the tiles of a short grid by up to a fifth to need one row fewer', () => {
+    // 9 tiles of 56 px in 466 px: 8 + 1; at 50 px all 9 fit one row (9*50 + 8*4 = 482 > 466: 48 px)
+    const nine = gridLayout({ ...base, count: 9, availableWidth: 466, tileSize: 56 });
+    expect(nine).toMatchObject({ rows: 1, columns: 9 });
+    expect(nine.tileSize).toBe(Math.floor(470 / 9 - 4));
+    expect(nine.width).toBeLessThanOrEqual(466);
+    // 16 tiles: three rows at 64 px (7 + 7 + 2) become two of 8 at 54 px
+    const sixteen = gridLayout({ ...base, count: 16, availableWidth: 466 });
+    expect(sixteen).toMatchObject({ rows: 2, columns: 8 });
+    expect(sixteen.tileSize).toBeGreaterThanOrEqual(0.8 * 64);
+    // more than a fifth smaller, or a long grid: the tiles keep their size
+    expect(gridLayout({ ...base, count: 12, availableWidth: 466 }).tileSize).toBe(64);
+    expect(gridLayout({ ...base, count: 40, availableWidth: 466 }).tileSize).toBe(64);
+    // requested columns: as asked
+    expect(gridLayout({ ...base, count: 9, availableWidth: 466, columns: 4 }).tileSize).toBe(64);
+  });
+
   it('is empty for no tiles', () => {
     expect(gridLayout({ ...base, count: 0, availableWidth: 500 })).toMatchObject({ rows: 0, width: 0, height: 0 });
   });

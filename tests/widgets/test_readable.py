@@ -78,7 +78,7 @@ def test_several_neurons_drive_the_detail_view(explorer: Any) -> None:
     per_row = 1 + min(v.n_images, 6)
     assert v.compare.columns == per_row and v.compare.count == 3 * per_row
     assert [v.compare.labels[i * per_row] for i in range(3)] == ["k=0", "k=2", "k=3"]
-    assert sum(lab.startswith("▣") for lab in v.filters.labels) == 3
+    assert sorted(v.filters.chosen()) == [0, 2, 3]  # every chosen filter tile is drawn selected
     # each row's images are that neuron's top images
     top2, _ = explorer.profile.top_images(sel.layer, 2, per_row - 1)
     assert [c[1] for c in v._compare_cells[per_row + 1 : 2 * per_row]] == [int(i) for i in top2 if i >= 0]
