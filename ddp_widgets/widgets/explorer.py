@@ -93,7 +93,7 @@ def _vectors(ex: Explorer) -> View:
         labels=ex.labels,
         tile_size=56,
         image_size=50,
-        bars_height="300px",
+        bars_height="285px",
     )
 
 
