@@ -9,11 +9,12 @@ from the click's first input event until the last change inside the explorer's o
   kernel is idle again after the page's last message and nothing has changed for a quiet period. The quiet
   period is not counted: the end is the time of the last change itself (the paint that follows, at most a
   frame, is not included). Tooltips are ignored.
-- When views publish a `data-ddp-drawn="<generation>"` attribute (each view's hidden
-  `<span class="ddp-drawn" data-ddp-view=... data-ddp-drawn=...>`, set once the view has sent its updates for
-  that selection generation), `--until mark` (and `auto`, when such an attribute is in the explorer) times
-  until the last change of that attribute instead. The mark follows a view's messages, not its paint: a
-  canvas view (cytoscape) draws on the next animation frame.
+- "mark" = the moment every `data-ddp-drawn="<generation>"` mark in the explorer carries the generation after
+  the one seen before the click (the Explorer publishes one hidden `<span class="ddp-drawn" data-ddp-view=...
+  data-ddp-drawn=...>` per view, in one HTML widget updated once every view has sent its updates). It is
+  printed beside the latency; `--until mark` judges the targets on it instead. The mark follows the views'
+  messages, not their paint: a canvas (cytoscape, image tiles) draws on a later animation frame, which is why
+  the default end is the last change.
 
 Beside each click type it prints the kernel-side time of the same change (the summed time of the kernel's
 widget message handlers for that click, measured in the kernel) and the comm traffic per click counted on
@@ -404,7 +405,12 @@ def run_clicks(page: Page, clicks: int) -> dict[str, list[dict[str, Any]]]:
     results: dict[str, list[dict[str, Any]]] = {kind: [] for kind in CLICK_TYPES}
     for k in range(clicks):
         for kind in CLICK_TYPES:
-            record = page.measure(clicker.target(kind, k))
+            try:
+                target = clicker.target(kind, k)
+            except RuntimeError as exc:  # e.g. a layer whose hypergraph has nothing to draw
+                results[kind].append({"error": str(exc), "latency": None, "first_visit": False})
+                continue
+            record = page.measure(target)
             record["first_visit"] = kind in LAYER_CHANGING and record["layer"] not in seen
             seen.add(record["layer"])
             results[kind].append(record)
@@ -442,7 +448,8 @@ def summary_line(kind: str, records: list[dict[str, Any]]) -> str:
         key: float(np.median(v)) if (v := [r[key] for r in ok if r[key] is not None]) else float("nan")
         for key in ("first_reply", "last_reply")
     }
-    failed = f"   ({len(records) - len(ok)} not measured)" if len(ok) < len(records) else ""
+    why = sorted({r["error"] or "no change seen" for r in records if r not in ok})
+    failed = f"   ({len(records) - len(ok)} not measured: {'; '.join(why)})" if why else ""
     marked = [r["mark_latency"] for r in ok if r.get("mark_latency") is not None]
     mark_text = f"{np.median(marked):.0f} ms" if marked else "-"
     return (

@@ -54,7 +54,7 @@ def _new_names(values: dict[str, Any]) -> dict[str, Any]:
     """Keyword arguments with the deprecated names replaced (with a warning)."""
     out = {}
     for k, v in values.items():
-        out[_renamed(k, stacklevel=5) if k in _DEPRECATED else k] = v
+        out[_renamed(k, stacklevel=4) if k in _DEPRECATED else k] = v
     return out
 
 

@@ -97,10 +97,15 @@ class FeatureVisualization:
     steps: int = 0
     settings: dict = field(default_factory=dict)
 
+    @property
+    def neuron(self) -> int:
+        """The SVD neuron visualised (the index of its singular value; `alpha` is the same number)."""
+        return self.alpha
+
     def __repr__(self) -> str:
         c, h, w = self.image.shape
         return (
-            f"FeatureVisualization(layer={self.layer!r}, alpha={self.alpha}, image={c}×{h}×{w}, "
+            f"FeatureVisualization(layer={self.layer!r}, neuron={self.alpha}, image={c}×{h}×{w}, "
             f"steps={self.steps}, objective {self.history[0]:.4g} → {self.history[-1]:.4g}, "
             f"signal={self.signal:.4g})"
         )

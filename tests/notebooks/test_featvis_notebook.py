@@ -33,7 +33,7 @@ def test_executes_without_errors(executed: nbformat.NotebookNode) -> None:
         if c.cell_type == "code"
         for o in c.outputs
     )
-    assert "FeatureVisualization(layer='features.2', alpha=0" in text
+    assert "FeatureVisualization(layer='features.2', neuron=0" in text
     assert "best sample" in text
 
 

@@ -69,13 +69,13 @@ def neuron_signal(prof, x, alpha, layer=LAYER):
 def test_result_fields(vis):
     r = vis[0]
     assert isinstance(r, FeatureVisualization)
-    assert (r.layer, r.alpha, r.steps) == (LAYER, 0, STEPS)
+    assert (r.layer, r.neuron, r.alpha, r.steps) == (LAYER, 0, 0, STEPS)
     assert r.image.shape == (1, 28, 28) and r.image.dtype == torch.float32 and r.image.device.type == "cpu"
     assert float(r.image.min()) >= 0.0 and float(r.image.max()) <= 1.0
     assert r.input.shape == (1, 1, 28, 28)
     torch.testing.assert_close(r.input[0], (r.image - MEAN) / STD)  # the model's normalisation of the image
     assert isinstance(r.history, np.ndarray) and r.history.shape == (STEPS,) and np.isfinite(r.history).all()
-    assert "features.5" in repr(r)
+    assert "features.5" in repr(r) and "neuron=0" in repr(r)
 
 
 @pytest.mark.parametrize("alpha", [0, 1])

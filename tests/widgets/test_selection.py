@@ -152,6 +152,20 @@ def test_deprecated_singular_index_aliases_warn_and_still_work() -> None:
         sel.singular_index = 6  # still validated
 
 
+def test_deprecation_warnings_point_at_the_callers_line() -> None:
+    sel = constrained()
+    sel.layer = "features.0"
+    calls = {
+        "constructor": lambda: Selection(singular_index=2),
+        "select": lambda: sel.select(singular_index=3),
+        "attribute": lambda: setattr(sel, "singular_index", 1),
+    }
+    for how, call in calls.items():
+        with pytest.warns(DeprecationWarning) as record:
+            call()
+        assert [w.filename for w in record] == [__file__], (how, [(w.filename, w.lineno) for w in record])
+
+
 def test_selection_errors_are_package_errors_and_value_errors() -> None:
     from ddp_widgets.core.errors import DDPWidgetsError
     from ddp_widgets.selection import SelectionError
