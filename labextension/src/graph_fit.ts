@@ -7,7 +7,8 @@
  * small. `watchGraphs` finds every such element as it enters the page (or gets that class) and, once
  * its size has settled (`REFIT_DELAY_MS` after it was first seen, or after its last change of more than
  * `SIZE_THRESHOLD_PX` in width or height), fits the view to the visible elements. It acts on sizes only:
- * clicks and graph changes that keep the size cause no work here.
+ * clicks and graph changes that keep the size cause no work here. It also makes cytoscape forget where its
+ * container was on the page whenever the pointer enters or presses on it (`forgetContainerPosition`).
  */
 
 export const GRAPH_SELECTOR = '.ddp-graph';
