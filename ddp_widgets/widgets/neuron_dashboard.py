@@ -589,6 +589,10 @@ class NeuronDashboard(View):
             )
         return out
 
+    def snapshot_figures(self) -> dict[str, Any]:
+        """What the static snapshot shows: nothing while collapsed (as the live view; no redraw for it)."""
+        return self.figures() if self.expanded else {}
+
     def _poles_figure(self, name: str, k: int) -> Any:
         from matplotlib.figure import Figure
 

@@ -144,10 +144,9 @@ class SingularVectorView(View):
     def _draw_filters(self, name: str) -> None:
         tiles, labels, tips, how = filter_tiles(self.analysis, name, self.n_filters, self.channels)
         self._filter_labels = labels
-        index = self.selection.neuron
-        with self._sync(self.filters):
+        with self._sync(self.filters):  # images and selection in one message
             self.filters.set_images(_stack(tiles), labels=labels, tooltips=tips)
-            self.filters.selected_index = index if index is not None and index < len(tiles) else None
+            self._select_filters()
         self.header.value = note_html(
             f"<b>{esc(name)}</b>: singular filters of the top {len(tiles)} of {self.analysis.svd(name).rank} "
             f"singular values ({esc(how)}). Click one to select it; "
@@ -328,7 +327,6 @@ class SingularVectorView(View):
             self.header.value = note_html("no layer selected")
             return
         self._draw_filters(change["new"])
-        self._select_filters()
         self._draw_neuron()
         self._draw_compare()
         self.clear_errors()

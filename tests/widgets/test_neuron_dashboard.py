@@ -269,6 +269,8 @@ def test_in_the_explorer_only_with_a_profile_and_its_inputs(analysis: Any, profi
         shown.selection.select(layer=CONV, neuron=2)
         shown.selection.class_label = 1
         assert shown.dashboard.draws == draws
+        # the static snapshot (rendered after cells) shows a collapsed dashboard as it is: no redraw for it
+        assert shown.dashboard.snapshot_figures() == {} and shown.dashboard.draws == draws
         shown.dashboard.toggle.value = True  # the "show" button
         assert shown.dashboard.body in shown.dashboard.children and shown.dashboard.draws == draws + 1
         assert "SVD neuron 2 of 2" in shown.dashboard.header.value
