@@ -14,7 +14,7 @@ So one CytoscapeWidget keeps every element it has drawn, and graphs only ever ad
 - a node is one element per id, an edge one per (source, target), shared by every graph that has it;
 - each graph drawn gets a tag (a style class "g<k>" on its elements); the stylesheet shows the current
   graph's tag only, and the layout ("preset", positions as given) fits the view to it;
-- showing a graph again sends one message (stylesheet + layout), plus the position, data or classes of
+- showing a graph again sends two messages (stylesheet, then layout), plus the position, data or classes of
   shared elements that differ between the graphs; a new graph sends only the elements it adds.
 When more than `max_kept` elements would be kept, drawing starts afresh in a new CytoscapeWidget (the
 front end re-lays out every kept element whenever elements are added: ~70 µs each here). `widget` is a
@@ -64,22 +64,25 @@ GRAPH_STYLE: list[dict[str, Any]] = [
     {
         "selector": "node.sel",
         "style": {
-            "border-width": 5,
+            "border-width": 4,
             "border-color": "#d62728",
-            "width": 34,
-            "height": 34,
+            "width": 22,
+            "height": 22,
             "text-opacity": 1,
             "font-weight": "bold",
             "z-index": 10,
         },
     },
+    {"selector": "node.class.sel", "style": {"width": 26, "height": 26}},
     {
         "selector": "edge",
         "style": {"width": "data(width)", "line-color": "#9aa5b1", "opacity": 0.8, "curve-style": "straight"},
     },
     {"selector": "edge.sel", "style": {"line-color": "#d62728", "opacity": 1}},
 ]
-_LAYOUT = {"name": "preset", "fit": True, "padding": 5, "animate": False}
+# a selected node keeps its size (a red ring and a bold label): a selection made after the fit never pushes
+# a node or its label out of the canvas, so the fit needs little padding
+_LAYOUT = {"name": "preset", "fit": True, "padding": 6, "animate": False}
 
 ElementKey = tuple[str, ...]  # ("n", id) or ("e", source, target)
 
@@ -198,9 +201,11 @@ class CytoscapeAdapter:
                 graph.nodes = [*graph.nodes, *(w for k, w in added if k[0] == "n")]
                 graph.edges = [*graph.edges, *(w for k, w in added if k[0] == "e")]
         drawing = self.cytoscape
-        with drawing.hold_sync():  # one message: show this graph's tag, fit the view to it
-            drawing.cytoscape_style = self._style(g.tag)
-            drawing.cytoscape_layout = {**_LAYOUT, "eles": f".{g.tag}"}
+        # two messages, in this order: show this graph's tag, then fit the view to it. In one message the
+        # front end may run the layout first (ipywidgets sends a held widget's changes in no set order),
+        # and the fit then measures the graph while it is still hidden: the view comes out off-centre
+        drawing.cytoscape_style = self._style(g.tag)
+        drawing.cytoscape_layout = {**_LAYOUT, "eles": f".{g.tag}"}
 
     def _update_elements(self, g: _Graph) -> list[tuple[ElementKey, Any]]:
         """Create the elements `g` lacks, bring shared ones to `g`'s state; return the created ones."""

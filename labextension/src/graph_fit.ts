@@ -15,7 +15,7 @@ export const GRAPH_SELECTOR = '.ddp-graph';
 export const REFIT_DELAY_MS = 120;
 export const SIZE_THRESHOLD_PX = 2;
 /** the padding of the layout's own fit (ddp_widgets/widgets/graph_adapter.py, `_LAYOUT`) */
-export const FIT_PADDING_PX = 5;
+export const FIT_PADDING_PX = 6;
 
 /** The part of a cytoscape instance this module uses. */
 export interface IFittableGraph {
